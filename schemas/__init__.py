@@ -1,0 +1,52 @@
+"""The v1 contracts: the only thing the services share. JSON on the wire, frozen pydantic models."""
+
+from schemas.base import Category, CpiModel, HowKnown, LawfulBasis
+from schemas.deadletter import DeadLetter
+from schemas.decision import Decision, Grading, Outcome, Priority, RuleFiring, Thrive
+from schemas.intel import SanitisedIntel
+from schemas.notification import DeliveryChannel, DeliveryStatus, NotificationRecord, Team
+from schemas.submission import (
+    AcceptedSubmission,
+    Channel,
+    Location,
+    ReceivedSubmission,
+    RejectedSubmission,
+    SealedEnvelope,
+    Source,
+    Subject,
+    Submission,
+    SubmissionContent,
+    ValidationIssue,
+    Vehicle,
+)
+
+__all__ = [
+    "AcceptedSubmission",
+    "Category",
+    "Channel",
+    "CpiModel",
+    "DeadLetter",
+    "Decision",
+    "DeliveryChannel",
+    "DeliveryStatus",
+    "Grading",
+    "HowKnown",
+    "LawfulBasis",
+    "Location",
+    "NotificationRecord",
+    "Outcome",
+    "Priority",
+    "ReceivedSubmission",
+    "RejectedSubmission",
+    "RuleFiring",
+    "SanitisedIntel",
+    "SealedEnvelope",
+    "Source",
+    "Subject",
+    "Submission",
+    "SubmissionContent",
+    "Team",
+    "Thrive",
+    "ValidationIssue",
+    "Vehicle",
+]

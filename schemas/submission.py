@@ -1,0 +1,222 @@
+"""The Submission: what a professional shares, as the API body and one line of a JSONL import."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from schemas.base import (
+    Category,
+    CpiModel,
+    Description,
+    HowKnown,
+    Identifier,
+    LawfulBasis,
+    PastDate,
+    ShortText,
+    Tag,
+    refuse_control_characters,
+    unique_items,
+)
+
+_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+# UK national numbers are 0 plus 9 or 10 digits; E.164 is + then 8 to 15 digits.
+_PHONE_SEPARATORS = re.compile(r"[\s().-]")
+_UK_NATIONAL = re.compile(r"^0\d{9,10}$")
+_E164 = re.compile(r"^\+[1-9]\d{7,14}$")
+# The UK postcode shapes (A9 9AA, A99 9AA, AA9 9AA, AA99 9AA, A9A 9AA, AA9A 9AA) and GIR 0AA.
+_POSTCODE = re.compile(
+    r"^(GIR ?0AA|[A-PR-UWYZ](?:\d[A-HJKPSTUW\d]?|[A-HK-Y]\d[ABEHMNPRVWXY\d]?) ?\d[ABD-HJLNP-UW-Z]{2})$",
+    re.IGNORECASE,
+)
+
+
+def _valid_email(value: str) -> str:
+    if len(value) > 254 or not _EMAIL.match(value):
+        raise PydanticCustomError("invalid_email", "Enter an email address like name@example.org.")
+    return value
+
+
+def _valid_phone(value: str) -> str:
+    digits = _PHONE_SEPARATORS.sub("", value)
+    if not (_UK_NATIONAL.match(digits) or _E164.match(digits)):
+        raise PydanticCustomError(
+            "invalid_phone",
+            "Enter a UK phone number like 01632 960 001, or an international one like +44 1632 960001.",
+        )
+    return value
+
+
+def _valid_postcode(value: str) -> str:
+    if not _POSTCODE.match(value):
+        raise PydanticCustomError("invalid_postcode", "Enter a UK postcode like SW1A 1AA.")
+    compact = value.replace(" ", "").upper()
+    return f"{compact[:-3]} {compact[-3:]}"
+
+
+Email = Annotated[str, Field(min_length=3, max_length=254), AfterValidator(_valid_email)]
+Phone = Annotated[str, Field(min_length=5, max_length=32), AfterValidator(_valid_phone)]
+Postcode = Annotated[str, Field(min_length=5, max_length=8), AfterValidator(_valid_postcode)]
+Information = Annotated[
+    str, Field(min_length=20, max_length=10_000), AfterValidator(refuse_control_characters)
+]
+
+
+class OrganisationType(StrEnum):
+    EDUCATION = "education"
+    HEALTH = "health"
+    SOCIAL_CARE = "social_care"
+    LOCAL_AUTHORITY = "local_authority"
+    HOUSING = "housing"
+    YOUTH_SERVICE = "youth_service"
+    VOLUNTARY_SECTOR = "voluntary_sector"
+    PROBATION = "probation"
+    OTHER = "other"
+
+
+class SubjectRole(StrEnum):
+    AT_RISK = "at_risk"
+    PERSON_OF_CONCERN = "person_of_concern"
+    OTHER = "other"
+
+
+class Source(CpiModel):
+    """Who shared the information. PROVENANCE: sealed at the sanitiser, never downstream."""
+
+    name: ShortText
+    role: ShortText
+    organisation: ShortText
+    organisation_type: OrganisationType
+    email: Email
+    phone: Phone | None = None
+    recontact_ok: bool = True
+
+
+class Urgency(CpiModel):
+    immediate_risk: bool
+    crime_in_progress: bool
+
+
+class Subject(CpiModel):
+    role: SubjectRole
+    name: ShortText | None = None
+    aliases: Annotated[list[Tag], Field(max_length=10)] = []
+    date_of_birth: PastDate | None = None
+    approx_age: Annotated[int, Field(ge=0, le=120)] | None = None
+    gender: Tag | None = None
+    address: Description | None = None
+    description: Description | None = None
+
+
+class Location(CpiModel):
+    description: Description
+    postcode: Postcode | None = None
+
+
+class Vehicle(CpiModel):
+    registration: Annotated[str, Field(min_length=1, max_length=16)] | None = None
+    make: Tag | None = None
+    model: Tag | None = None
+    colour: Tag | None = None
+    description: Description | None = None
+
+
+Categories = Annotated[
+    list[Category], Field(min_length=1, max_length=8), AfterValidator(unique_items)
+]
+
+
+class SubmissionContent(CpiModel):
+    """Everything in a submission except its source."""
+
+    lawful_basis: LawfulBasis
+    lawful_basis_detail: Description | None = None
+    caldicott_guardian_consulted: bool | None = None
+    urgency: Urgency
+    categories: Categories
+    subjects: Annotated[list[Subject], Field(max_length=20)] = []
+    locations: Annotated[list[Location], Field(max_length=20)] = []
+    vehicles: Annotated[list[Vehicle], Field(max_length=20)] = []
+    information: Information
+    how_known: HowKnown
+    when_observed: PastDate | None = None
+    subject_aware: bool | None = None
+    other_agencies_informed: Annotated[list[ShortText], Field(max_length=20)] = []
+    idempotency_key: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+
+    @model_validator(mode="after")
+    def _detail_when_other(self) -> SubmissionContent:
+        if self.lawful_basis is LawfulBasis.OTHER and not self.lawful_basis_detail:
+            raise PydanticCustomError(
+                "lawful_basis_detail_required",
+                "Explain the lawful basis when you choose 'other'.",
+            )
+        return self
+
+
+class Submission(SubmissionContent):
+    """The API body and one line of a JSONL import: the content plus who shared it."""
+
+    source: Source
+
+
+class Channel(StrEnum):
+    WEB = "web"
+    API = "api"
+    IMPORT = "import"
+
+
+class SealedEnvelope(CpiModel):
+    """A value encrypted with a fresh data key (AES-256-GCM), the key wrapped by a key-encryption key."""
+
+    key_id: Annotated[str, Field(min_length=1, max_length=64)]
+    wrapped_key: Annotated[str, Field(min_length=1, max_length=512)]
+    nonce: Annotated[str, Field(min_length=1, max_length=64)]
+    ciphertext: Annotated[str, Field(min_length=1, max_length=65_536)]
+
+
+class ReceivedSubmission(CpiModel):
+    """cpi.submission.received.v1: as it arrived, not yet validated; the source already encrypted.
+
+    `content` is the submitted object without `source`, kept as raw JSON so the intake worker
+    can validate it with the same function the API uses and reject it with clear reasons.
+    """
+
+    submission_id: Identifier
+    channel: Channel
+    received_at: datetime
+    content: dict[str, object]
+    sealed_source: SealedEnvelope
+
+
+class AcceptedSubmission(CpiModel):
+    """cpi.submission.accepted.v1: a valid submission, its source still encrypted."""
+
+    submission_id: Identifier
+    channel: Channel
+    received_at: datetime
+    content: SubmissionContent
+    sealed_source: SealedEnvelope
+
+
+class ValidationIssue(CpiModel):
+    """One problem with a submission: where (a JSON pointer), a stable code and plain English."""
+
+    path: Annotated[str, Field(max_length=500)]
+    code: Annotated[str, Field(min_length=1, max_length=64)]
+    message: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class RejectedSubmission(CpiModel):
+    """cpi.submission.rejected.v1: why a submission was refused. Never carries its content."""
+
+    submission_id: Identifier
+    channel: Channel
+    received_at: datetime
+    errors: Annotated[list[ValidationIssue], Field(min_length=1, max_length=200)]
+    status: Literal["rejected"] = "rejected"

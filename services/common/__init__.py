@@ -1,0 +1,1 @@
+"""Platform only: settings, logging, metrics, Kafka wiring, serde, errors. No domain logic."""

@@ -1,0 +1,87 @@
+"""Settings, one pydantic-settings class per service, all read from `CPI_` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOCAL_BOOTSTRAP = "127.0.0.1:9092"
+
+
+class PlatformSettings(BaseSettings):
+    """What every process needs: where Kafka is, where data lives, how to log."""
+
+    model_config = SettingsConfigDict(env_prefix="CPI_", extra="ignore", frozen=True)
+
+    kafka_bootstrap: str | None = Field(
+        default=None, description="An existing cluster; unset means the local broker `cpi kafka start` runs."
+    )
+    topic_prefix: str = Field(default="", description="Prepended to every topic name (tests, shared clusters).")
+    replication_factor: int = Field(default=1, ge=1, description="3 in clusters.")
+    min_insync_replicas: int = Field(default=1, ge=1, description="2 in clusters.")
+    data_dir: Path = Path(".cpi")
+    keyring_path: Path | None = None
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "console"] = "json"
+    http_host: str = "127.0.0.1"
+
+    @property
+    def bootstrap(self) -> str:
+        return self.kafka_bootstrap or LOCAL_BOOTSTRAP
+
+    @property
+    def keyring_file(self) -> Path:
+        return self.keyring_path or self.data_dir / "keys" / "keyring.json"
+
+    def topic(self, name: str) -> str:
+        return self.topic_prefix + name
+
+
+class WorkerSettings(PlatformSettings):
+    """A faust worker: its group, and the port of its /metrics, /healthz and /readyz."""
+
+    worker_port: int | None = Field(default=None, description="Defaults per worker: 9101-9104.")
+
+
+class IntakeSettings(WorkerSettings):
+    api_port: int = 8080
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    rate_limit_per_minute: int = Field(default=60, ge=1)
+    csrf_secret: SecretStr | None = None
+
+
+class SanitiserSettings(WorkerSettings):
+    sealed_store_url: str | None = Field(
+        default=None, description="sqlite:///path or postgresql://...; default <data_dir>/sealed.db"
+    )
+
+    @property
+    def sealed_store(self) -> str:
+        return self.sealed_store_url or f"sqlite:///{self.data_dir / 'sealed.db'}"
+
+
+class RouterSettings(WorkerSettings):
+    rules_path: Path | None = Field(default=None, description="Defaults to the rules shipped with the router.")
+    source_evaluation: Literal[1, 2, 3] = 2
+
+
+class NotifierSettings(WorkerSettings):
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    mail_from: str = "cpi-notifier@localhost"
+    crime_desk_email: str = "crime-desk@localhost"
+    safeguarding_email: str = "safeguarding@localhost"
+    crime_desk_webhook: str | None = None
+    safeguarding_webhook: str | None = None
+    outbox_dir: Path | None = Field(default=None, description="Where mail goes when no SMTP host is set.")
+    max_attempts: int = Field(default=5, ge=1, le=100)
+
+    @property
+    def outbox(self) -> Path:
+        return self.outbox_dir or self.data_dir / "outbox"
