@@ -1,0 +1,1 @@
+"""Kafka wiring in one place: the faust stage runner, topic administration, the local broker."""

@@ -1,0 +1,214 @@
+"""A pipeline stage on faust: decode → domain → publish, with dead letters and health endpoints.
+
+Safe defaults live here once, for all four workers:
+- acks=all and an idempotent producer (faust only enables idempotence for transactions);
+- results are published and acknowledged by the broker *before* the input is acked, and faust
+  commits only acked offsets, so a crash re-delivers rather than loses;
+- agent concurrency 1 (faust's concurrency>1 can commit past a gap) and no exactly_once;
+- a handler error never escapes the loop (faust would ack the message anyway): the input goes
+  to the dead-letter topic with its origin in headers and the stream keeps flowing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+import structlog
+from faust.transport.drivers.aiokafka import Producer as AIOKafkaProducer
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from schemas import DeadLetter
+from schemas.topics import DEADLETTER, TopicSpec
+from services.common.errors import CpiError, DecodeError
+from services.common.metrics import DEAD_LETTERS, MESSAGES, PROCESSING_SECONDS, PUBLISHED
+from services.common.settings import WorkerSettings
+
+log = structlog.get_logger(__name__)
+
+_PUBLISH_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Publish:
+    """One record a handler wants published. `topic` is the registry name, unprefixed."""
+
+    topic: TopicSpec
+    key: bytes
+    value: bytes
+    timestamp: float | None = None  # seconds since the epoch; None lets the producer stamp it
+    headers: Sequence[tuple[str, bytes]] = field(default_factory=tuple)
+
+
+Handler = Callable[[bytes], Awaitable[Sequence[Publish]]]
+
+
+class _IdempotentProducer(AIOKafkaProducer):
+    """faust's aiokafka producer with idempotence on outside transactions too."""
+
+    def _settings_extra(self) -> dict[str, Any]:
+        return {"acks": "all", "enable_idempotence": True}
+
+
+class CpiApp(faust.App):
+    """faust.App whose producer is always idempotent with acks=all."""
+
+    def _new_producer(self) -> Any:
+        return _IdempotentProducer(self.transport, loop=self.loop, beacon=self.beacon)
+
+
+def create_app(stage: str, settings: WorkerSettings, *, web_port: int) -> CpiApp:
+    """A faust app for one stage, with the project's safe defaults and /metrics, /healthz, /readyz."""
+    app = CpiApp(
+        f"{settings.topic_prefix}cpi-{stage}",
+        broker=f"kafka://{settings.bootstrap}",
+        value_serializer="raw",
+        key_serializer="raw",
+        producer_acks=-1,
+        broker_commit_every=100,
+        broker_commit_interval=1.0,
+        consumer_auto_offset_reset="earliest",
+        topic_allow_declare=False,  # `cpi topics apply` owns topic configuration
+        topic_disable_leader=True,
+        topic_replication_factor=settings.replication_factor,
+        web_enabled=True,
+        web_bind=settings.http_host,
+        web_host=settings.http_host,
+        web_port=web_port,
+        web_stats_enabled=False,
+        web_graph_enabled=False,
+        processing_guarantee="at_least_once",
+        table_cleanup_interval=3600.0,
+        datadir=str(settings.data_dir / "faust" / stage),
+    )
+    _add_health_pages(app)
+    return app
+
+
+def _add_health_pages(app: CpiApp) -> None:
+    @app.page("/metrics")
+    async def metrics(web: Any, request: Any) -> Any:
+        return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+
+    @app.page("/healthz")
+    async def healthz(web: Any, request: Any) -> Any:
+        return web.json({"status": "ok"})
+
+    @app.page("/readyz")
+    async def readyz(web: Any, request: Any) -> Any:
+        consumer_running = app._consumer is not None and app.consumer.state == "running"
+        ready = consumer_running and not app.rebalancing
+        return web.json({"ready": ready, "rebalancing": app.rebalancing}, status=200 if ready else 503)
+
+
+def register_stage(
+    app: CpiApp, settings: WorkerSettings, *, stage: str, source: TopicSpec, handler: Handler
+) -> None:
+    """Run `handler` on every record of `source`; publish what it returns; dead-letter what it can't take."""
+    input_topic = app.topic(settings.topic(source.name), value_type=bytes, key_type=bytes)
+    topics: dict[str, Any] = {}
+
+    def topic_for(spec: TopicSpec) -> Any:
+        name = settings.topic(spec.name)
+        if name not in topics:
+            topics[name] = app.topic(name, value_type=bytes, key_type=bytes)
+        return topics[name]
+
+    async def publish(record: Publish) -> None:
+        for attempt in range(1, _PUBLISH_ATTEMPTS + 1):
+            try:
+                pending = await topic_for(record.topic).send(
+                    key=record.key, value=record.value, timestamp=record.timestamp, headers=list(record.headers)
+                )
+                await pending  # the broker has it (acks=all) before the input is acked
+                PUBLISHED.labels(stage, record.topic.name).inc()
+                return
+            except Exception as exc:  # a broker problem, not the message's fault: retry, then stop
+                log.warning("publish_failed", stage=stage, topic=record.topic.name, attempt=attempt,
+                            error=type(exc).__name__)
+                await asyncio.sleep(min(2**attempt, 30))
+        log.critical("publish_gave_up", stage=stage, topic=record.topic.name)
+        # Leave without committing: the input is redelivered to the next worker, and effects are idempotent.
+        os._exit(70)
+
+    @app.agent(input_topic, name=f"cpi-{stage}", concurrency=1)
+    async def consume(stream: AsyncIterator[Any]) -> None:
+        async for event in stream.events():  # type: ignore[attr-defined]
+            started = time.perf_counter()
+            message = event.message
+            try:
+                value = event.value if isinstance(event.value, bytes) else bytes(event.value or b"")
+                outputs = await handler(value)
+            except Exception as exc:
+                code = exc.code if isinstance(exc, DecodeError) else _error_code(exc)
+                await publish(dead_letter(stage, message.topic, message.partition, message.offset,
+                                          value=message.value or b"", key=message.key or b"", code=code,
+                                          error=_safe_message(exc)))
+                DEAD_LETTERS.labels(stage, code).inc()
+                MESSAGES.labels(stage, "dead_lettered").inc()
+                log.warning("dead_lettered", stage=stage, topic=message.topic, partition=message.partition,
+                            offset=message.offset, error_code=code)
+                continue
+            for record in outputs:
+                await publish(record)
+            MESSAGES.labels(stage, "processed").inc()
+            PROCESSING_SECONDS.labels(stage).observe(time.perf_counter() - started)
+
+
+def _error_code(exc: Exception) -> str:
+    return "unprocessable" if isinstance(exc, CpiError) else f"internal_{type(exc).__name__}"[:64]
+
+
+def _safe_message(exc: Exception) -> str:
+    """What goes in a dead letter's headers: our own message for our own errors, else the type only.
+
+    Foreign exceptions (pydantic, json, sqlite) may quote the input, which may hold provenance.
+    """
+    if isinstance(exc, CpiError):
+        return (str(exc) or type(exc).__name__)[:1000]
+    return type(exc).__name__
+
+
+def dead_letter(
+    stage: str, topic: str, partition: int, offset: int, *, value: bytes, key: bytes, code: str, error: str
+) -> Publish:
+    """The dead-letter record: the original bytes unchanged, why and where from in headers."""
+    letter = DeadLetter(
+        origin_topic=topic,
+        origin_partition=partition,
+        origin_offset=offset,
+        stage=stage,
+        error_code=code,
+        error=error,
+        dead_lettered_at=datetime.now(UTC),
+    )
+    return Publish(topic=DEADLETTER, key=key, value=value, headers=letter.to_headers())
+
+
+def day_timestamp(moment: datetime | None = None) -> float:
+    """Midnight UTC of the day, as the record timestamp of anything past the sanitiser.
+
+    An exact broker timestamp next to sanitised intel would give back the time of submission.
+    """
+    day = (moment or datetime.now(UTC)).astimezone(UTC).date()
+    return datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
+
+
+def run_worker(app: CpiApp, settings: WorkerSettings) -> None:
+    """Run the faust worker in this process until SIGINT/SIGTERM, logging through structlog."""
+    from services.common.logging import configure_logging, logging_config
+
+    configure_logging(settings.log_level, settings.log_format)
+    worker = faust.Worker(
+        app,
+        loglevel=settings.log_level.upper(),
+        logging_config=logging_config(settings.log_level, settings.log_format),
+        quiet=True,
+    )
+    worker.execute_from_commandline()

@@ -1,0 +1,27 @@
+"""Prometheus metrics shared by every stage. Labels are stage names, results and codes, never content."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+MESSAGES = Counter(
+    "cpi_messages_total",
+    "Messages a stage finished with, by result (processed or dead_lettered).",
+    ["stage", "result"],
+)
+DEAD_LETTERS = Counter(
+    "cpi_deadletters_total",
+    "Messages sent to the dead-letter topic, by stage and error code.",
+    ["stage", "error_code"],
+)
+PROCESSING_SECONDS = Histogram(
+    "cpi_processing_seconds",
+    "Time from taking a message to having published its results.",
+    ["stage"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+PUBLISHED = Counter(
+    "cpi_published_total",
+    "Records a stage published, by topic.",
+    ["stage", "topic"],
+)

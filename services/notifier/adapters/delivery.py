@@ -1,0 +1,129 @@
+"""Where notifications go: an HTTPS webhook, an SMTP server, or a local outbox directory."""
+
+from __future__ import annotations
+
+import smtplib
+import sqlite3
+import threading
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Protocol
+
+import httpx
+
+from schemas import DeliveryChannel, Team
+from services.common.errors import CpiError
+from services.common.settings import NotifierSettings
+from services.notifier.domain import Notification
+
+
+class DeliveryError(CpiError):
+    """A notification could not be delivered this time."""
+
+
+class Transport(Protocol):
+    channel: DeliveryChannel
+
+    def deliver(self, note: Notification) -> None: ...
+
+
+def _email(note: Notification, sender: str, recipient: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = recipient
+    message["Subject"] = note.subject
+    message["Message-ID"] = f"<{note.notification_id}@cpi.local>"
+    message.set_content(note.body)
+    return message
+
+
+class SmtpTransport:
+    channel = DeliveryChannel.SMTP
+
+    def __init__(self, settings: NotifierSettings, recipients: dict[Team, str]) -> None:
+        self._settings = settings
+        self._recipients = recipients
+
+    def deliver(self, note: Notification) -> None:
+        s = self._settings
+        try:
+            with smtplib.SMTP(s.smtp_host or "localhost", s.smtp_port, timeout=30) as smtp:
+                if s.smtp_starttls:
+                    smtp.starttls()
+                if s.smtp_username and s.smtp_password:
+                    smtp.login(s.smtp_username, s.smtp_password.get_secret_value())
+                smtp.send_message(_email(note, s.mail_from, self._recipients[note.team]))
+        except (OSError, smtplib.SMTPException) as exc:
+            raise DeliveryError(f"SMTP delivery failed: {type(exc).__name__}") from None
+
+
+class OutboxTransport:
+    """Local runs without a mail server: each message is an .eml file a person can open."""
+
+    channel = DeliveryChannel.OUTBOX
+
+    def __init__(self, directory: Path, sender: str, recipients: dict[Team, str]) -> None:
+        self._directory = directory
+        self._sender = sender
+        self._recipients = recipients
+
+    def deliver(self, note: Notification) -> None:
+        self._directory.mkdir(parents=True, exist_ok=True)
+        path = self._directory / f"{note.notification_id}.eml"
+        path.write_bytes(bytes(_email(note, self._sender, self._recipients[note.team])))
+
+
+class WebhookTransport:
+    channel = DeliveryChannel.WEBHOOK
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+
+    def deliver(self, note: Notification) -> None:
+        payload = {"notification_id": note.notification_id, "team": note.team.value,
+                   "outcome": note.outcome.value, "subject": note.subject, "body": note.body}
+        try:
+            response = httpx.post(self._url, json=payload, timeout=30,
+                                  headers={"Idempotency-Key": note.notification_id})
+        except httpx.HTTPError as exc:
+            raise DeliveryError(f"webhook delivery failed: {type(exc).__name__}") from None
+        if response.status_code >= 300:
+            raise DeliveryError(f"webhook answered {response.status_code}")
+
+
+def transports_from(settings: NotifierSettings) -> dict[Team, Transport]:
+    """Per team: its webhook if configured, else mail through SMTP if a host is set, else the outbox."""
+    recipients = {Team.CRIME_DESK: settings.crime_desk_email, Team.SAFEGUARDING: settings.safeguarding_email}
+    mail: Transport = (
+        SmtpTransport(settings, recipients) if settings.smtp_host
+        else OutboxTransport(settings.outbox, settings.mail_from, recipients)
+    )
+    hooks = {Team.CRIME_DESK: settings.crime_desk_webhook, Team.SAFEGUARDING: settings.safeguarding_webhook}
+    return {team: WebhookTransport(url) if url else mail for team, url in hooks.items()}
+
+
+class DeliveryLedger:
+    """Which notifications were delivered: the guard that makes a redelivered decision send nothing twice."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS delivered (notification_id TEXT PRIMARY KEY, channel TEXT NOT NULL)"
+        )
+
+    def delivered(self, notification_id: str) -> bool:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT 1 FROM delivered WHERE notification_id = ?", (notification_id,)
+            ).fetchone()
+        return row is not None
+
+    def record(self, notification_id: str, channel: DeliveryChannel) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR IGNORE INTO delivered VALUES (?, ?)", (notification_id, channel.value))
+
+    def close(self) -> None:
+        self._db.close()
