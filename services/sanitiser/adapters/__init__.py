@@ -1,0 +1,21 @@
+"""Where the sanitiser talks to the outside: the sealed store."""
+
+from services.sanitiser.adapters.sealed_store import (
+    AuditVerification,
+    RetentionPolicy,
+    SealedRecordNotFound,
+    SealedStore,
+    SealedStoreError,
+    UnsealDenied,
+    open_sealed_store,
+)
+
+__all__ = [
+    "AuditVerification",
+    "RetentionPolicy",
+    "SealedRecordNotFound",
+    "SealedStore",
+    "SealedStoreError",
+    "UnsealDenied",
+    "open_sealed_store",
+]

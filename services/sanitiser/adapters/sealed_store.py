@@ -1,0 +1,492 @@
+"""The sealed store: provenance kept encrypted, opened only by an audited unseal.
+
+One interface (`SealedStore`), two backends sharing this SQL logic: SQLite by default
+(`sqlite_store.py`) and PostgreSQL for deployments (`postgres_store.py`).
+
+What the tables hold, and why:
+
+- `sealed_records`: intel id, an HMAC of the submission id (never the id itself, so the table
+  does not link topics to records), the provenance envelope (AES-256-GCM, intel id as
+  associated data), key id, created and review dates. Append-only: only the wrapped data key
+  changes, on key rotation; database triggers refuse any other update.
+- `sealed_audit`: every unseal attempt, rotation and purge, hash-chained with HMAC-SHA256 so
+  an edit, deletion or reordering is detected; `sealed_audit_head` holds the count and last
+  hash (itself MACed) so a deleted last row is detected too. Triggers refuse update/delete.
+- `sealed_secret`: one random 32-byte secret, sealed under the keyring, from which the lookup
+  and audit keys are derived. Keeping it in the database (wrapped) means every process that
+  shares the database and keyring agrees on it, and the database alone does not reveal it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import threading
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, Final
+
+import structlog
+from prometheus_client import Counter
+
+from schemas import SealedEnvelope, Source
+from services.common import envelope
+from services.common.envelope import EnvelopeError, Keyring, KeyringError
+from services.common.errors import CpiError
+
+log = structlog.get_logger(__name__)
+
+UNSEAL_ROLE: Final = "intelligence_unit"
+MIN_REASON_CHARS: Final = 20
+MAX_REASON_CHARS: Final = 2000
+MAX_OFFICER_ID_CHARS: Final = 100
+SCHEMA_COMPONENT: Final = "sealed_store"
+
+_GENESIS: Final = "0" * 64
+# Every audit column except `hash`, in table order; the row hash is an HMAC over all of them.
+_AUDIT_FIELDS: Final = tuple("seq at action actor role intel_id reason result detail prev_hash".split())
+_SECRET_AAD: Final = b"cpi-sealed-store-secret"
+
+UNSEAL_DENIED = Counter(
+    "cpi_sealed_unseal_denied_total",
+    "Unseal attempts refused by the sealed store, by reason code.",
+    ["reason"],
+)
+
+
+class SealedStoreError(CpiError):
+    """The sealed store cannot do what was asked: bad URL, wrong keyring, broken schema."""
+
+
+class UnsealDenied(CpiError):
+    """An unseal attempt was refused (and audited); `code` says why without naming anyone."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class SealedRecordNotFound(SealedStoreError):
+    """No sealed record has that intel id (the attempt is still audited)."""
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    """MoPI-style retention: a record is due for review a fixed number of years after receipt.
+
+    Six years is the MoPI minimum review period for intelligence; deployments set their own.
+    """
+
+    review_after_years: int = 6
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.review_after_years <= 100:
+            raise ValueError("review_after_years must be between 1 and 100")
+
+    def review_date(self, received_on: date) -> date:
+        """The date a record received on `received_on` is due for review (29 Feb falls to 28 Feb)."""
+        year = received_on.year + self.review_after_years
+        try:
+            return received_on.replace(year=year)
+        except ValueError:
+            return received_on.replace(year=year, day=28)
+
+
+@dataclass(frozen=True)
+class AuditVerification:
+    """The result of checking the audit chain; `first_bad` is the first sequence number that fails."""
+
+    ok: bool
+    entries: int
+    first_bad: int | None = None
+    problem: str | None = None
+
+
+class SealedStore(ABC):
+    """Where provenance is kept encrypted; every unseal is authorised and audited."""
+
+    @abstractmethod
+    def seal(self, submission_id: str, source: Source, received_on: date) -> str:
+        """Seal `source` for a submission and return its intel id; the same id on every repeat."""
+
+    @abstractmethod
+    def unseal(self, intel_id: str, *, role: str, officer_id: str, reason: str) -> Source:
+        """Open a record for an Intelligence Unit officer with a written reason; audited either way."""
+
+    @abstractmethod
+    def verify_audit(self) -> AuditVerification:
+        """Check the audit chain for edits, deletions and reordering."""
+
+    @abstractmethod
+    def rotate_key(self, new_key_id: str) -> int:
+        """Add a new primary key-encryption key and re-wrap every record's data key under it."""
+
+    @abstractmethod
+    def purge(self, *, today: date | None = None) -> int:
+        """Remove records whose review date has passed; return how many."""
+
+    @abstractmethod
+    def count(self) -> int:
+        """How many sealed records the store holds."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the connection."""
+
+
+Query = Callable[[str, Sequence[object]], list[tuple[Any, ...]]]
+"""Run one SQL statement (`?` placeholders) inside a transaction; returns its rows, if any."""
+
+
+def _canonical(fields: dict[str, object]) -> bytes:
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _mac(key: bytes, message: bytes) -> str:
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def _today() -> date:
+    return datetime.now(UTC).date()
+
+
+class SqlSealedStore(SealedStore):
+    """The sealed store over any SQL database; backends supply the connection and the DDL."""
+
+    #: Reads the audit head before an append. PostgreSQL adds FOR UPDATE so concurrent writers
+    #: queue; SQLite's BEGIN IMMEDIATE already serialises them.
+    _read_head_for_append: str = "SELECT entries, last_hash FROM sealed_audit_head WHERE id = 1"
+
+    def __init__(self, keyring_path: Path, retention: RetentionPolicy | None = None) -> None:
+        self._keyring_path = keyring_path
+        self._keyring = Keyring.load_or_create(keyring_path)
+        self._retention = retention or RetentionPolicy()
+        self._lock = threading.Lock()
+        self._lookup_key = b""
+        self._audit_key = b""
+
+    # -- backend hooks -----------------------------------------------------------------
+
+    @abstractmethod
+    def _transaction(self) -> AbstractContextManager[Query]:
+        """A context that commits on success and rolls back on error."""
+
+    @abstractmethod
+    def _migrations(self) -> list[list[str]]:
+        """DDL per schema version, oldest first; step i brings the schema to version i + 1."""
+
+    def _lock_schema(self, q: Query) -> None:
+        """Serialise concurrent first opens; SQLite's BEGIN IMMEDIATE already does."""
+
+    @abstractmethod
+    def _close_connection(self) -> None: ...
+
+    # -- start-up ----------------------------------------------------------------------
+
+    def _start(self) -> None:
+        """Create or migrate the schema, then load (or create) the store secret."""
+        with self._lock, self._transaction() as q:
+            self._lock_schema(q)
+            q(
+                "CREATE TABLE IF NOT EXISTS schema_version "
+                "(component TEXT PRIMARY KEY, version INTEGER NOT NULL)",
+                (),
+            )
+            rows = q("SELECT version FROM schema_version WHERE component = ?", (SCHEMA_COMPONENT,))
+            current = rows[0][0] if rows else 0
+            steps = self._migrations()
+            if current > len(steps):
+                raise SealedStoreError(f"sealed store schema v{current} is newer than this code knows")
+            for statements in steps[current:]:
+                for statement in statements:
+                    q(statement, ())
+            if current < len(steps):
+                q(
+                    "INSERT INTO schema_version (component, version) VALUES (?, ?) "
+                    "ON CONFLICT (component) DO UPDATE SET version = excluded.version",
+                    (SCHEMA_COMPONENT, len(steps)),
+                )
+            secret = self._load_secret(q)
+        self._lookup_key = _mac(secret, b"lookup").encode()
+        self._audit_key = _mac(secret, b"audit").encode()
+        with self._lock, self._transaction() as q:
+            q(
+                "INSERT INTO sealed_audit_head (id, entries, last_hash, mac) VALUES (1, 0, ?, ?) "
+                "ON CONFLICT (id) DO NOTHING",
+                (_GENESIS, self._head_mac(0, _GENESIS)),
+            )
+
+    def _load_secret(self, q: Query) -> bytes:
+        fresh = envelope.seal(secrets.token_bytes(32), _SECRET_AAD, self._keyring)
+        q(
+            "INSERT INTO sealed_secret (id, key_id, wrapped_key, nonce, ciphertext) VALUES (1, ?, ?, ?, ?) "
+            "ON CONFLICT (id) DO NOTHING",
+            (fresh.key_id, fresh.wrapped_key, fresh.nonce, fresh.ciphertext),
+        )
+        row = q("SELECT key_id, wrapped_key, nonce, ciphertext FROM sealed_secret WHERE id = 1", ())[0]
+        try:
+            return self._open(_envelope(row), _SECRET_AAD)
+        except (EnvelopeError, KeyringError):
+            raise SealedStoreError(
+                "the keyring does not open this sealed store (wrong or missing keyring file?)"
+            ) from None
+
+    # -- sealing -----------------------------------------------------------------------
+
+    def seal(self, submission_id: str, source: Source, received_on: date) -> str:
+        """Seal `source` for a submission and return its intel id; the same id on every repeat.
+
+        The intel id is random (not derived from the submission); the submission id is kept
+        only as a keyed HMAC so re-delivery finds the record without the table naming topics.
+        """
+        lookup = _mac(self._lookup_key, submission_id.encode())
+        with self._lock, self._transaction() as q:
+            found = q("SELECT intel_id FROM sealed_records WHERE lookup = ?", (lookup,))
+            if found:
+                return str(found[0][0])
+            intel_id = uuid.uuid4().hex
+            sealed = envelope.seal(source.model_dump_json().encode(), intel_id.encode(), self._keyring)
+            # ON CONFLICT: another process may seal the same submission at the same moment;
+            # whichever insert wins, both callers return its intel id.
+            q(
+                "INSERT INTO sealed_records "
+                "(intel_id, lookup, key_id, wrapped_key, nonce, ciphertext, created_on, review_on) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (lookup) DO NOTHING",
+                (
+                    intel_id,
+                    lookup,
+                    sealed.key_id,
+                    sealed.wrapped_key,
+                    sealed.nonce,
+                    sealed.ciphertext,
+                    _today().isoformat(),
+                    self._retention.review_date(received_on).isoformat(),
+                ),
+            )
+            return str(q("SELECT intel_id FROM sealed_records WHERE lookup = ?", (lookup,))[0][0])
+
+    # -- unsealing ---------------------------------------------------------------------
+
+    def unseal(self, intel_id: str, *, role: str, officer_id: str, reason: str) -> Source:
+        """Open a record for an Intelligence Unit officer with a written reason.
+
+        Every attempt is audited before anything is returned or raised: refusals raise
+        `UnsealDenied` (and are counted), an unknown id raises `SealedRecordNotFound`, a record
+        that does not decrypt raises `EnvelopeError`.
+        """
+        entry: dict[str, object] = {
+            "action": "unseal",
+            "actor": officer_id.strip()[:MAX_OFFICER_ID_CHARS],
+            "role": role[:MAX_OFFICER_ID_CHARS],
+            "intel_id": intel_id[:64],
+            "reason": reason.strip()[:MAX_REASON_CHARS],
+        }
+        denial = _refusal(role, officer_id, reason)
+        with self._lock:
+            if denial is not None:
+                code, message = denial
+                self._audit({**entry, "result": f"denied:{code}"})
+                UNSEAL_DENIED.labels(reason=code).inc()
+                log.warning("sealed_unseal_denied", reason_code=code, intel_id=entry["intel_id"])
+                raise UnsealDenied(code, message)
+            with self._transaction() as q:
+                rows = q(
+                    "SELECT key_id, wrapped_key, nonce, ciphertext FROM sealed_records WHERE intel_id = ?",
+                    (intel_id,),
+                )
+            if not rows:
+                self._audit({**entry, "result": "not_found"})
+                raise SealedRecordNotFound("no sealed record with that intel id")
+            try:
+                plaintext = self._open(_envelope(rows[0]), intel_id.encode())
+            except (EnvelopeError, KeyringError):
+                self._audit({**entry, "result": "failed:does_not_open"})
+                log.error("sealed_record_does_not_open", intel_id=intel_id)
+                raise
+            # Audit first: if the audit write fails, nothing is revealed.
+            self._audit({**entry, "result": "granted"})
+        log.info("sealed_unseal_granted", intel_id=intel_id)
+        return Source.model_validate_json(plaintext)
+
+    def _open(self, sealed: SealedEnvelope, associated_data: bytes) -> bytes:
+        try:
+            return envelope.open_envelope(sealed, associated_data, self._keyring)
+        except KeyringError:
+            # Another process may have rotated keys since we loaded the keyring; reload once.
+            self._keyring = Keyring.load(self._keyring_path)
+            return envelope.open_envelope(sealed, associated_data, self._keyring)
+
+    # -- audit chain -------------------------------------------------------------------
+
+    def _head_mac(self, entries: int, last_hash: str) -> str:
+        return _mac(self._audit_key, f"head:{entries}:{last_hash}".encode())
+
+    def _entry_hash(self, fields: dict[str, object]) -> str:
+        return _mac(self._audit_key, _canonical(fields))
+
+    def _audit(self, entry: dict[str, object]) -> None:
+        """Append one audit row and move the head, in one transaction. Caller holds the lock."""
+        with self._transaction() as q:
+            entries, prev = q(self._read_head_for_append, ())[0]
+            fields: dict[str, object] = {
+                "seq": entries + 1,
+                "at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "action": entry["action"],
+                "actor": entry.get("actor", "system"),
+                "role": entry.get("role", ""),
+                "intel_id": entry.get("intel_id", ""),
+                "reason": entry.get("reason", ""),
+                "result": entry["result"],
+                "detail": json.dumps(entry.get("detail", {}), sort_keys=True),
+                "prev_hash": prev,
+            }
+            digest = self._entry_hash(fields)
+            q(
+                "INSERT INTO sealed_audit (seq, at, action, actor, role, intel_id, reason, result, detail, "
+                "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (*(fields[name] for name in _AUDIT_FIELDS), digest),
+            )
+            q(
+                "UPDATE sealed_audit_head SET entries = ?, last_hash = ?, mac = ? WHERE id = 1",
+                (entries + 1, digest, self._head_mac(entries + 1, digest)),
+            )
+
+    def verify_audit(self) -> AuditVerification:
+        """Recompute the chain: sequence continuity, each row's HMAC and link, then the head."""
+        with self._lock, self._transaction() as q:
+            rows = q(
+                "SELECT seq, at, action, actor, role, intel_id, reason, result, detail, prev_hash, hash "
+                "FROM sealed_audit ORDER BY seq",
+                (),
+            )
+            head = q("SELECT entries, last_hash, mac FROM sealed_audit_head WHERE id = 1", ())
+        prev = _GENESIS
+        for expected, row in enumerate(rows, start=1):
+            fields = dict(zip(_AUDIT_FIELDS, row[:-1], strict=True))
+            if fields["seq"] != expected:
+                return AuditVerification(False, len(rows), expected, f"entry {expected} is missing")
+            if fields["prev_hash"] != prev:
+                return AuditVerification(False, len(rows), expected, "entry does not follow the one before")
+            if not hmac.compare_digest(self._entry_hash(fields), str(row[-1])):
+                return AuditVerification(False, len(rows), expected, "entry was altered")
+            prev = str(row[-1])
+        if not head:
+            return AuditVerification(False, len(rows), None, "audit head is missing")
+        entries, last_hash, mac = head[0]
+        if not hmac.compare_digest(self._head_mac(entries, last_hash), str(mac)):
+            return AuditVerification(False, len(rows), None, "audit head was altered")
+        if entries != len(rows) or last_hash != prev:
+            return AuditVerification(
+                False, len(rows), len(rows) + 1, f"audit head records {entries} entries, found {len(rows)}"
+            )
+        return AuditVerification(True, len(rows))
+
+    # -- keys and retention ------------------------------------------------------------
+
+    def rotate_key(self, new_key_id: str) -> int:
+        """Add `new_key_id` as the primary key, save the keyring, re-wrap every data key under it.
+
+        Ciphertexts are untouched. The keyring is saved before the database changes so a crash
+        can never leave a record wrapped by a key that is not on disk.
+        """
+        with self._lock:
+            keyring = Keyring.load(self._keyring_path).with_new_primary(new_key_id)
+            keyring.save(self._keyring_path)
+            self._keyring = keyring
+            with self._transaction() as q:
+                records = q("SELECT intel_id, key_id, wrapped_key, nonce, ciphertext FROM sealed_records", ())
+                for intel_id, *parts in records:
+                    moved = envelope.rewrap(_envelope(parts), keyring)
+                    q(
+                        "UPDATE sealed_records SET key_id = ?, wrapped_key = ? WHERE intel_id = ?",
+                        (moved.key_id, moved.wrapped_key, intel_id),
+                    )
+                secret = q("SELECT key_id, wrapped_key, nonce, ciphertext FROM sealed_secret", ())
+                moved = envelope.rewrap(_envelope(secret[0]), keyring)
+                q(
+                    "UPDATE sealed_secret SET key_id = ?, wrapped_key = ? WHERE id = 1",
+                    (moved.key_id, moved.wrapped_key),
+                )
+            detail = {"key_id": new_key_id, "count": len(records)}
+            self._audit({"action": "rotate_key", "result": "done", "detail": detail})
+        log.info("sealed_key_rotated", key_id=new_key_id, count=len(records))
+        return len(records)
+
+    def purge(self, *, today: date | None = None) -> int:
+        """Remove records whose review date is before `today` (UTC today by default); audit the count."""
+        cutoff = (today or _today()).isoformat()
+        with self._lock:
+            with self._transaction() as q:
+                gone = q("DELETE FROM sealed_records WHERE review_on < ? RETURNING intel_id", (cutoff,))
+            removed = len(gone)
+            self._audit({"action": "purge", "result": "done", "detail": {"before": cutoff, "count": removed}})
+        log.info("sealed_purged", count=removed)
+        return removed
+
+    def count(self) -> int:
+        """How many sealed records the store holds."""
+        with self._lock, self._transaction() as q:
+            return int(q("SELECT COUNT(*) FROM sealed_records", ())[0][0])
+
+    def close(self) -> None:
+        """Release the connection; the store cannot be used afterwards."""
+        with self._lock:
+            self._close_connection()
+
+
+def _envelope(row: Sequence[Any]) -> SealedEnvelope:
+    key_id, wrapped_key, nonce, ciphertext = row
+    return SealedEnvelope(key_id=key_id, wrapped_key=wrapped_key, nonce=nonce, ciphertext=ciphertext)
+
+
+def _refusal(role: str, officer_id: str, reason: str) -> tuple[str, str] | None:
+    """Why an unseal request must be refused, as (code, message), or None if it may proceed."""
+    if role != UNSEAL_ROLE:
+        return "role_not_permitted", f"only the {UNSEAL_ROLE} role may unseal provenance"
+    if not officer_id.strip():
+        return "missing_officer_id", "an officer id is required to unseal"
+    if len(officer_id.strip()) > MAX_OFFICER_ID_CHARS:
+        return "invalid_officer_id", f"an officer id has at most {MAX_OFFICER_ID_CHARS} characters"
+    if len(reason.strip()) < MIN_REASON_CHARS:
+        return "reason_too_short", f"a written reason of at least {MIN_REASON_CHARS} characters is required"
+    if len(reason.strip()) > MAX_REASON_CHARS:
+        return "reason_too_long", f"a reason has at most {MAX_REASON_CHARS} characters"
+    return None
+
+
+def open_sealed_store(
+    url: str, keyring_path: Path, *, retention: RetentionPolicy | None = None
+) -> SealedStore:
+    """Open the store at `sqlite:///path.db` (relative; `sqlite:////abs.db` absolute) or `postgresql://...`.
+
+    The schema is created or migrated on open; the keyring is loaded, or created for a local run.
+    """
+    if url.startswith("sqlite:///"):
+        from services.sanitiser.adapters.sqlite_store import SqliteSealedStore
+
+        return SqliteSealedStore(Path(url.removeprefix("sqlite:///")), keyring_path, retention)
+    if url.startswith(("postgresql://", "postgres://")):
+        from services.sanitiser.adapters.postgres_store import PostgresSealedStore
+
+        return PostgresSealedStore(url, keyring_path, retention)
+    raise SealedStoreError("sealed store URL must start with sqlite:/// or postgresql://")
+
+
+__all__ = [
+    "UNSEAL_DENIED",
+    "AuditVerification",
+    "RetentionPolicy",
+    "SealedRecordNotFound",
+    "SealedStore",
+    "SealedStoreError",
+    "SqlSealedStore",
+    "UnsealDenied",
+    "open_sealed_store",
+]
