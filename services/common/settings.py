@@ -8,9 +8,6 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-LOCAL_BOOTSTRAP = "127.0.0.1:9092"
-
-
 class PlatformSettings(BaseSettings):
     """What every process needs: where Kafka is, where data lives, how to log."""
 
@@ -19,6 +16,8 @@ class PlatformSettings(BaseSettings):
     kafka_bootstrap: str | None = Field(
         default=None, description="An existing cluster; unset means the local broker `cpi kafka start` runs."
     )
+    local_kafka_port: int = Field(default=9092, description="The local broker's listener, when no cluster is set.")
+    local_controller_port: int = 9093
     topic_prefix: str = Field(default="", description="Prepended to every topic name (tests, shared clusters).")
     replication_factor: int = Field(default=1, ge=1, description="3 in clusters.")
     min_insync_replicas: int = Field(default=1, ge=1, description="2 in clusters.")
@@ -30,7 +29,7 @@ class PlatformSettings(BaseSettings):
 
     @property
     def bootstrap(self) -> str:
-        return self.kafka_bootstrap or LOCAL_BOOTSTRAP
+        return self.kafka_bootstrap or f"127.0.0.1:{self.local_kafka_port}"
 
     @property
     def keyring_file(self) -> Path:

@@ -1,0 +1,122 @@
+"""Platform subcommands: `cpi kafka`, `cpi topics apply`, `cpi worker`, `cpi api`, `cpi tail`, `cpi dlq`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from typing import Any
+
+from services.common.errors import CpiError
+from services.common.settings import IntakeSettings, PlatformSettings
+
+
+def local_broker(settings: PlatformSettings) -> Any:
+    from services.common.kafka.broker import LocalBroker
+
+    return LocalBroker(settings.data_dir / "kafka", port=settings.local_kafka_port,
+                       controller_port=settings.local_controller_port)
+
+
+def _kafka(args: argparse.Namespace) -> int:
+    from services.common.kafka.broker import cluster_version
+
+    settings = PlatformSettings()
+    if settings.kafka_bootstrap:
+        if args.action != "status":
+            raise CpiError("CPI_KAFKA_BOOTSTRAP names a cluster: there is no local broker to start or stop")
+        print(json.dumps({"bootstrap": settings.kafka_bootstrap, "version": cluster_version(settings.bootstrap),
+                          "local": False}))
+        return 0
+    broker = local_broker(settings)
+    if args.action == "start":
+        print(f"Kafka {broker.start()} (Apache Kafka, log: {broker.log_file})")
+    elif args.action == "stop":
+        print("stopped" if broker.stop() else "no local broker was running")
+    else:
+        status = broker.status()
+        print(json.dumps({**status, "local": True}))
+        return 0 if status["answering"] else 1
+    return 0
+
+
+def _topics(args: argparse.Namespace) -> int:
+    from services.common.kafka.admin import apply_topics
+
+    report = apply_topics(PlatformSettings())
+    for name in report.created:
+        print(f"created   {name}")
+    for name in report.unchanged:
+        print(f"ok        {name}")
+    for name, differences in report.drift.items():
+        print(f"DRIFT     {name}: {'; '.join(differences)}")
+    return 0 if report.ok else 1
+
+
+def _worker(args: argparse.Namespace) -> int:
+    module = importlib.import_module(f"services.{args.name}.worker")
+    module.main()
+    return 0
+
+
+def _api(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from services.common.logging import configure_logging, logging_config
+    from services.intake.api import create_api
+
+    settings = IntakeSettings()
+    configure_logging(settings.log_level, settings.log_format)
+    uvicorn.run(create_api(settings), host=settings.http_host, port=settings.api_port,
+                log_config=logging_config(settings.log_level, settings.log_format), access_log=False,
+                server_header=False)
+    return 0
+
+
+def _tail(args: argparse.Namespace) -> int:
+    """Print a topic's records as JSON lines: value, and for dead letters the headers too."""
+    from kafka import KafkaConsumer
+
+    settings = PlatformSettings()
+    consumer = KafkaConsumer(
+        settings.topic(args.topic), bootstrap_servers=settings.bootstrap, auto_offset_reset="earliest",
+        enable_auto_commit=False, consumer_timeout_ms=int(args.timeout * 1000) if args.timeout else float("inf"),
+    )
+    try:
+        for record in consumer:
+            value: Any
+            try:
+                value = json.loads(record.value)
+            except ValueError:
+                value = record.value.decode("utf-8", errors="replace")
+            print(json.dumps({"partition": record.partition, "offset": record.offset,
+                              "headers": {k: v.decode(errors="replace") for k, v in record.headers or []},
+                              "value": value}, ensure_ascii=False), flush=True)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        consumer.close()
+    return 0
+
+
+def register(commands: Any) -> None:
+    kafka = commands.add_parser("kafka", help="the local single-node Apache Kafka broker")
+    kafka.add_argument("action", choices=["start", "stop", "status"])
+    kafka.set_defaults(run=_kafka)
+
+    topics = commands.add_parser("topics", help="create topics from the registry, report drift")
+    topics.add_argument("action", choices=["apply"])
+    topics.set_defaults(run=_topics)
+
+    worker = commands.add_parser("worker", help="run one pipeline worker")
+    worker.add_argument("name", choices=["intake", "sanitiser", "router", "notifier"])
+    worker.set_defaults(run=_worker)
+
+    api = commands.add_parser("api", help="serve the intake form and API")
+    api.set_defaults(run=_api)
+
+    tail = commands.add_parser("tail", help="print a topic's records as JSON lines")
+    tail.add_argument("topic")
+    tail.add_argument("--timeout", type=float, default=0, help="stop after this many idle seconds")
+    tail.set_defaults(run=_tail)

@@ -1,0 +1,117 @@
+"""`cpi up`: the whole pipeline on this machine — broker, topics, the four workers and the intake edge.
+
+Each worker runs as its own process, as in a cluster. Ctrl-C (or SIGTERM) stops the edge first,
+then the workers, then the broker if this command started it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from services.common.settings import IntakeSettings, PlatformSettings
+
+WORKER_PORTS = {"intake": 9101, "sanitiser": 9102, "router": 9103, "notifier": 9104}
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen[bytes]
+
+
+def _spawn(name: str, *args: str) -> Child:
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "services.cli", *args],
+        start_new_session=True,  # Ctrl-C reaches only `cpi up`, which stops the children in order
+    )
+    return Child(name, process)
+
+
+def _stop(children: list[Child], timeout: float = 30.0) -> None:
+    for child in children:
+        if child.process.poll() is None:
+            child.process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for child in children:
+        try:
+            child.process.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            print(f"cpi up: {child.name} did not stop in time; killing it", file=sys.stderr)
+            child.process.kill()
+            child.process.wait()
+
+
+def _up(args: argparse.Namespace) -> int:
+    from services.common.commands import local_broker
+    from services.common.kafka.admin import apply_topics
+
+    settings = PlatformSettings()
+    broker = None
+    if not settings.kafka_bootstrap:
+        broker = local_broker(settings)
+        already = broker.running_pid() is not None
+        print(f"Kafka      {broker.start()}  (Apache Kafka, local single node; log {broker.log_file})", flush=True)
+        if already:
+            broker = None  # someone else's broker: leave it running when we stop
+    else:
+        print(f"Kafka      {settings.kafka_bootstrap}  (CPI_KAFKA_BOOTSTRAP)", flush=True)
+
+    report = apply_topics(settings)
+    print(f"Topics     {len(report.created)} created, {len(report.unchanged)} unchanged", flush=True)
+    for name, differences in report.drift.items():
+        print(f"           DRIFT {name}: {'; '.join(differences)}", flush=True)
+
+    stopping = False
+
+    def request_stop(signum: int, _frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+
+    workers = [_spawn(name, "worker", name) for name in WORKER_PORTS]
+    edge = _spawn("api", "api")
+    children = [edge, *workers]
+    intake = IntakeSettings()
+    host = settings.http_host
+    print(f"Form       http://{host}:{intake.api_port}/", flush=True)
+    print(f"API        http://{host}:{intake.api_port}/api/v1/submissions  (docs: /docs)", flush=True)
+    print(f"Metrics    http://{host}:{intake.api_port}/metrics  (intake edge)", flush=True)
+    for name, port in WORKER_PORTS.items():
+        print(f"Metrics    http://{host}:{port}/metrics  ({name} worker; /healthz, /readyz)", flush=True)
+    print("Press Ctrl-C to stop.", flush=True)
+
+    status = 0
+    while not stopping:
+        for child in children:
+            code = child.process.poll()
+            if code is not None:
+                print(f"cpi up: {child.name} exited with {code}; stopping the pipeline", file=sys.stderr)
+                status = 1
+                stopping = True
+                break
+        time.sleep(0.5)
+
+    print("Stopping…", flush=True)
+    _stop(children)
+    if broker is not None:
+        broker.stop()
+        print("Kafka      stopped", flush=True)
+    return status
+
+
+def register(commands: Any) -> None:
+    up = commands.add_parser("up", help="run the whole pipeline locally until Ctrl-C")
+    up.set_defaults(run=_up)
+
+
+if os.name != "posix":  # pragma: no cover - signals and sessions as used here are POSIX
+    raise ImportError("cpi up needs a POSIX system")
