@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Sequence
 
 import structlog
+from prometheus_client import Counter
 
 from schemas import Decision, DeliveryStatus, NotificationRecord, Team
 from schemas.base import utc_today
@@ -30,6 +31,11 @@ _BACKOFF_SECONDS = (0.5, 2.0)
 
 log = structlog.get_logger(__name__)
 
+NOTIFICATIONS = Counter(
+    "cpi_notifications_total", "Notifications by team and result (delivered, failed, duplicate_skipped).",
+    ["team", "result"],
+)
+
 
 async def _deliver(note: Notification, transport: Transport) -> tuple[int, str | None]:
     """Try a few times; return the attempts made and the last error, if every attempt failed."""
@@ -53,11 +59,13 @@ def make_handler(transports: dict[Team, Transport], ledger: DeliveryLedger) -> H
         records = []
         for note in notifications_for(decision):
             if await asyncio.to_thread(ledger.delivered, note.notification_id):
+                NOTIFICATIONS.labels(note.team.value, "duplicate_skipped").inc()
                 continue  # a redelivered decision: this team has been told already
             transport = transports[note.team]
             attempts, error = await _deliver(note, transport)
             if error is None:
                 await asyncio.to_thread(ledger.record, note.notification_id, transport.channel)
+            NOTIFICATIONS.labels(note.team.value, "delivered" if error is None else "failed").inc()
             record = NotificationRecord(
                 notification_id=note.notification_id, decision_id=decision.decision_id,
                 intel_id=decision.intel_id, team=note.team, outcome=note.outcome, priority=decision.priority,

@@ -65,6 +65,8 @@ class CpiApp(faust.App):
 
 def create_app(stage: str, settings: WorkerSettings, *, web_port: int) -> CpiApp:
     """A faust app for one stage, with the project's safe defaults and /metrics, /healthz, /readyz."""
+    datadir = settings.data_dir / "faust" / stage
+    datadir.parent.mkdir(parents=True, exist_ok=True)
     app = CpiApp(
         f"{settings.topic_prefix}cpi-{stage}",
         broker=f"kafka://{settings.bootstrap}",
@@ -85,7 +87,7 @@ def create_app(stage: str, settings: WorkerSettings, *, web_port: int) -> CpiApp
         web_graph_enabled=False,
         processing_guarantee="at_least_once",
         table_cleanup_interval=3600.0,
-        datadir=str(settings.data_dir / "faust" / stage),
+        datadir=str(datadir),
     )
     _add_health_pages(app)
     return app

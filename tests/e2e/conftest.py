@@ -1,0 +1,111 @@
+"""The whole pipeline as separate processes, as `cpi up` runs it, against the session's real broker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from services.common.kafka.admin import apply_topics
+from services.common.kafka.broker import free_port
+from services.common.settings import PlatformSettings
+
+WORKERS = ("intake", "sanitiser", "router", "notifier")
+
+
+@dataclass
+class Pipeline:
+    """A running pipeline: where its edge listens, its topics' prefix, its data and its logs."""
+
+    bootstrap: str
+    prefix: str
+    data_dir: Path
+    api_url: str
+    worker_urls: dict[str, str]
+    env: dict[str, str]
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def topic(self, name: str) -> str:
+        return self.prefix + name
+
+    def log_text(self) -> str:
+        return "\n".join(p.read_text(errors="replace") for p in sorted((self.data_dir / "logs").glob("*.log")))
+
+    def settings(self) -> PlatformSettings:
+        return PlatformSettings(kafka_bootstrap=self.bootstrap, topic_prefix=self.prefix)
+
+
+def _wait_ready(url: str, process: subprocess.Popen[bytes], name: str, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with {process.returncode} before it was ready")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"{name} was not ready at {url} within {timeout:.0f}s")
+
+
+@pytest.fixture(scope="module")
+def pipeline(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+    """Start the four workers and the intake edge with topics of their own; stop them after the module."""
+    data_dir = tmp_path_factory.mktemp("pipeline")
+    (data_dir / "logs").mkdir()
+    prefix = f"e{uuid.uuid4().hex[:10]}."
+    api_port = free_port()
+    ports = {name: free_port() for name in WORKERS}
+    env = {
+        **os.environ,
+        "CPI_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "CPI_TOPIC_PREFIX": prefix,
+        "CPI_DATA_DIR": str(data_dir),
+        "CPI_API_PORT": str(api_port),
+        "CPI_LOG_LEVEL": "info",
+    }
+    report = apply_topics(PlatformSettings(kafka_bootstrap=kafka_bootstrap, topic_prefix=prefix))
+    assert report.ok, report.drift
+    pipe = Pipeline(
+        bootstrap=kafka_bootstrap, prefix=prefix, data_dir=data_dir, api_url=f"http://127.0.0.1:{api_port}",
+        worker_urls={name: f"http://127.0.0.1:{port}" for name, port in ports.items()}, env=env,
+    )
+    # Create the keyring once, before several processes race to generate their own.
+    from services.common.envelope import Keyring
+
+    Keyring.load_or_create(data_dir / "keys" / "keyring.json")
+    try:
+        for name in WORKERS:
+            with open(data_dir / "logs" / f"{name}.log", "wb") as log:
+                pipe.processes[name] = subprocess.Popen(
+                    [sys.executable, "-m", "services.cli", "worker", name],
+                    env={**env, "CPI_WORKER_PORT": str(ports[name])}, stdout=log, stderr=subprocess.STDOUT,
+                )
+        with open(data_dir / "logs" / "api.log", "wb") as log:
+            pipe.processes["api"] = subprocess.Popen(
+                [sys.executable, "-m", "services.cli", "api"], env=env, stdout=log, stderr=subprocess.STDOUT,
+            )
+        for name in WORKERS:
+            _wait_ready(f"{pipe.worker_urls[name]}/readyz", pipe.processes[name], name)
+        _wait_ready(f"{pipe.api_url}/readyz", pipe.processes["api"], "api")
+        yield pipe
+    finally:
+        for process in pipe.processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in pipe.processes.values():
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

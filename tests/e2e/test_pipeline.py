@@ -1,0 +1,224 @@
+"""The walking skeleton end to end: API → intake → sanitiser → router → notifier on a real broker."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from schemas import Outcome
+from schemas.topics import ACCEPTED, ALL_TOPICS, DEADLETTER, DECIDED, DELIVERED, OUTCOME_TOPICS, RECEIVED, SANITISED
+from tests.e2e.conftest import WORKERS, Pipeline
+from tests.kafka_helpers import json_value, produce, read_all, wait_for
+
+pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
+
+# Distinctive values no real text contains: if any of them shows up anywhere outside the sealed
+# store, provenance has leaked.
+CANARY_SOURCE = {
+    "name": "Quentin Zaffaroni-Plimsoll",
+    "role": "Zeta Pastoral Lead",
+    "organisation": "Canarywharf Zeta Academy",
+    "organisation_type": "education",
+    "email": "qz.canary7731@zeta-canary.example",
+    "phone": "07700 900731",
+    "recontact_ok": True,
+}
+CANARY_STRINGS = [
+    "Zaffaroni",
+    "Plimsoll",
+    "Quentin",
+    "Zeta Pastoral",
+    "Canarywharf",
+    "qz.canary7731",
+    "zeta-canary.example",
+    "07700 900731",
+    "07700900731",
+    "7700900731",
+]
+
+
+def submission(marker: str) -> dict[str, Any]:
+    """A child at risk of criminal exploitation, told by a teacher who names herself in the text."""
+    return {
+        "source": CANARY_SOURCE,
+        "lawful_basis": "safeguarding",
+        "urgency": {"immediate_risk": False, "crime_in_progress": False},
+        "categories": ["criminal_exploitation", "drug_related_harm"],
+        "subjects": [
+            {"role": "at_risk", "name": "Jayden Okafor", "approx_age": 14,
+             "description": "Year 9 pupil, recently has two phones and new trainers"},
+            {"role": "person_of_concern", "aliases": ["Skinny"], "approx_age": 22,
+             "description": "Drives a black Audi and waits outside the gates"},
+        ],
+        "locations": [{"description": "Bus stop outside the leisure centre", "postcode": "M1 1AE"}],
+        "vehicles": [{"registration": "AB12 CDE", "make": "Audi", "colour": "black"}],
+        "information": (
+            f"I am Quentin Zaffaroni-Plimsoll, the Zeta Pastoral Lead at Canarywharf Zeta Academy "
+            f"(call me on 07700 900731 or qz.canary7731@zeta-canary.example). Jayden has been missing "
+            f"from lessons, has unexplained cash and two phones, and says an older man called Skinny "
+            f"makes him carry packages of drugs to a flat. Reference {marker}."
+        ),
+        "how_known": "told_by_subject",
+        "subject_aware": False,
+    }
+
+
+def _marked(marker: str) -> Any:
+    return lambda record: marker.encode() in record.value
+
+
+@pytest.fixture(scope="module")
+def decided(pipeline: Pipeline) -> dict[str, Any]:
+    """Post one canary submission and wait for its decision."""
+    marker = f"ZX{uuid.uuid4().hex[:12]}"
+    response = httpx.post(f"{pipeline.api_url}/api/v1/submissions", json=submission(marker), timeout=30)
+    assert response.status_code == 202, response.text
+    record = wait_for(pipeline.bootstrap, pipeline.topic(DECIDED.name), _marked(marker))
+    return {"marker": marker, "receipt": response.json(), "decision": json_value(record)}
+
+
+def test_a_posted_submission_produces_a_decision(pipeline: Pipeline, decided: dict[str, Any]) -> None:
+    """A valid API submission travels the whole pipeline and ends as a Decision routed to crime desk and
+    safeguarding, with the receipt id used nowhere downstream."""
+    decision = decided["decision"]
+    assert {"crime_desk", "safeguarding"} <= set(decision["outcomes"])
+    assert decision["priority"] == "high"
+    assert decision["rationale"], "every decision says which rules fired"
+    assert decision["grading"]["intelligence_assessment"] == "B"  # told_by_subject
+    receipt_id = decided["receipt"]["receipt_id"]
+    for spec in ALL_TOPICS:
+        for record in read_all(pipeline.bootstrap, pipeline.topic(spec.name), idle_seconds=1):
+            assert receipt_id.encode() not in record.value
+    for outcome in decision["outcomes"]:
+        topic = pipeline.topic(OUTCOME_TOPICS[Outcome(outcome)].name)
+        wait_for(pipeline.bootstrap, topic, lambda r: json_value(r)["decision_id"] == decision["decision_id"])
+
+
+def test_crime_desk_and_safeguarding_are_notified(pipeline: Pipeline, decided: dict[str, Any]) -> None:
+    """The notifier records one delivery per team the decision routes to, and the message carries the
+    sanitised information."""
+    decision = decided["decision"]
+    teams = {o for o in decision["outcomes"] if o in ("crime_desk", "safeguarding")}
+    seen: set[str] = set()
+    deadline = time.monotonic() + 90
+    while seen != teams and time.monotonic() < deadline:
+        for record in read_all(pipeline.bootstrap, pipeline.topic(DELIVERED.name), idle_seconds=1):
+            note = json_value(record)
+            if note["decision_id"] == decision["decision_id"]:
+                assert note["status"] == "delivered"
+                seen.add(note["team"])
+    assert seen == teams
+    mails = [p.read_text() for p in (pipeline.data_dir / "outbox").glob("*.eml")]
+    assert any(decided["marker"] in mail for mail in mails)
+
+
+def _every_text_outside_the_store(pipeline: Pipeline) -> dict[str, bytes]:
+    texts: dict[str, bytes] = {}
+    for spec in ALL_TOPICS:
+        for record in read_all(pipeline.bootstrap, pipeline.topic(spec.name), idle_seconds=1):
+            headers = b"".join(k.encode() + v for k, v in record.headers or [])
+            texts[f"{spec.name}@{record.partition}:{record.offset}"] = (record.key or b"") + record.value + headers
+    for path in (pipeline.data_dir / "logs").glob("*.log"):
+        texts[f"log {path.name}"] = path.read_bytes()
+    for path in (pipeline.data_dir / "outbox").glob("*.eml"):
+        texts[f"notification {path.name}"] = path.read_bytes()
+    for name, url in [("api", pipeline.api_url), *pipeline.worker_urls.items()]:
+        texts[f"metrics {name}"] = httpx.get(f"{url}/metrics", timeout=10).content
+    return texts
+
+
+def test_source_canaries_appear_nowhere_outside_the_sealed_store(
+    pipeline: Pipeline, decided: dict[str, Any]
+) -> None:
+    """No value from `source` — name, role, organisation, email, phone in any format — appears in any
+    topic (received and accepted hold it only encrypted), log line, metric, notification or dead letter,
+    nor as plaintext in the SQLite sealed store."""
+    texts = _every_text_outside_the_store(pipeline)
+    assert any(name.startswith(SANITISED.name) for name in texts), "the intel topic was read"
+    store_files = list(pipeline.data_dir.glob("sealed.db*"))
+    assert store_files, "the sealed store exists"
+    for path in store_files:
+        texts[f"sealed store file {path.name}"] = path.read_bytes()
+    leaks = [
+        (where, canary)
+        for where, data in texts.items()
+        for canary in CANARY_STRINGS
+        if canary.lower().encode() in data.lower()
+    ]
+    assert leaks == []
+
+
+def test_sanitised_intel_keeps_subject_facts_and_coarse_time(pipeline: Pipeline, decided: dict[str, Any]) -> None:
+    """The intel keeps what is known about the subjects, carries a date but no exact time, and its
+    record timestamp is midnight UTC, so the broker does not give the time of submission back."""
+    record = wait_for(pipeline.bootstrap, pipeline.topic(SANITISED.name), _marked(decided["marker"]))
+    intel = json_value(record)
+    assert "Jayden" in intel["information"] and "Skinny" in intel["information"]
+    assert intel["vehicles"][0]["registration"] == "AB12 CDE"
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", intel["received_on"])
+    assert intel["redaction_count"] >= 3
+    assert record.timestamp % 86_400_000 == 0
+
+
+@pytest.mark.parametrize("origin", [RECEIVED, ACCEPTED, SANITISED, DECIDED], ids=lambda s: s.name)
+def test_bad_bytes_go_to_the_dead_letter_topic_and_the_stream_flows(pipeline: Pipeline, origin: Any) -> None:
+    """Undecodable bytes on any worker's input topic land on cpi.deadletter.v1 unchanged, with origin
+    topic/partition/offset, stage and error in headers; the worker then still processes good input."""
+    poison = b"\xff\xfe not json " + uuid.uuid4().hex.encode()
+    produce(pipeline.bootstrap, pipeline.topic(origin.name), poison, key=b"poison")
+    letter = wait_for(pipeline.bootstrap, pipeline.topic(DEADLETTER.name), lambda r: r.value == poison)
+    headers = {k: v.decode() for k, v in letter.headers}
+    assert headers["cpi-dlq-origin-topic"] == pipeline.topic(origin.name)
+    assert int(headers["cpi-dlq-origin-offset"]) >= 0
+    assert headers["cpi-dlq-stage"] in WORKERS
+    assert headers["cpi-dlq-error-code"] == "undecodable"
+    marker = f"ZX{uuid.uuid4().hex[:12]}"
+    response = httpx.post(f"{pipeline.api_url}/api/v1/submissions", json=submission(marker), timeout=30)
+    assert response.status_code == 202
+    wait_for(pipeline.bootstrap, pipeline.topic(DECIDED.name), _marked(marker))
+
+
+def _duplicates_skipped(pipeline: Pipeline) -> float:
+    text = httpx.get(f"{pipeline.worker_urls['notifier']}/metrics", timeout=10).text
+    counts = re.findall(r'cpi_notifications_total\{result="duplicate_skipped",team="\w+"\} (\S+)', text)
+    return sum(float(c) for c in counts)
+
+
+def test_redelivery_gives_the_same_intel_and_decision_and_no_second_notification(
+    pipeline: Pipeline, decided: dict[str, Any]
+) -> None:
+    """Re-delivering an accepted submission yields the same intel id and the same decision id, and the
+    notifier sends nothing twice."""
+    marker = decided["marker"]
+    decision = decided["decision"]
+    accepted = wait_for(pipeline.bootstrap, pipeline.topic(ACCEPTED.name), _marked(marker))
+    notified_before = [
+        r for r in read_all(pipeline.bootstrap, pipeline.topic(DELIVERED.name), idle_seconds=1)
+        if json_value(r)["decision_id"] == decision["decision_id"]
+    ]
+    outbox_before = len(list((pipeline.data_dir / "outbox").glob("*.eml")))
+    teams = len({o for o in decision["outcomes"] if o in ("crime_desk", "safeguarding")})
+    skipped_before = _duplicates_skipped(pipeline)
+    produce(pipeline.bootstrap, pipeline.topic(ACCEPTED.name), accepted.value, key=accepted.key)
+
+    deadline = time.monotonic() + 90
+    while _duplicates_skipped(pipeline) < skipped_before + teams and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _duplicates_skipped(pipeline) == skipped_before + teams, "the redelivered decision reached the notifier"
+    decisions = [json_value(r) for r in read_all(pipeline.bootstrap, pipeline.topic(DECIDED.name))
+                 if marker.encode() in r.value]
+    assert len(decisions) == 2
+    assert {d["decision_id"] for d in decisions} == {decision["decision_id"]}
+    assert {d["intel_id"] for d in decisions} == {decision["intel_id"]}
+    notified_after = [
+        r for r in read_all(pipeline.bootstrap, pipeline.topic(DELIVERED.name), idle_seconds=1)
+        if json_value(r)["decision_id"] == decision["decision_id"]
+    ]
+    assert len(notified_after) == len(notified_before)
+    assert len(list((pipeline.data_dir / "outbox").glob("*.eml"))) == outbox_before
+

@@ -1,0 +1,47 @@
+"""Reading and writing real topics in tests (kafka-python, synchronous and simple)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer
+
+
+def produce(bootstrap: str, topic: str, value: bytes, key: bytes | None = None) -> None:
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    try:
+        producer.send(topic, value=value, key=key).get(timeout=30)
+    finally:
+        producer.close()
+
+
+def read_all(bootstrap: str, topic: str, idle_seconds: float = 2.0) -> list[Any]:
+    """Every record on a topic so far (kafka-python ConsumerRecords)."""
+    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                             enable_auto_commit=False, consumer_timeout_ms=int(idle_seconds * 1000))
+    try:
+        return list(consumer)
+    finally:
+        consumer.close()
+
+
+def wait_for(bootstrap: str, topic: str, match: Callable[[Any], bool], timeout: float = 90.0) -> Any:
+    """The first record on `topic` that `match` accepts; fails the test after `timeout` seconds."""
+    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                             enable_auto_commit=False, consumer_timeout_ms=1000)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            for record in consumer:
+                if match(record):
+                    return record
+        raise AssertionError(f"no matching record on {topic} within {timeout:.0f}s")
+    finally:
+        consumer.close()
+
+
+def json_value(record: Any) -> Any:
+    return json.loads(record.value)
