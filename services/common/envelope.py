@@ -80,8 +80,13 @@ class Keyring:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        # O_CREAT's mode does not apply to a leftover temp file, so set it explicitly.
+        os.fchmod(fd, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(self.to_json())
+            # A keyring lost to a crash loses every record sealed under it: make it durable first.
+            handle.flush()
+            os.fsync(handle.fileno())
         tmp.replace(path)
 
     @classmethod
@@ -148,4 +153,5 @@ def _wrap(data_key: bytes, key_id: str, keyring: Keyring) -> bytes:
 def _unwrap(wrapped: bytes, key_id: str, keyring: Keyring) -> bytes:
     if key_id not in keyring.keys:
         raise KeyringError(f"keyring has no key {key_id!r}")
-    return AESGCM(keyring.keys[key_id]).decrypt(wrapped[:_NONCE_BYTES], wrapped[_NONCE_BYTES:], key_id.encode())
+    nonce, sealed_key = wrapped[:_NONCE_BYTES], wrapped[_NONCE_BYTES:]
+    return AESGCM(keyring.keys[key_id]).decrypt(nonce, sealed_key, key_id.encode())
