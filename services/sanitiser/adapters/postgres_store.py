@@ -77,7 +77,11 @@ class PostgresSealedStore(SqlSealedStore):
         except psycopg.Error as exc:
             # The message may echo the URL (with its password), so only the class is kept.
             raise SealedStoreError(f"cannot connect to the sealed store: {type(exc).__name__}") from None
-        self._start()
+        try:
+            self._start()
+        except BaseException:
+            self._db.close()
+            raise
 
     @contextmanager
     def _transaction(self) -> Iterator[Query]:

@@ -214,8 +214,9 @@ class SqlSealedStore(SealedStore):
                     (SCHEMA_COMPONENT, len(steps)),
                 )
             secret = self._load_secret(q)
-        self._lookup_key = _mac(secret, b"lookup").encode()
-        self._audit_key = _mac(secret, b"audit").encode()
+        # Separate keys per use, derived from the one stored secret.
+        self._lookup_key = hmac.digest(secret, b"cpi-sealed-lookup", "sha256")
+        self._audit_key = hmac.digest(secret, b"cpi-sealed-audit", "sha256")
         with self._lock, self._transaction() as q:
             q(
                 "INSERT INTO sealed_audit_head (id, entries, last_hash, mac) VALUES (1, 0, ?, ?) "

@@ -74,7 +74,11 @@ class SqliteSealedStore(SqlSealedStore):
         self._db.execute("PRAGMA synchronous=FULL")
         # Purged ciphertext is overwritten, not left behind in free pages.
         self._db.execute("PRAGMA secure_delete=ON")
-        self._start()
+        try:
+            self._start()
+        except BaseException:
+            self._db.close()
+            raise
 
     @contextmanager
     def _transaction(self) -> Iterator[Query]:
