@@ -67,7 +67,7 @@ Description = Annotated[
 
 PastDate = Annotated[date, AfterValidator(_not_in_future)]
 
-Identifier = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
+Identifier = Annotated[str, Field(min_length=32, max_length=32, pattern=r"^[0-9a-f]{32}$")]
 """A fresh random id: 32 lowercase hex digits (uuid4().hex)."""
 
 
