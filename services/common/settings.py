@@ -56,6 +56,7 @@ class SanitiserSettings(WorkerSettings):
     sealed_store_url: str | None = Field(
         default=None, description="sqlite:///path or postgresql://...; default <data_dir>/sealed.db"
     )
+    retention_years: int = Field(default=6, ge=1, le=100, description="MoPI-style review period for sealed records.")
 
     @property
     def sealed_store(self) -> str:

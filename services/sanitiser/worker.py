@@ -21,7 +21,7 @@ from services.common.kafka.stage import (
 )
 from services.common.serde import decode, encode
 from services.common.settings import SanitiserSettings
-from services.sanitiser.adapters.sealed_store import SealedStore, open_sealed_store
+from services.sanitiser.adapters.sealed_store import RetentionPolicy, SealedStore, open_sealed_store
 from services.sanitiser.domain import ScrubConfig, load_scrub_config, sanitise
 
 STAGE = "sanitiser"
@@ -54,10 +54,15 @@ def make_handler(keyring: Keyring, store: SealedStore, config: ScrubConfig) -> H
     return handle
 
 
+def open_store(settings: SanitiserSettings) -> SealedStore:
+    return open_sealed_store(settings.sealed_store, settings.keyring_file,
+                             retention=RetentionPolicy(review_after_years=settings.retention_years))
+
+
 def build(settings: SanitiserSettings, *, store: SealedStore | None = None) -> CpiApp:
     app = create_app(STAGE, settings, web_port=settings.worker_port or DEFAULT_PORT)
     keyring = Keyring.load_or_create(settings.keyring_file)
-    store = store or open_sealed_store(settings.sealed_store, settings.keyring_file)
+    store = store or open_store(settings)
     register_stage(app, settings, stage=STAGE, source=ACCEPTED,
                    handler=make_handler(keyring, store, load_scrub_config()))
     return app

@@ -1,0 +1,108 @@
+"""`cpi assess FILE` (offline, the worker's own code) and `cpi reassess` (replay history through new rules)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from schemas import Decision, SanitisedIntel
+from schemas.topics import DECIDED, OUTCOME_TOPICS, SANITISED
+from services.cli import read_lines, write_jsonl
+from services.common.settings import RouterSettings
+from services.router.domain import assess, load_rules
+
+
+def _assess(args: argparse.Namespace) -> int:
+    """JSON Lines of SanitisedIntel in, Decision out; bad lines reported on stderr with their number."""
+    settings = RouterSettings()
+    rules = load_rules(Path(args.rules) if args.rules else settings.rules_path)
+    failures = 0
+    for number, line in read_lines(args.file):
+        try:
+            intel = SanitisedIntel.model_validate_json(line)
+        except ValidationError as exc:
+            errors = [{"path": "/" + "/".join(str(p) for p in e["loc"]), "code": e["type"], "message": e["msg"]}
+                      for e in exc.errors(include_input=False, include_url=False, include_context=False)]
+            print(json.dumps({"line": number, "status": "rejected", "errors": errors}), file=sys.stderr)
+            failures += 1
+            continue
+        write_jsonl([assess(intel, rules, source_evaluation=settings.source_evaluation).model_dump_json()])
+    return 1 if failures else 0
+
+
+def _read_topic(bootstrap: str, topic: str) -> list[Any]:
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                             enable_auto_commit=False, consumer_timeout_ms=5000)
+    try:
+        return list(consumer)
+    finally:
+        consumer.close()
+
+
+def changed(old: Decision | None, new: Decision) -> bool:
+    """A decision changed when its outcomes or priority differ from the last one published."""
+    return old is None or set(old.outcomes) != set(new.outcomes) or old.priority != new.priority
+
+
+def _reassess(args: argparse.Namespace) -> int:
+    """Replay every sanitised intel through the current rules; publish only decisions that changed."""
+    from kafka import KafkaProducer
+
+    from services.common.kafka.stage import day_timestamp
+
+    settings = RouterSettings()
+    rules = load_rules(Path(args.rules) if args.rules else settings.rules_path)
+    latest: dict[str, Decision] = {}
+    for record in _read_topic(settings.bootstrap, settings.topic(DECIDED.name)):
+        decision = Decision.model_validate_json(record.value)
+        latest[decision.intel_id] = decision
+    summary: Counter[str] = Counter()
+    producer = None if args.dry_run else KafkaProducer(bootstrap_servers=settings.bootstrap, acks="all")
+    try:
+        for record in _read_topic(settings.bootstrap, settings.topic(SANITISED.name)):
+            try:
+                intel = SanitisedIntel.model_validate_json(record.value)
+            except ValidationError:
+                summary["skipped_undecodable"] += 1
+                continue
+            new = assess(intel, rules, source_evaluation=settings.source_evaluation)
+            old = latest.get(intel.intel_id)
+            if not changed(old, new):
+                summary["unchanged"] += 1
+                continue
+            before = "none" if old is None else "+".join(sorted(o.value for o in old.outcomes)) + f"/{old.priority.value}"
+            after = "+".join(sorted(o.value for o in new.outcomes)) + f"/{new.priority.value}"
+            summary[f"{before} -> {after}"] += 1
+            if producer is not None:
+                body, key = new.model_dump_json().encode(), intel.intel_id.encode()
+                stamp = int(day_timestamp() * 1000)
+                for topic in [DECIDED, *(OUTCOME_TOPICS[o] for o in new.outcomes)]:
+                    producer.send(settings.topic(topic.name), value=body, key=key, timestamp_ms=stamp)
+            latest[intel.intel_id] = new
+        if producer is not None:
+            producer.flush()
+    finally:
+        if producer is not None:
+            producer.close()
+    print(json.dumps({"rules_version": rules.version, "dry_run": args.dry_run, **summary}, indent=2))
+    return 0
+
+
+def register(commands: Any) -> None:
+    assess_cmd = commands.add_parser("assess", help="offline: SanitisedIntel JSON Lines in, Decision out")
+    assess_cmd.add_argument("file", help="a JSON Lines file, or - for stdin")
+    assess_cmd.add_argument("--rules", help="a rules file (default: the configured one)")
+    assess_cmd.set_defaults(run=_assess)
+
+    reassess = commands.add_parser("reassess", help="replay sanitised history through the current rules")
+    reassess.add_argument("--rules", help="a rules file (default: the configured one)")
+    reassess.add_argument("--dry-run", action="store_true", help="report what would change, publish nothing")
+    reassess.set_defaults(run=_reassess)

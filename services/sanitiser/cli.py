@@ -1,0 +1,119 @@
+"""`cpi sanitise FILE` (offline, the worker's own code) and `cpi sealed unseal|audit-verify|rotate-key|purge`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from services.cli import read_lines, write_jsonl
+from services.common.envelope import Keyring
+from services.common.settings import SanitiserSettings
+from services.intake.domain import validate_submission
+from services.sanitiser.adapters.sealed_store import UnsealDenied
+from services.sanitiser.domain import load_scrub_config, sanitise
+from services.sanitiser.worker import open_store
+
+
+def _sanitise(args: argparse.Namespace) -> int:
+    """JSON Lines of Submission in, SanitisedIntel out; each source sealed into the configured store."""
+    settings = SanitiserSettings()
+    Keyring.load_or_create(settings.keyring_file)
+    store = open_store(settings)
+    config = load_scrub_config()
+    failures = 0
+    try:
+        for number, line in read_lines(args.file):
+            try:
+                data = json.loads(line)
+            except ValueError:
+                _report(number, [{"path": "", "code": "invalid_json", "message": "The line is not valid JSON."}])
+                failures += 1
+                continue
+            validation = validate_submission(data)
+            if validation.submission is None:
+                _report(number, [issue.model_dump() for issue in validation.errors])
+                failures += 1
+                continue
+            submission = validation.submission
+            received_on = datetime.now(UTC).date()
+            # Offline lines have no submission id of their own: each run seals each line afresh.
+            intel_id = store.seal(uuid.uuid4().hex, submission.source, received_on)
+            intel = sanitise(submission, submission.source, intel_id=intel_id, received_on=received_on, config=config)
+            write_jsonl([intel.model_dump_json()])
+    finally:
+        store.close()
+    return 1 if failures else 0
+
+
+def _report(number: int, errors: list[dict[str, Any]]) -> None:
+    print(json.dumps({"line": number, "status": "rejected", "errors": errors}), file=sys.stderr)
+
+
+def _unseal(args: argparse.Namespace) -> int:
+    store = open_store(SanitiserSettings())
+    try:
+        source = store.unseal(args.intel_id, role=args.role, officer_id=args.officer_id, reason=args.reason)
+    except UnsealDenied as exc:
+        print(f"cpi: unseal refused ({exc.code}): {exc}. The attempt has been audited.", file=sys.stderr)
+        return 3
+    finally:
+        store.close()
+    print(source.model_dump_json(indent=2))
+    return 0
+
+
+def _audit_verify(args: argparse.Namespace) -> int:
+    store = open_store(SanitiserSettings())
+    try:
+        result = store.verify_audit()
+    finally:
+        store.close()
+    print(json.dumps({"ok": result.ok, "entries": result.entries, "first_bad": result.first_bad,
+                      "problem": result.problem}))
+    return 0 if result.ok else 1
+
+
+def _rotate(args: argparse.Namespace) -> int:
+    store = open_store(SanitiserSettings())
+    try:
+        count = store.rotate_key(args.new_key_id)
+    finally:
+        store.close()
+    print(f"new primary key {args.new_key_id}: {count} records re-wrapped")
+    return 0
+
+
+def _purge(args: argparse.Namespace) -> int:
+    store = open_store(SanitiserSettings())
+    try:
+        count = store.purge()
+    finally:
+        store.close()
+    print(f"{count} records past their review date purged")
+    return 0
+
+
+def register(commands: Any) -> None:
+    sanitise_cmd = commands.add_parser("sanitise", help="offline: Submission JSON Lines in, SanitisedIntel out")
+    sanitise_cmd.add_argument("file", help="a JSON Lines file, or - for stdin")
+    sanitise_cmd.set_defaults(run=_sanitise)
+
+    sealed = commands.add_parser("sealed", help="the sealed provenance store (Intelligence Unit only)")
+    actions = sealed.add_subparsers(dest="action", required=True)
+    unseal = actions.add_parser("unseal", help="open one record's provenance (audited)")
+    unseal.add_argument("intel_id")
+    unseal.add_argument("--role", required=True, help="must be intelligence_unit")
+    unseal.add_argument("--officer-id", required=True)
+    unseal.add_argument("--reason", required=True, help="why, in writing (at least 20 characters)")
+    unseal.set_defaults(run=_unseal)
+    verify = actions.add_parser("audit-verify", help="check the hash-chained audit log")
+    verify.set_defaults(run=_audit_verify)
+    rotate = actions.add_parser("rotate-key", help="new primary key; re-wrap every data key")
+    rotate.add_argument("new_key_id")
+    rotate.set_defaults(run=_rotate)
+    purge = actions.add_parser("purge", help="remove records past their review date (audited)")
+    purge.set_defaults(run=_purge)
