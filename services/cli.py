@@ -15,6 +15,7 @@ WORKERS = ("intake", "sanitiser", "router", "notifier")
 # Modules that add subcommands with `register(subparsers)`. Listed, not discovered: explicit is plain.
 COMMAND_MODULES = (
     "services.common.commands",
+    "services.common.dlq",
     "services.intake.cli",
     "services.sanitiser.cli",
     "services.router.cli",
