@@ -1,0 +1,181 @@
+"""The notifier against a real SMTP server (aiosmtpd) and a real HTTP server, with its delivery ledger."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from schemas import Decision, DeliveryChannel, NotificationRecord, Team
+from services.common.kafka.broker import free_port
+from services.common.settings import NotifierSettings
+from services.notifier.adapters.delivery import (
+    DeliveryError,
+    DeliveryLedger,
+    OutboxTransport,
+    SmtpTransport,
+    WebhookTransport,
+    transports_from,
+)
+from services.notifier.domain import notifications_for
+from services.notifier.worker import make_handler
+
+
+def decision(outcomes: list[str], priority: str = "high") -> Decision:
+    return Decision.model_validate({
+        "decision_id": "d" * 32, "intel_id": "1" * 32, "outcomes": outcomes, "priority": priority,
+        "grading": {"source_evaluation": 2, "intelligence_assessment": "B", "handling_code": "P"},
+        "thrive": {"threat": "Exploitation by an adult.", "harm": "Serious.", "risk": "High.",
+                   "vulnerability": "A 14-year-old."},
+        "rationale": [{"rule_id": "child-criminal-exploitation", "reason": "A child is being used to carry drugs.",
+                       "evidence": ["carry packages"]}],
+        "rules_version": "test",
+        "intel": {"intel_id": "1" * 32, "received_on": "2026-11-20", "categories": ["criminal_exploitation"],
+                  "information": "A 14-year-old is made to carry packages for an older man called Skinny.",
+                  "how_known": "told_by_subject", "lawful_basis": "safeguarding", "redaction_count": 2},
+    })
+
+
+class _Inbox:
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
+        self.messages.append(envelope)
+        return "250 Message accepted for delivery"
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[int, _Inbox]]:
+    """A real SMTP server on loopback that keeps what it receives."""
+    inbox = _Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield port, inbox
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def http_server() -> Iterator[tuple[str, list[dict[str, Any]], dict[str, int]]]:
+    """A real HTTP server on loopback recording JSON posts; set `control['status']` to answer otherwise."""
+    received: list[dict[str, Any]] = []
+    control = {"status": 204}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append({"body": json.loads(body), "idempotency_key": self.headers["Idempotency-Key"]})
+            self.send_response(control["status"])
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/hook", received, control
+    finally:
+        server.shutdown()
+
+
+def test_smtp_delivery_reaches_a_real_mail_server(smtp_server: tuple[int, _Inbox]) -> None:
+    """A crime-desk notification is sent by SMTP to the crime desk's address, with the sanitised text."""
+    port, inbox = smtp_server
+    settings = NotifierSettings(smtp_host="127.0.0.1", smtp_port=port, crime_desk_email="desk@force.example")
+    note = notifications_for(decision(["crime_desk"]))[0]
+    SmtpTransport(settings, {Team.CRIME_DESK: "desk@force.example", Team.SAFEGUARDING: "sg@force.example"}).deliver(note)
+    assert len(inbox.messages) == 1
+    assert inbox.messages[0].rcpt_tos == ["desk@force.example"]
+    content = inbox.messages[0].content.decode()
+    assert "Skinny" in content and "[CPI HIGH] crime desk" in content
+
+
+def test_smtp_failure_is_a_delivery_error() -> None:
+    """No server listening means a DeliveryError, not a crash."""
+    settings = NotifierSettings(smtp_host="127.0.0.1", smtp_port=free_port())
+    note = notifications_for(decision(["crime_desk"]))[0]
+    with pytest.raises(DeliveryError):
+        SmtpTransport(settings, {Team.CRIME_DESK: "a@b.example", Team.SAFEGUARDING: "c@d.example"}).deliver(note)
+
+
+def test_webhook_delivery_posts_json_with_an_idempotency_key(http_server: Any) -> None:
+    """A webhook notification is a JSON POST carrying the notification id as its Idempotency-Key;
+    a non-2xx answer is a DeliveryError."""
+    url, received, control = http_server
+    note = notifications_for(decision(["safeguarding"], "medium"))[0]
+    WebhookTransport(url).deliver(note)
+    assert received[0]["body"]["team"] == "safeguarding"
+    assert received[0]["idempotency_key"] == note.notification_id
+    control["status"] = 503
+    with pytest.raises(DeliveryError):
+        WebhookTransport(url).deliver(note)
+
+
+async def test_a_redelivered_decision_notifies_each_team_once(
+    smtp_server: tuple[int, _Inbox], http_server: Any, tmp_path: Path
+) -> None:
+    """The worker's handler tells crime desk (SMTP) and safeguarding (webhook) once each, publishes a
+    delivered record per team, and on redelivery of the same decision sends and publishes nothing."""
+    port, inbox = smtp_server
+    url, received, _control = http_server
+    settings = NotifierSettings(smtp_host="127.0.0.1", smtp_port=port, safeguarding_webhook=url, data_dir=tmp_path)
+    handle = make_handler(transports_from(settings), DeliveryLedger(tmp_path / "ledger.db"))
+    body = decision(["intelligence_log", "crime_desk", "safeguarding"]).model_dump_json().encode()
+    first = await handle(body)
+    records = [NotificationRecord.model_validate_json(p.value) for p in first]
+    assert {(r.team, r.channel, r.status.value) for r in records} == {
+        (Team.CRIME_DESK, DeliveryChannel.SMTP, "delivered"),
+        (Team.SAFEGUARDING, DeliveryChannel.WEBHOOK, "delivered"),
+    }
+    again = await handle(body)
+    assert again == []
+    assert len(inbox.messages) == 1 and len(received) == 1
+
+
+async def test_intelligence_log_only_notifies_nobody(tmp_path: Path) -> None:
+    """A decision routed only to the intelligence log produces no notification."""
+    settings = NotifierSettings(data_dir=tmp_path)
+    handle = make_handler(transports_from(settings), DeliveryLedger(tmp_path / "ledger.db"))
+    assert await handle(decision(["intelligence_log"], "low").model_dump_json().encode()) == []
+    assert not (tmp_path / "outbox").exists()
+
+
+def test_outbox_writes_one_message_file_per_notification(tmp_path: Path) -> None:
+    """Without a mail server, each notification becomes an .eml file named by its id."""
+    note = notifications_for(decision(["crime_desk"]))[0]
+    OutboxTransport(tmp_path, "cpi@x.example", {Team.CRIME_DESK: "desk@x.example", Team.SAFEGUARDING: "s@x.example"}).deliver(note)
+    mail = (tmp_path / f"{note.notification_id}.eml").read_text()
+    assert "To: desk@x.example" in mail and "Skinny" in mail
+
+
+async def test_a_failed_delivery_goes_to_the_retry_topic_and_is_tried_again_later(
+    http_server: Any, tmp_path: Path
+) -> None:
+    """When the webhook keeps failing the record is published as failed on the retry topic, and since
+    nothing was delivered, the same decision delivered again is tried again (and then succeeds)."""
+    from schemas.topics import DELIVERED, RETRY
+
+    url, received, control = http_server
+    control["status"] = 500
+    settings = NotifierSettings(safeguarding_webhook=url, data_dir=tmp_path)
+    handle = make_handler(transports_from(settings), DeliveryLedger(tmp_path / "ledger.db"))
+    body = decision(["safeguarding"], "medium").model_dump_json().encode()
+    failed = await handle(body)
+    assert [p.topic for p in failed] == [RETRY]
+    record = NotificationRecord.model_validate_json(failed[0].value)
+    assert record.status.value == "failed" and record.attempts == 3 and record.error
+    control["status"] = 200
+    retried = await handle(body)
+    assert [p.topic for p in retried] == [DELIVERED]
+    assert len(received) == 4
