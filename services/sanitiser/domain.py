@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import yaml
@@ -68,9 +68,9 @@ class ScrubConfig(BaseModel):
         return frozenset(word.lower() for word in words)
 
     @cached_property
-    def _setting_rules(self) -> list[_Rule]:
-        """The rules that depend only on the phrase lists, compiled once per config."""
-        return _setting_rules(self)
+    def _shared(self) -> _Shared:
+        """What depends only on the phrase lists, compiled once per config."""
+        return _shared(self)
 
 
 def load_scrub_config(path: Path | None = None) -> ScrubConfig:
@@ -178,6 +178,48 @@ class _Rule:
     pattern: re.Pattern[str]
     protectable: bool = False  # may survive inside a longer protected subject fact
     first_person: bool = False  # grammar of the writer: not applied inside quotation marks
+    # Words just before a match that belong to it ("Mrs" Khan, "the senior" housing officer),
+    # kept out of the per-source patterns so that those stay small and quick to compile.
+    prefix: re.Pattern[str] | None = None
+
+    def spans(self, text: str) -> Iterator[tuple[int, int]]:
+        for match in self.pattern.finditer(text):
+            yield match.span()
+
+
+# A run of digits and the separators people put in phone numbers.
+_PHONE_RUN = re.compile(r"[\d(][\d\s().\-]*\d")
+_UK_PREFIXES = ("00440", "0044", "440", "44", "0")  # before a UK national number
+
+
+@dataclass(frozen=True)
+class _PhoneRule(_Rule):
+    """The source's number however it is written, compared on digits: no pattern per source."""
+
+    number: str = ""  # the UK national number without its 0, or the whole international number
+    prefixes: tuple[str, ...] = ()
+
+    def spans(self, text: str) -> Iterator[tuple[int, int]]:
+        for run in self.pattern.finditer(text):
+            offsets = [i for i, char in enumerate(run.group()) if char.isdigit()]
+            digits = "".join(run.group()[i] for i in offsets)
+            found = digits.find(self.number)
+            while found != -1:
+                lead = next((p for p in self.prefixes if digits[:found].endswith(p)), "")
+                start = run.start() + offsets[found - len(lead)]
+                start -= text[:start].endswith(("+", "(")) if start else 0
+                end = run.start() + offsets[found + len(self.number) - 1] + 1
+                yield start, end
+                found = digits.find(self.number, found + len(self.number))
+
+
+@dataclass(frozen=True)
+class _Shared:
+    title_prefix: re.Pattern[str]
+    role_prefix: re.Pattern[str]
+    role_families: list[_Rule]
+    rules: list[_Rule]
+    source_rules: Callable[[Source], list[_Rule]]
 
 
 # Spans separated only by spaces, commas, slashes, dashes or one line break become one marker,
@@ -185,7 +227,6 @@ class _Rule:
 _JOINABLE = re.compile(r"[ \t,/\-\u2013\u2014]*(?:\n[ \t,/\-\u2013\u2014]*)?")
 # A double-quoted passage: the words of whoever is quoted, so their "I" and "my" stay.
 _QUOTED = re.compile(r'(?<![^\s(\[])"(?=\S)[^"]{1,2000}?(?<=\S)"(?!\w)|“[^”]{1,2000}”')
-_PHONE_SEPARATORS = r"[\s().\-]{0,3}"
 _APOSTROPHE = r"['\u2019]"
 _POSSESSIVE = rf"(?:{_APOSTROPHE}s)?"  # "Mrs Khan's class"
 
@@ -194,8 +235,8 @@ class _Scrubber:
     """The rules for one source and one set of subject facts, compiled once and reused."""
 
     def __init__(self, source: Source, config: ScrubConfig, protected: Iterable[str]) -> None:
-        self._identity = _source_rules(source, config)
-        self._all = self._identity + config._setting_rules
+        self._identity = config._shared.source_rules(source)
+        self._all = self._identity + config._shared.rules
         facts = sorted({fact.strip() for fact in protected if len(fact.strip()) >= 2}, key=len)
         self._protected = (
             re.compile(_bounded(_alternation(_phrase(fact) for fact in facts) + _POSSESSIVE), re.IGNORECASE)
@@ -211,10 +252,11 @@ class _Scrubber:
         quoted = [m.span() for m in _QUOTED.finditer(text)]
         spans = []
         for rule in rules:
-            for match in rule.pattern.finditer(text):
-                start, end = match.span()
+            for start, end in rule.spans(text):
                 if start == end:
                     continue
+                if rule.prefix and (before := rule.prefix.search(text, max(0, start - 80), start)):
+                    start = before.start()
                 if rule.protectable and any(
                     s <= start and end <= e and e - s > end - start for s, e in guarded
                 ):
@@ -308,8 +350,14 @@ def _source_rules(source: Source, config: ScrubConfig) -> list[_Rule]:
     ]
 
 
-def _compile(pattern: str, **kind: bool) -> _Rule:
-    return _Rule(re.compile(pattern, re.IGNORECASE), **kind)
+def _compile(
+    pattern: str,
+    *,
+    protectable: bool = False,
+    first_person: bool = False,
+    prefix: re.Pattern[str] | None = None,
+) -> _Rule:
+    return _Rule(re.compile(pattern, re.IGNORECASE), protectable, first_person, prefix)
 
 
 def _name_rules(name: str, config: ScrubConfig) -> list[_Rule]:
@@ -331,9 +379,9 @@ def _name_rules(name: str, config: ScrubConfig) -> list[_Rule]:
     given = tokens[0] if len(tokens) > 1 else None
     middles = tokens[1:start] if given else []
 
-    title = r"(?:" + _alternation(_phrase(t) for t in config.titles) + r"\.?\s*)"
+    title = config._shared.title_prefix
     surname_pattern = _names(surnames)
-    rules = [_compile(_bounded(title + surname_pattern + _POSSESSIVE))]  # "Mrs Khan"
+    rules = []
     bare = set(surnames)
     if given and len(given.rstrip(".")) >= 2:
         givens = {given, *re.split(r"[\-\u2010]", given)}
@@ -346,11 +394,9 @@ def _name_rules(name: str, config: ScrubConfig) -> list[_Rule]:
         initials = [token[0].upper() for token in tokens[: start] if token[0].isalpha()]
         initial = _exact(re.escape(initials[0])) + r"(?:\.\s*|\s+)"
         middle = r"(?:(?:" + (_names(middles) if middles else "(?!)") + r")\s+|[A-Z](?:\.\s*|\s+))*"
-        rules += [
-            # "Sarah Khan", "Mrs Sarah J. Khan", "S. Khan", "S Khan", "Miss Sarah"
-            _compile(_bounded(f"{title}?(?:{given_pattern}\\s+|{initial}){middle}{surname_pattern}{_POSSESSIVE}")),
-            _compile(_bounded(title + given_pattern + _POSSESSIVE)),
-        ]
+        # "Sarah Khan", "Mrs Sarah J. Khan", "S. Khan", "S Khan"
+        full = f"(?:{given_pattern}\\s+|{initial}){middle}{surname_pattern}{_POSSESSIVE}"
+        rules.append(_compile(_bounded(full), prefix=title))
         letters = "".join(initials) + last[0].upper()
         short_letters = initials[0] + last[0].upper()
         # "SK", "S.K.", "SJK": initials are short, so a longer subject fact may keep them.
@@ -360,8 +406,9 @@ def _name_rules(name: str, config: ScrubConfig) -> list[_Rule]:
                 protectable=True,
             )
         )
+    # "Khan", "Sarah", and with a title ("Mrs Khan", "Miss Sarah"), which no subject fact keeps.
     tokens_pattern = _alternation(_token(word, config) for word in bare)
-    rules.append(_compile(_bounded(tokens_pattern + _POSSESSIVE), protectable=True))
+    rules.append(_compile(_bounded(tokens_pattern + _POSSESSIVE), protectable=True, prefix=title))
     return rules
 
 
@@ -384,12 +431,9 @@ def _phone_rules(phone: str | None) -> list[_Rule]:
     if phone.lstrip().startswith("+") or digits.startswith("00"):
         digits = digits.removeprefix("00")
         if not digits.startswith("44"):
-            body = _PHONE_SEPARATORS.join(digits)
-            return [_compile(rf"(?<![\d+])(?:(?:\+|00)\s*)?{body}(?!\d)")]
+            return [_PhoneRule(_PHONE_RUN, number=digits, prefixes=("00",))]
         digits = digits[2:]
-    national = digits.removeprefix("0")
-    prefix = r"(?:(?:\+|00)\s*44\s*(?:\(\s*0\s*\)\s*)?|\(?0\s*)?"
-    return [_compile(rf"(?<![\d+]){prefix}{_PHONE_SEPARATORS.join(national)}(?!\d)")]
+    return [_PhoneRule(_PHONE_RUN, number=digits.removeprefix("0"), prefixes=_UK_PREFIXES)]
 
 
 def _organisation_rules(organisation: str, config: ScrubConfig) -> list[_Rule]:
@@ -445,21 +489,32 @@ def _role_rules(role: str, config: ScrubConfig) -> list[_Rule]:
         letters = "".join(w[0].upper() for w in _words(part) if w.lower() not in stop)
         if len(letters) >= 3 and len(_words(part)) >= 3:
             phrases.add(letters)
-    for family in config.role_families:
-        if any(re.search(_bounded(_role_phrase(p)), role, re.IGNORECASE) for p in family):
-            phrases |= set(family)
-    return [_compile(_bounded(_determined(config) + _alternation(_role_phrase(p) for p in phrases)))]
+    families = [family for family in config._shared.role_families if family.pattern.search(role)]
+    pattern = _bounded(_alternation(_role_phrase(p) for p in phrases))
+    return [_compile(pattern, prefix=config._shared.role_prefix), *families]
 
 
-def _determined(config: ScrubConfig) -> str:
-    """Optional determiner and grading words before a role: "her", "the senior", "our year 5"."""
+def _shared(config: ScrubConfig) -> _Shared:
+    """First-person and setting rules, the same for every source, and the shared prefixes."""
     determiners = _alternation(_phrase(d) for d in config.determiners)
     modifiers = _alternation([*(_phrase(m) for m in config.role_modifiers), r"\d+"])
-    return rf"(?:{determiners}\s+)?(?:{modifiers}\s+)*"
+    titles = _alternation(_phrase(t) for t in config.titles)
+    role_prefix = re.compile(rf"(?<!\w)(?:{determiners}\s+)?(?:{modifiers}\s+)*\Z", re.IGNORECASE)
+    return _Shared(
+        title_prefix=re.compile(rf"(?<!\w){titles}(?:\.\s*|\s+)\Z", re.IGNORECASE),
+        # "her", "the senior", "our year 5" before a role title
+        role_prefix=role_prefix,
+        role_families=[
+            _compile(_bounded(_alternation(_role_phrase(p) for p in family)), prefix=role_prefix)
+            for family in config.role_families
+        ],
+        rules=_setting_rules(config),
+        # Professionals share more than once: keep the rules of recent sources compiled.
+        source_rules=lru_cache(maxsize=1024)(lambda source: _source_rules(source, config)),
+    )
 
 
 def _setting_rules(config: ScrubConfig) -> list[_Rule]:
-    """First-person and setting references, the same for every source."""
     roles = _alternation(_role_phrase(p) for family in config.role_families for p in family)
     leads = _alternation(_phrase(lead) for lead in config.first_person_role_leads)
     things = _alternation(
