@@ -10,7 +10,6 @@ from typing import Annotated, TypeVar
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
-
 T = TypeVar("T")
 
 

@@ -24,7 +24,8 @@ from schemas.base import (
     unique_items,
 )
 
-_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+_DOMAIN_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_EMAIL = re.compile(rf"^[A-Za-z0-9.!#$%&'*+/=?^_`{{|}}~-]+@{_DOMAIN_LABEL}(?:\.{_DOMAIN_LABEL})+$")
 # UK national numbers are 0 plus 9 or 10 digits; E.164 is + then 8 to 15 digits.
 _PHONE_SEPARATORS = re.compile(r"[\s().-]")
 _UK_NATIONAL = re.compile(r"^0\d{9,10}$")

@@ -25,7 +25,7 @@ COMMAND_MODULES = (
 
 def read_lines(path: str) -> Iterator[tuple[int, str]]:
     """Numbered non-empty lines of a JSON Lines file, or of stdin when `path` is '-'."""
-    handle: IO[str] = sys.stdin if path == "-" else open(path, encoding="utf-8")  # noqa: SIM115
+    handle: IO[str] = sys.stdin if path == "-" else open(path, encoding="utf-8")
     try:
         for number, line in enumerate(handle, start=1):
             if line.strip():

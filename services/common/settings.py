@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+
 class PlatformSettings(BaseSettings):
     """What every process needs: where Kafka is, where data lives, how to log."""
 

@@ -52,6 +52,10 @@ def changed(old: Decision | None, new: Decision) -> bool:
     return old is None or set(old.outcomes) != set(new.outcomes) or old.priority != new.priority
 
 
+def _label(decision: Decision) -> str:
+    return "+".join(sorted(o.value for o in decision.outcomes)) + f"/{decision.priority.value}"
+
+
 def _reassess(args: argparse.Namespace) -> int:
     """Replay every sanitised intel through the current rules; publish only decisions that changed."""
     from kafka import KafkaProducer
@@ -78,8 +82,8 @@ def _reassess(args: argparse.Namespace) -> int:
             if not changed(old, new):
                 summary["unchanged"] += 1
                 continue
-            before = "none" if old is None else "+".join(sorted(o.value for o in old.outcomes)) + f"/{old.priority.value}"
-            after = "+".join(sorted(o.value for o in new.outcomes)) + f"/{new.priority.value}"
+            before = "none" if old is None else _label(old)
+            after = _label(new)
             summary[f"{before} -> {after}"] += 1
             if producer is not None:
                 body, key = new.model_dump_json().encode(), intel.intel_id.encode()

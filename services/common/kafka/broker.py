@@ -155,7 +155,7 @@ class LocalBroker:
             )
             if formatted.returncode != 0:
                 raise BrokerError(f"could not format KRaft storage:\n{formatted.stdout}{formatted.stderr}")
-        out = open(self.workdir / "logs" / "broker.out", "ab")  # noqa: SIM115 - handed to the child
+        out = open(self.workdir / "logs" / "broker.out", "ab")
         process = subprocess.Popen(  # noqa: S603 - fixed arguments
             [*jvm, "kafka.Kafka", str(properties)],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +22,7 @@ from typing import Any
 import faust
 import structlog
 from faust.transport.drivers.aiokafka import Producer as AIOKafkaProducer
+from faust.types import StreamT
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from schemas import DeadLetter
@@ -140,8 +141,8 @@ def register_stage(
         os._exit(70)
 
     @app.agent(input_topic, name=f"cpi-{stage}", concurrency=1)
-    async def consume(stream: AsyncIterator[Any]) -> None:
-        async for event in stream.events():  # type: ignore[attr-defined]
+    async def consume(stream: StreamT[Any]) -> None:
+        async for event in stream.events():
             started = time.perf_counter()
             message = event.message
             try:

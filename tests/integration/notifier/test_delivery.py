@@ -46,7 +46,7 @@ class _Inbox:
     def __init__(self) -> None:
         self.messages: list[Any] = []
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append(envelope)
         return "250 Message accepted for delivery"
 
@@ -71,7 +71,7 @@ def http_server() -> Iterator[tuple[str, list[dict[str, Any]], dict[str, int]]]:
     control = {"status": 204}
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             received.append({"body": json.loads(body), "idempotency_key": self.headers["Idempotency-Key"]})
             self.send_response(control["status"])
@@ -94,7 +94,8 @@ def test_smtp_delivery_reaches_a_real_mail_server(smtp_server: tuple[int, _Inbox
     port, inbox = smtp_server
     settings = NotifierSettings(smtp_host="127.0.0.1", smtp_port=port, crime_desk_email="desk@force.example")
     note = notifications_for(decision(["crime_desk"]))[0]
-    SmtpTransport(settings, {Team.CRIME_DESK: "desk@force.example", Team.SAFEGUARDING: "sg@force.example"}).deliver(note)
+    recipients = {Team.CRIME_DESK: "desk@force.example", Team.SAFEGUARDING: "sg@force.example"}
+    SmtpTransport(settings, recipients).deliver(note)
     assert len(inbox.messages) == 1
     assert inbox.messages[0].rcpt_tos == ["desk@force.example"]
     content = inbox.messages[0].content.decode()
@@ -154,7 +155,8 @@ async def test_intelligence_log_only_notifies_nobody(tmp_path: Path) -> None:
 def test_outbox_writes_one_message_file_per_notification(tmp_path: Path) -> None:
     """Without a mail server, each notification becomes an .eml file named by its id."""
     note = notifications_for(decision(["crime_desk"]))[0]
-    OutboxTransport(tmp_path, "cpi@x.example", {Team.CRIME_DESK: "desk@x.example", Team.SAFEGUARDING: "s@x.example"}).deliver(note)
+    recipients = {Team.CRIME_DESK: "desk@x.example", Team.SAFEGUARDING: "s@x.example"}
+    OutboxTransport(tmp_path, "cpi@x.example", recipients).deliver(note)
     mail = (tmp_path / f"{note.notification_id}.eml").read_text()
     assert "To: desk@x.example" in mail and "Skinny" in mail
 
