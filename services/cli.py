@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "services.sanitiser.cli",
     "services.router.cli",
     "services.up",
+    "services.bench",
 )
 
 
