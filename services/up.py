@@ -17,8 +17,6 @@ from typing import Any
 
 from services.common.settings import IntakeSettings, PlatformSettings
 
-WORKER_PORTS = {"intake": 9101, "sanitiser": 9102, "router": 9103, "notifier": 9104}
-
 
 @dataclass
 class Child:
@@ -77,7 +75,7 @@ def _up(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
 
-    workers = [_spawn(name, "worker", name) for name in WORKER_PORTS]
+    workers = [_spawn(name, "worker", name) for name in settings.worker_ports]
     edge = _spawn("api", "api")
     children = [edge, *workers]
     intake = IntakeSettings()
@@ -85,7 +83,7 @@ def _up(args: argparse.Namespace) -> int:
     print(f"Form       http://{host}:{intake.api_port}/", flush=True)
     print(f"API        http://{host}:{intake.api_port}/api/v1/submissions  (docs: /docs)", flush=True)
     print(f"Metrics    http://{host}:{intake.api_port}/metrics  (intake edge)", flush=True)
-    for name, port in WORKER_PORTS.items():
+    for name, port in settings.worker_ports.items():
         print(f"Metrics    http://{host}:{port}/metrics  ({name} worker; /healthz, /readyz)", flush=True)
     print("Press Ctrl-C to stop.", flush=True)
 

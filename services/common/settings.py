@@ -27,6 +27,10 @@ class PlatformSettings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "console"] = "json"
     http_host: str = "127.0.0.1"
+    worker_ports: dict[str, int] = Field(
+        default={"intake": 9101, "sanitiser": 9102, "router": 9103, "notifier": 9104},
+        description="Where each worker serves /metrics, /healthz and /readyz (JSON in CPI_WORKER_PORTS).",
+    )
 
     @property
     def bootstrap(self) -> str:
@@ -43,7 +47,7 @@ class PlatformSettings(BaseSettings):
 class WorkerSettings(PlatformSettings):
     """A faust worker: its group, and the port of its /metrics, /healthz and /readyz."""
 
-    worker_port: int | None = Field(default=None, description="Defaults per worker: 9101-9104.")
+    worker_port: int | None = Field(default=None, description="This worker's port; default from worker_ports.")
 
 
 class IntakeSettings(WorkerSettings):

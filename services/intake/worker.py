@@ -15,7 +15,6 @@ from services.common.settings import IntakeSettings
 from services.intake.domain import validate_submission
 
 STAGE = "intake"
-DEFAULT_PORT = 9101
 
 
 def check_received(received: ReceivedSubmission, keyring: Keyring) -> AcceptedSubmission | RejectedSubmission:
@@ -50,7 +49,7 @@ def make_handler(keyring: Keyring) -> Handler:
 
 
 def build(settings: IntakeSettings, *, keyring: Keyring | None = None) -> CpiApp:
-    app = create_app(STAGE, settings, web_port=settings.worker_port or DEFAULT_PORT)
+    app = create_app(STAGE, settings)
     handler = make_handler(keyring or Keyring.load_or_create(settings.keyring_file))
     register_stage(app, settings, stage=STAGE, source=RECEIVED, handler=handler)
     return app

@@ -26,7 +26,6 @@ from services.notifier.adapters.delivery import DeliveryError, DeliveryLedger, T
 from services.notifier.domain import Notification, notifications_for
 
 STAGE = "notifier"
-DEFAULT_PORT = 9104
 _BACKOFF_SECONDS = (0.5, 2.0)
 
 log = structlog.get_logger(__name__)
@@ -82,7 +81,7 @@ def make_handler(transports: dict[Team, Transport], ledger: DeliveryLedger) -> H
 
 
 def build(settings: NotifierSettings) -> CpiApp:
-    app = create_app(STAGE, settings, web_port=settings.worker_port or DEFAULT_PORT)
+    app = create_app(STAGE, settings)
     ledger = DeliveryLedger(settings.data_dir / "notifier" / "ledger.db")
     register_stage(app, settings, stage=STAGE, source=DECIDED, handler=make_handler(transports_from(settings), ledger))
     return app

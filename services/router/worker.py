@@ -20,7 +20,6 @@ from services.common.settings import RouterSettings
 from services.router.domain import RoutingRules, assess, load_rules
 
 STAGE = "router"
-DEFAULT_PORT = 9103
 
 
 def make_handler(rules: RoutingRules, settings: RouterSettings) -> Handler:
@@ -39,7 +38,7 @@ def make_handler(rules: RoutingRules, settings: RouterSettings) -> Handler:
 
 def build(settings: RouterSettings) -> CpiApp:
     rules = load_rules(settings.rules_path)  # a bad rules file stops the worker here, with the line
-    app = create_app(STAGE, settings, web_port=settings.worker_port or DEFAULT_PORT)
+    app = create_app(STAGE, settings)
     register_stage(app, settings, stage=STAGE, source=SANITISED, handler=make_handler(rules, settings))
     return app
 

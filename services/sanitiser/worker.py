@@ -25,7 +25,6 @@ from services.sanitiser.adapters.sealed_store import RetentionPolicy, SealedStor
 from services.sanitiser.domain import ScrubConfig, load_scrub_config, sanitise
 
 STAGE = "sanitiser"
-DEFAULT_PORT = 9102
 
 
 def seal_and_sanitise(
@@ -60,7 +59,7 @@ def open_store(settings: SanitiserSettings) -> SealedStore:
 
 
 def build(settings: SanitiserSettings, *, store: SealedStore | None = None) -> CpiApp:
-    app = create_app(STAGE, settings, web_port=settings.worker_port or DEFAULT_PORT)
+    app = create_app(STAGE, settings)
     keyring = Keyring.load_or_create(settings.keyring_file)
     store = store or open_store(settings)
     register_stage(app, settings, stage=STAGE, source=ACCEPTED,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -15,7 +16,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.common.kafka.admin import apply_topics
 from services.common.kafka.broker import free_port
 from services.common.settings import PlatformSettings
 
@@ -60,7 +60,8 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], name: str, timeout: 
 
 @pytest.fixture(scope="module")
 def pipeline(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
-    """Start the four workers and the intake edge with topics of their own; stop them after the module."""
+    """`cpi up` — exactly what `make run` ends in — on the session's broker, with topics, ports and data
+    of its own; stopped with Ctrl-C (SIGINT) after the module unless a test already did."""
     data_dir = tmp_path_factory.mktemp("pipeline")
     (data_dir / "logs").mkdir()
     prefix = f"e{uuid.uuid4().hex[:10]}."
@@ -72,40 +73,28 @@ def pipeline(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> 
         "CPI_TOPIC_PREFIX": prefix,
         "CPI_DATA_DIR": str(data_dir),
         "CPI_API_PORT": str(api_port),
+        "CPI_WORKER_PORTS": json.dumps(ports),
         "CPI_LOG_LEVEL": "info",
     }
-    report = apply_topics(PlatformSettings(kafka_bootstrap=kafka_bootstrap, topic_prefix=prefix))
-    assert report.ok, report.drift
     pipe = Pipeline(
         bootstrap=kafka_bootstrap, prefix=prefix, data_dir=data_dir, api_url=f"http://127.0.0.1:{api_port}",
         worker_urls={name: f"http://127.0.0.1:{port}" for name, port in ports.items()}, env=env,
     )
-    # Create the keyring once, before several processes race to generate their own.
-    from services.common.envelope import Keyring
-
-    Keyring.load_or_create(data_dir / "keys" / "keyring.json")
+    with open(data_dir / "logs" / "cpi-up.log", "wb") as log:
+        pipe.processes["up"] = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "up"], env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
     try:
         for name in WORKERS:
-            with open(data_dir / "logs" / f"{name}.log", "wb") as log:
-                pipe.processes[name] = subprocess.Popen(
-                    [sys.executable, "-m", "services.cli", "worker", name],
-                    env={**env, "CPI_WORKER_PORT": str(ports[name])}, stdout=log, stderr=subprocess.STDOUT,
-                )
-        with open(data_dir / "logs" / "api.log", "wb") as log:
-            pipe.processes["api"] = subprocess.Popen(
-                [sys.executable, "-m", "services.cli", "api"], env=env, stdout=log, stderr=subprocess.STDOUT,
-            )
-        for name in WORKERS:
-            _wait_ready(f"{pipe.worker_urls[name]}/readyz", pipe.processes[name], name)
-        _wait_ready(f"{pipe.api_url}/readyz", pipe.processes["api"], "api")
+            _wait_ready(f"{pipe.worker_urls[name]}/readyz", pipe.processes["up"], name)
+        _wait_ready(f"{pipe.api_url}/readyz", pipe.processes["up"], "api")
         yield pipe
     finally:
-        for process in pipe.processes.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in pipe.processes.values():
+        up = pipe.processes["up"]
+        if up.poll() is None:
+            up.send_signal(signal.SIGINT)
             try:
-                process.wait(30)
+                up.wait(60)
             except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+                up.kill()
+                up.wait()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import signal
 import time
 import uuid
 from typing import Any
@@ -222,3 +223,19 @@ def test_redelivery_gives_the_same_intel_and_decision_and_no_second_notification
     assert len(notified_after) == len(notified_before)
     assert len(list((pipeline.data_dir / "outbox").glob("*.eml"))) == outbox_before
 
+
+
+def test_cpi_up_printed_every_url_and_stops_cleanly_on_ctrl_c(pipeline: Pipeline) -> None:
+    """`cpi up` printed the form, API and each worker's metrics URL; Ctrl-C stops every worker and the
+    edge, and it exits 0. (Runs last in this module: it stops the pipeline.)"""
+    up = pipeline.processes["up"]
+    up.send_signal(signal.SIGINT)
+    assert up.wait(90) == 0
+    output = pipeline.log_text()
+    assert f"Form       {pipeline.api_url}/" in output
+    assert f"{pipeline.api_url}/api/v1/submissions" in output
+    for name, url in pipeline.worker_urls.items():
+        assert f"{url}/metrics  ({name} worker" in output
+    for url in [pipeline.api_url, *pipeline.worker_urls.values()]:
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(f"{url}/healthz", timeout=2)

@@ -7,8 +7,13 @@ from typing import Any
 
 import yaml
 
-from services.common.settings import IntakeSettings, NotifierSettings, RouterSettings, SanitiserSettings
-from services.up import WORKER_PORTS
+from services.common.settings import (
+    IntakeSettings,
+    NotifierSettings,
+    PlatformSettings,
+    RouterSettings,
+    SanitiserSettings,
+)
 
 K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
 
@@ -42,7 +47,7 @@ def test_every_worker_runs_with_probes_and_scrapeable_metrics_on_its_port() -> N
     """Each of the four workers has a Deployment running `cpi worker NAME`, probed on /healthz and
     /readyz, with Prometheus scraping the port the worker serves."""
     deployments = {d["metadata"]["name"]: d for d in _documents() if d["kind"] == "Deployment"}
-    for name, port in WORKER_PORTS.items():
+    for name, port in PlatformSettings().worker_ports.items():
         pod = deployments[f"cpi-{name}"]["spec"]["template"]
         container = pod["spec"]["containers"][0]
         assert container["args"] == ["worker", name]

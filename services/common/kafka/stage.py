@@ -64,7 +64,7 @@ class CpiApp(faust.App):
         return _IdempotentProducer(self.transport, loop=self.loop, beacon=self.beacon)
 
 
-def create_app(stage: str, settings: WorkerSettings, *, web_port: int) -> CpiApp:
+def create_app(stage: str, settings: WorkerSettings) -> CpiApp:
     """A faust app for one stage, with the project's safe defaults and /metrics, /healthz, /readyz."""
     datadir = settings.data_dir / "faust" / stage
     datadir.parent.mkdir(parents=True, exist_ok=True)
@@ -83,7 +83,7 @@ def create_app(stage: str, settings: WorkerSettings, *, web_port: int) -> CpiApp
         web_enabled=True,
         web_bind=settings.http_host,
         web_host=settings.http_host,
-        web_port=web_port,
+        web_port=settings.worker_port or settings.worker_ports[stage],
         web_stats_enabled=False,
         web_graph_enabled=False,
         processing_guarantee="at_least_once",
