@@ -57,3 +57,22 @@ def test_every_worker_runs_with_probes_and_scrapeable_metrics_on_its_port() -> N
         assert pod["metadata"]["annotations"]["prometheus.io/port"] == str(port)
     api = deployments["cpi-intake-api"]["spec"]["template"]["spec"]["containers"][0]
     assert api["args"] == ["api"]
+
+
+def test_dashboard_and_alerts_only_use_metrics_the_code_exports() -> None:
+    """Every cpi_* metric named in the Grafana dashboard and the alert rules is one the code defines."""
+    import re
+
+    from prometheus_client import REGISTRY
+
+    import services.common.metrics  # noqa: F401 - registers the shared metrics
+    import services.intake.api  # noqa: F401
+    import services.notifier.worker  # noqa: F401
+    import services.sanitiser.adapters.sealed_store  # noqa: F401
+
+    exported = {m.name for m in REGISTRY.collect()}
+    deploy = K8S.parent
+    text = (deploy / "grafana" / "cpi-pipeline.json").read_text() + (deploy / "prometheus" / "alerts.yaml").read_text()
+    used = {re.sub(r"_(total|bucket|count|sum)$", "", name) for name in re.findall(r"\bcpi_[a-z_]+", text)}
+    assert used, "the dashboard names metrics"
+    assert used <= exported | {m + "_total" for m in exported}
