@@ -65,9 +65,9 @@ def test_dashboard_and_alerts_only_use_metrics_the_code_exports() -> None:
 
     from prometheus_client import REGISTRY
 
-    import services.common.metrics  # noqa: F401 - registers the shared metrics
-    import services.intake.api  # noqa: F401
-    import services.notifier.worker  # noqa: F401
+    import services.common.metrics
+    import services.intake.api
+    import services.notifier.worker
     import services.sanitiser.adapters.sealed_store  # noqa: F401
 
     exported = {m.name for m in REGISTRY.collect()}
