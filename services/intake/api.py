@@ -1,129 +1,346 @@
 """The intake HTTP edge: the web form and `POST /api/v1/submissions`, producing to the received topic.
 
-The source block is field-encrypted here, before anything is produced, so no topic ever holds it
-readable. The receipt handed back to the professional never becomes an id downstream.
+The source block is field-encrypted before anything is produced, so no topic ever holds it
+readable. The receipt handed back to the professional never becomes an id downstream. Hostile or
+broken input gets a 4xx with reasons, never a 500: bodies are size-limited while they are read,
+parsed strictly (no NaN, no duplicate keys, bounded nesting) and validated by the one function
+every channel uses.
 """
 
 from __future__ import annotations
 
-import html
-import json
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import structlog
-from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
+from starlette.datastructures import MutableHeaders
 
-from schemas import Channel, ReceivedSubmission, Submission, ValidationIssue
-from schemas.topics import RECEIVED
-from services.common.envelope import Keyring, seal
-from services.common.serde import encode
+from schemas import Channel, Submission, ValidationIssue
+from services.common.envelope import Keyring
 from services.common.settings import IntakeSettings
-from services.intake.domain import validate_submission
+from services.intake.domain import issue, parse_json, validate_submission
+from services.intake.form import read_form, render_form, render_message, render_receipt
+from services.intake.idempotency import IdempotencyStore, Receipt, scope_and_fingerprint
+from services.intake.metrics import RATE_LIMITED, REQUEST_SECONDS, SUBMISSIONS, count_rejection
+from services.intake.protection import RateLimiter, csrf_token, csrf_valid, edge_secret, new_csrf_cookie
+from services.intake.publishing import KafkaPublisher, Publisher, received_record
+
+__all__ = ["Problems", "Receipt", "create_api", "received_record"]
 
 log = structlog.get_logger(__name__)
 
-SUBMISSIONS = Counter("cpi_intake_submissions_total", "Submissions received at the edge, by channel and result.",
-                      ["channel", "result"])
-
-
-class Receipt(BaseModel):
-    receipt_id: str
-    received_at: datetime
+SUBMISSIONS_PATH = "/api/v1/submissions"
+CSRF_COOKIE = "cpi_csrf"
+# A form post is percent-encoded: non-Latin text grows up to nine-fold on the wire, so the form
+# gets more room than the JSON body for the same submission.
+FORM_BODY_FACTOR = 4
+SECURITY_HEADERS = {
+    "content-security-policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+                               "frame-ancestors 'none'; base-uri 'none'",
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+    "cache-control": "no-store",
+    "cross-origin-opener-policy": "same-origin",
+    "cross-origin-resource-policy": "same-origin",
+    "permissions-policy": "camera=(), microphone=(), geolocation=(), interest-cohort=()",
+}
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_STATIC = Path(__file__).parent / "static"
 
 
 class Problems(BaseModel):
+    """Why a request was refused: every problem, each with a JSON pointer, a stable code and a message."""
+
     errors: list[ValidationIssue]
 
 
-def received_record(submission: Submission, channel: Channel, keyring: Keyring) -> ReceivedSubmission:
-    """The received-topic record: a fresh submission id, the content, and the source sealed to that id."""
-    submission_id = uuid.uuid4().hex
-    sealed = seal(submission.source.model_dump_json().encode(), submission_id.encode(), keyring)
-    return ReceivedSubmission(
-        submission_id=submission_id,
-        channel=channel,
-        received_at=datetime.now(UTC),
-        content=submission.model_dump(mode="json", exclude={"source"}),
-        sealed_source=sealed,
-    )
+@dataclass(frozen=True)
+class Answer:
+    """What became of one submission: the HTTP status and a receipt or the problems."""
+
+    status: int
+    receipt: Receipt | None = None
+    problems: tuple[ValidationIssue, ...] = ()
+    retry_after: int | None = None
 
 
-def create_api(settings: IntakeSettings, *, keyring: Keyring | None = None) -> FastAPI:
-    """The FastAPI app; Kafka producer started and stopped with it."""
+def _problems(status: int, code: str, message: str, retry_after: int | None = None) -> Answer:
+    return Answer(status=status, problems=(issue((), code, message),), retry_after=retry_after)
+
+
+class EdgeMiddleware:
+    """Security headers and no-store on every response; the request latency histogram.
+
+    Plain ASGI rather than BaseHTTPMiddleware: it adds nothing per request but a header loop.
+    """
+
+    def __init__(self, app: Callable[..., Awaitable[None]]) -> None:
+        self.app = app
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_headers(message: MutableMapping[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers[name] = value
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            route = scope.get("route")
+            method = scope.get("method", "")
+            REQUEST_SECONDS.labels(getattr(route, "path", "unmatched"), method if method in _METHODS else "other",
+                                   str(status)).observe(time.perf_counter() - started)
+
+
+async def read_body(request: Request, limit: int) -> bytes | None:
+    """The body, or None once it passes `limit` bytes: refused while reading, never buffered whole."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def media_type_is(request: Request, expected: str) -> bool:
+    """True for `expected`, with no charset or a UTF-8 one."""
+    media, _, params = request.headers.get("content-type", "").partition(";")
+    if media.strip().lower() != expected:
+        return False
+    for param in params.split(";"):
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in {"utf-8", "utf8"}:
+            return False
+    return True
+
+
+def _client(request: Request) -> str:
+    # Used only as the rate limiter's key, in memory: never logged or stored.
+    return request.client.host if request.client else "unknown"
+
+
+def create_api(settings: IntakeSettings, *, keyring: Keyring | None = None, publisher: Publisher | None = None,
+               idempotency: IdempotencyStore | None = None) -> FastAPI:
+    """The FastAPI app. Kafka is the default publisher; tests may pass their own adapters."""
     ring = keyring or Keyring.load_or_create(settings.keyring_file)
-    producer_box: dict[str, AIOKafkaProducer] = {}
+    sink: Publisher = publisher or KafkaPublisher(settings)
+    secret = edge_secret(settings)
+    store = idempotency or IdempotencyStore(settings.data_dir / "intake" / "idempotency.db")
+    limiter = RateLimiter(settings.rate_limit_per_minute)
+    stylesheet = (_STATIC / "form.css").read_bytes()
+    state = {"ready": False}
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, acks="all", enable_idempotence=True)
-        await producer.start()
-        producer_box["producer"] = producer
+        await sink.start()
+        state["ready"] = True
         try:
             yield
         finally:
-            await producer.stop()
+            state["ready"] = False
+            await sink.stop()
 
-    app = FastAPI(title="CPI intake", version="1", lifespan=lifespan)
+    app = FastAPI(title="CPI intake", version="1", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  description="Community Partnership Information: share non-urgent information with the police. "
+                              "If anyone is in immediate danger, call 999.")
+    app.add_middleware(EdgeMiddleware)
 
-    async def accept(data: object, channel: Channel) -> tuple[int, dict[str, Any]]:
+    async def accept(data: object, channel: Channel) -> Answer:
         validation = validate_submission(data)
         if validation.submission is None:
             SUBMISSIONS.labels(channel.value, "rejected").inc()
-            return 422, Problems(errors=validation.errors).model_dump(mode="json")
-        record = received_record(validation.submission, channel, ring)
-        await producer_box["producer"].send_and_wait(
-            settings.topic(RECEIVED.name), value=encode(record), key=record.submission_id.encode()
-        )
+            codes = [e.code for e in validation.errors]
+            count_rejection(channel.value, codes)
+            log.info("submission_rejected", channel=channel.value, codes=sorted(set(codes)))
+            return Answer(status=422, problems=tuple(validation.errors))
+        submission = validation.submission
+        record = received_record(submission, channel, ring)
+        receipt = Receipt(receipt_id=uuid.uuid4().hex, received_at=record.received_at)
+        keys = scope_and_fingerprint(submission, secret)
+        if keys is not None:
+            claim = store.claim(keys[0], keys[1], receipt)
+            if claim.outcome == "duplicate" and claim.receipt is not None:
+                SUBMISSIONS.labels(channel.value, "duplicate").inc()
+                return Answer(status=202, receipt=claim.receipt)
+            if claim.outcome == "conflict":
+                return _problems(409, "idempotency_conflict", "This idempotency key was already used for a "
+                                 "different submission. Use a new key for new information.")
+            if claim.outcome == "pending":
+                return _problems(409, "submission_in_progress", "A submission with this idempotency key is "
+                                 "still being received. Try again in a few seconds.", retry_after=5)
+        try:
+            await sink.publish(record)
+        except Exception as exc:  # the broker's trouble, not the submitter's: say so, let them retry
+            if keys is not None:
+                store.release(keys[0])
+            log.error("publish_failed", channel=channel.value, error=type(exc).__name__)
+            return _problems(503, "unavailable", "We could not take your submission just now. Nothing was "
+                             "sent. Please try again in a minute.", retry_after=30)
+        if keys is not None:
+            store.complete(keys[0])
         SUBMISSIONS.labels(channel.value, "received").inc()
         log.info("submission_received", channel=channel.value)
-        return 202, Receipt(receipt_id=uuid.uuid4().hex, received_at=record.received_at).model_dump(mode="json")
+        return Answer(status=202, receipt=receipt)
 
-    @app.post("/api/v1/submissions", status_code=202, response_model=Receipt,
-              responses={422: {"model": Problems}})
+    def json_answer(answer: Answer) -> JSONResponse:
+        headers = {"retry-after": str(answer.retry_after)} if answer.retry_after else None
+        if answer.receipt is not None:
+            return JSONResponse(answer.receipt.model_dump(mode="json"), status_code=answer.status, headers=headers)
+        body = Problems(errors=list(answer.problems)).model_dump(mode="json")
+        return JSONResponse(body, status_code=answer.status, headers=headers)
+
+    def refused(request: Request) -> Answer | None:
+        if not limiter.allow(_client(request)):
+            RATE_LIMITED.inc()
+            return _problems(429, "rate_limited", "Too many submissions from your connection. Wait a minute and "
+                             "try again.", retry_after=limiter.retry_after(_client(request)))
+        return None
+
+    problem_responses: dict[int | str, dict[str, Any]] = {
+        status: {"model": Problems, "description": text} for status, text in (
+            (400, "The body is not valid JSON, has duplicate keys, NaN/Infinity or is nested too deeply."),
+            (409, "The idempotency key was used for different content, or is still being received."),
+            (413, "The body is larger than the configured limit."),
+            (415, "The body is not application/json (UTF-8)."),
+            (422, "The submission has problems: each with a JSON pointer, a stable code and a message."),
+            (429, "Too many requests from this client; see Retry-After."),
+            (503, "The pipeline could not take the submission; retry later."),
+        )
+    }
+    problem_responses[202] = {"model": Receipt, "description": "Received. Keep the receipt."}
+
+    @app.post(SUBMISSIONS_PATH, status_code=202, response_model=None, responses=problem_responses,
+              summary="Share a submission",
+              openapi_extra={"requestBody": {"required": True, "content": {
+                  "application/json": {"schema": {"$ref": "#/components/schemas/Submission"}}}}})
     async def submit(request: Request) -> JSONResponse:
+        """Receive one submission as JSON; 202 with a receipt, or the reasons it was refused."""
+        answer = refused(request)
+        if answer is None and not media_type_is(request, "application/json"):
+            answer = _problems(415, "unsupported_media_type", "Send the submission as application/json.")
+        if answer is None:
+            body = await read_body(request, settings.max_body_bytes)
+            if body is None:
+                answer = _problems(413, "body_too_large", f"The submission is larger than "
+                                   f"{settings.max_body_bytes} bytes. Shorten the longest texts.")
+            else:
+                data, problem = parse_json(body)
+                answer = Answer(status=400, problems=(problem,)) if problem else await accept(data, Channel.API)
+        return json_answer(answer)
+
+    def form_page(request: Request, html: str, status: int = 200, cookie: str | None = None) -> HTMLResponse:
+        response = HTMLResponse(html, status_code=status)
+        if cookie is not None:
+            response.set_cookie(CSRF_COOKIE, cookie, httponly=True, samesite="strict", path="/",
+                                secure=request.url.scheme == "https")
+        return response
+
+    def cookie_of(request: Request) -> tuple[str, bool]:
+        """The CSRF cookie, and whether it is new and must be set."""
+        existing = request.cookies.get(CSRF_COOKIE, "")
+        if 20 <= len(existing) <= 100 and existing.replace("-", "").replace("_", "").isalnum():
+            return existing, False
+        return new_csrf_cookie(), True
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def form(request: Request) -> HTMLResponse:
+        cookie, is_new = cookie_of(request)
+        html = render_form(csrf_token=csrf_token(secret, cookie), idempotency_key=uuid.uuid4().hex)
+        return form_page(request, html, cookie=cookie if is_new else None)
+
+    @app.post("/", response_class=HTMLResponse, include_in_schema=False)
+    async def form_post(request: Request) -> HTMLResponse:
+        limited = refused(request)
+        if limited is not None:
+            return form_page(request, render_message("Too many attempts", limited.problems[0].message), 429)
+        if not media_type_is(request, "application/x-www-form-urlencoded"):
+            return form_page(request, render_message("Form not understood", "Send the form from this site."), 415)
+        body = await read_body(request, settings.max_body_bytes * FORM_BODY_FACTOR)
+        if body is None:
+            return form_page(request, render_message("Too much text", "The form is too large to send. Shorten "
+                                                     "the longest answers and try again."), 413)
         try:
-            data = json.loads(await request.body())
-        except (ValueError, UnicodeDecodeError):
-            issue = ValidationIssue(path="", code="invalid_json", message="The body is not valid JSON.")
-            return JSONResponse(Problems(errors=[issue]).model_dump(mode="json"), status_code=400)
-        status, body = await accept(data, Channel.API)
-        return JSONResponse(body, status_code=status)
+            pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=2000,
+                              errors="strict")
+        except (UnicodeDecodeError, ValueError):
+            return form_page(request, render_message("Form not understood", "The form could not be read."), 400)
+        posted = read_form(pairs)
+        cookie, is_new = cookie_of(request)
+        if is_new or not csrf_valid(secret, cookie, posted.csrf_token):
+            html = render_message("Your form has expired", "For your security the form must be sent from this "
+                                  "page in the same browser session. Your answers were not sent.",
+                                  status_hint="Open the form again and re-enter your answers.")
+            return form_page(request, html, 403, cookie=cookie if is_new else None)
+        key = posted.values.get("idempotency_key", "") or uuid.uuid4().hex
+        rows = dict(posted.rows)
+        if posted.action.startswith("add_") and posted.action[4:] in rows:
+            section = posted.action[4:]
+            rows[section] = max(rows[section], 1) + 1
+            return form_page(request, render_form(csrf_token=posted.csrf_token, idempotency_key=key,
+                                                  values=posted.values, categories=posted.categories, rows=rows))
+        answer = await accept(posted.data, Channel.WEB)
+        if answer.receipt is not None:
+            return form_page(request, render_receipt(answer.receipt.receipt_id, answer.receipt.received_at))
+        if answer.status == 422:
+            return form_page(request, render_form(csrf_token=posted.csrf_token, idempotency_key=key,
+                                                  values=posted.values, categories=posted.categories, rows=rows,
+                                                  issues=answer.problems), 422)
+        return form_page(request, render_message("Not sent", answer.problems[0].message), answer.status)
 
-    @app.get("/", response_class=HTMLResponse)
-    async def form() -> HTMLResponse:
-        return HTMLResponse(_FORM)
+    @app.get("/static/form.css", include_in_schema=False)
+    async def css() -> Response:
+        return Response(stylesheet, media_type="text/css")
 
-    @app.get("/healthz")
+    @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz")
+    @app.get("/readyz", include_in_schema=False)
     async def readyz() -> JSONResponse:
-        ready = "producer" in producer_box
-        return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
+        return JSONResponse({"ready": state["ready"]}, status_code=200 if state["ready"] else 503)
 
-    @app.get("/metrics")
+    @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    def openapi() -> dict[str, Any]:
+        """The generated schema, with the request body described by the very model that validates it."""
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                                 routes=app.routes)
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            body = Submission.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(body.pop("$defs", {}))
+            components["Submission"] = body
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
-
-
-_FORM = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Share information with the police (non-urgent)</title></head>
-<body><main>
-<h1>Community Partnership Information</h1>
-<p><strong>If anyone is in immediate danger, call 999.</strong> This form is for non-urgent information
-only and is not a referral.</p>
-<p>Partner systems: send JSON to <code>POST /api/v1/submissions</code> (see <a href="/docs">the API</a>).</p>
-<p>{html.escape("The full form is being built; the API accepts every field of a submission today.")}</p>
-</main></body></html>
-"""

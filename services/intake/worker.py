@@ -13,6 +13,7 @@ from services.common.kafka.stage import CpiApp, Handler, Publish, create_app, re
 from services.common.serde import decode, encode
 from services.common.settings import IntakeSettings
 from services.intake.domain import validate_submission
+from services.intake.metrics import count_rejection
 
 STAGE = "intake"
 
@@ -39,16 +40,24 @@ def check_received(received: ReceivedSubmission, keyring: Keyring) -> AcceptedSu
 
 
 def make_handler(keyring: Keyring) -> Handler:
+    """The stage handler: bytes of a received record in, one accepted or rejected record out.
+
+    Bytes that are not a ReceivedSubmission raise DecodeError, which the stage dead-letters.
+    """
+
     async def handle(value: bytes) -> Sequence[Publish]:
         received = decode(ReceivedSubmission, value)
         result = check_received(received, keyring)
         topic = ACCEPTED if isinstance(result, AcceptedSubmission) else REJECTED
+        if isinstance(result, RejectedSubmission):
+            count_rejection(result.channel.value, [e.code for e in result.errors])
         return [Publish(topic=topic, key=received.submission_id.encode(), value=encode(result))]
 
     return handle
 
 
 def build(settings: IntakeSettings, *, keyring: Keyring | None = None) -> CpiApp:
+    """The intake worker's faust app: received in, accepted or rejected out."""
     app = create_app(STAGE, settings)
     handler = make_handler(keyring or Keyring.load_or_create(settings.keyring_file))
     register_stage(app, settings, stage=STAGE, source=RECEIVED, handler=handler)
@@ -56,5 +65,6 @@ def build(settings: IntakeSettings, *, keyring: Keyring | None = None) -> CpiApp
 
 
 def main() -> None:
+    """`cpi worker intake`."""
     settings = IntakeSettings()
     run_worker(build(settings), settings)

@@ -1,0 +1,104 @@
+"""Idempotency keys: the same key resubmitted gets the same receipt and nothing is produced twice.
+
+A key is scoped to the submitter (their email address) so two organisations choosing the same key
+never collide or see each other's receipts. Nothing readable is stored: the scope and the
+content fingerprint are HMACs under the edge secret, so the table reveals no provenance.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from schemas import Submission
+
+RETENTION_SECONDS = 7 * 24 * 3600  # long enough for any client retry; short enough to keep the table small
+
+
+class Receipt(BaseModel):
+    """What the professional is given back: a reference that never becomes an id downstream."""
+
+    model_config = ConfigDict(frozen=True)
+
+    receipt_id: str
+    received_at: datetime
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The outcome of claiming a key: new (go ahead), duplicate (here is the receipt), conflict, pending."""
+
+    outcome: Literal["new", "duplicate", "conflict", "pending"]
+    receipt: Receipt | None = None
+
+
+def scope_and_fingerprint(submission: Submission, secret: bytes) -> tuple[str, str] | None:
+    """(scope, fingerprint) for a submission with an idempotency key, else None."""
+    if submission.idempotency_key is None:
+        return None
+    scope_text = f"{submission.source.email.lower()}\0{submission.idempotency_key}"
+    content = json.dumps(submission.model_dump(mode="json"), sort_keys=True)
+    return (hmac.new(secret, scope_text.encode(), hashlib.sha256).hexdigest(),
+            hmac.new(secret, content.encode(), hashlib.sha256).hexdigest())
+
+
+class IdempotencyStore:
+    """A small SQLite table: scope -> (fingerprint, receipt, state). Safe to share between threads."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS receipts (scope TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, "
+            "receipt_id TEXT NOT NULL, received_at TEXT NOT NULL, state TEXT NOT NULL, created REAL NOT NULL)"
+        )
+        self.purge()
+
+    def claim(self, scope: str, fingerprint: str, receipt: Receipt) -> Claim:
+        """Reserve the key for this receipt, or report what already holds it."""
+        with self._lock:
+            try:
+                self._db.execute("INSERT INTO receipts VALUES (?, ?, ?, ?, 'pending', ?)",
+                                 (scope, fingerprint, receipt.receipt_id, receipt.received_at.isoformat(),
+                                  time.time()))
+                return Claim("new")
+            except sqlite3.IntegrityError:
+                row = self._db.execute("SELECT fingerprint, receipt_id, received_at, state FROM receipts "
+                                       "WHERE scope = ?", (scope,)).fetchone()
+        if row is None:  # purged between the two statements: treat as in flight, the client retries
+            return Claim("pending")
+        stored = Receipt(receipt_id=row[1], received_at=datetime.fromisoformat(row[2]))
+        if row[0] != fingerprint:
+            return Claim("conflict")
+        return Claim("duplicate" if row[3] == "done" else "pending", stored)
+
+    def complete(self, scope: str) -> None:
+        """The record is on the topic: later resubmissions get the receipt."""
+        with self._lock:
+            self._db.execute("UPDATE receipts SET state = 'done' WHERE scope = ?", (scope,))
+
+    def release(self, scope: str) -> None:
+        """Producing failed: forget the claim so the client's retry can go through."""
+        with self._lock:
+            self._db.execute("DELETE FROM receipts WHERE scope = ? AND state = 'pending'", (scope,))
+
+    def purge(self, older_than: float = RETENTION_SECONDS) -> int:
+        """Drop claims older than the retention period; returns how many."""
+        with self._lock:
+            return self._db.execute("DELETE FROM receipts WHERE created < ?", (time.time() - older_than,)).rowcount
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
