@@ -1,0 +1,548 @@
+"""The router's pure domain: routing rules as data, and `assess`, which turns intel into a Decision.
+
+Pure: stdlib, pydantic, yaml and `schemas` only. The one piece of I/O is `load_rules`, which
+reads and validates the rules file once at start-up.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable, Iterator
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
+
+from schemas import Category, Decision, Grading, HowKnown, LawfulBasis, Outcome, Priority, RuleFiring, Thrive
+from schemas.intel import SanitisedIntel
+from schemas.submission import Subject, SubjectRole
+from services.common.errors import ConfigurationError
+
+DEFAULT_RULES_PATH = Path(__file__).with_name("rules.yaml")
+
+# Fixed namespace so that the same intel under the same rules always gets the same decision id,
+# which keeps re-deliveries idempotent downstream.
+DECISION_NAMESPACE = uuid.UUID("6f1d0c52-3b7e-4f0a-9a55-2c51f4a8e0b7")
+
+_PRIORITY_RANK = {Priority.NONE: 0, Priority.LOW: 1, Priority.MEDIUM: 2, Priority.HIGH: 3}
+_OUTCOME_ORDER = (Outcome.INTELLIGENCE_LOG, Outcome.CRIME_DESK, Outcome.SAFEGUARDING)
+_MAX_EVIDENCE = 50
+_MAX_EVIDENCE_CHARS = 200
+
+
+# ------------------------------------------------------------------------------------------ model
+
+
+def _valid_term(term: str) -> str:
+    try:
+        re.compile(_term_regex(term))
+    except re.error as error:
+        raise PydanticCustomError("bad_term", "Term {term!r} is not a valid pattern: {error}.",
+                                  {"term": term, "error": str(error)}) from None
+    return term
+
+
+LexiconTerm = Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_valid_term)]
+LexiconName = Annotated[str, Field(pattern=r"^[a-z0-9_]{1,64}$")]
+RuleText = Annotated[str, Field(min_length=1, max_length=1000)]
+
+
+class _RulesModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SubjectCondition(_RulesModel):
+    """Holds for a subject with one of `roles` (any role if empty) and the given age and identity."""
+
+    roles: list[SubjectRole] = []
+    under_18: bool | None = None
+    min_age: Annotated[int, Field(ge=0, le=120)] | None = None
+    identifiable: bool | None = None
+
+
+class Condition(_RulesModel):
+    """Every field given must hold (and); inside a list, any one item is enough (or)."""
+
+    categories_any: list[Category] = []
+    how_known_in: list[HowKnown] = []
+    lawful_basis_in: list[LawfulBasis] = []
+    subject_aware: bool | None = None
+    subject: SubjectCondition | None = None
+    no_subject: SubjectCondition | None = None
+    has_location: bool | None = None
+    has_vehicle: bool | None = None
+    text_any: list[str] = []
+    text_all: list[str] = []
+    any_of: list[Condition] = []
+
+
+class Rule(_RulesModel):
+    """One routing rule: when its condition holds it adds outcomes and/or a priority, and says why."""
+
+    id: Annotated[str, Field(pattern=r"^[a-z0-9_.-]{1,100}$")]
+    reason: RuleText
+    concern: Annotated[str, Field(min_length=1, max_length=200)]
+    when: Condition
+    outcomes: list[Literal[Outcome.INTELLIGENCE_LOG, Outcome.CRIME_DESK, Outcome.SAFEGUARDING]] = []
+    priority: Literal[Priority.HIGH, Priority.MEDIUM, Priority.LOW] | None = None
+    no_action: bool = False
+
+    @model_validator(mode="after")
+    def _does_something(self) -> Rule:
+        if self.no_action and (self.outcomes or self.priority):
+            raise PydanticCustomError("no_action_alone", "A no_action rule cannot also give outcomes or a priority.")
+        if not (self.no_action or self.outcomes or self.priority):
+            raise PydanticCustomError("rule_does_nothing", "A rule must give outcomes, a priority or no_action.")
+        return self
+
+
+class NegationRules(_RulesModel):
+    """Cue words that stop a lexicon match from counting ("no weapons were seen", "if he were to")."""
+
+    window_words: Annotated[int, Field(ge=1, le=20)] = 4
+    before: list[str]
+    clause: list[str]
+    after: list[str]
+    boundaries: list[str]
+
+
+class HandlingRules(_RulesModel):
+    """When the handling code is C (conditions) rather than P (lawful sharing permitted)."""
+
+    conditional_lawful_bases: list[LawfulBasis]
+    conditional_text: list[str]
+    reason: RuleText
+
+
+class GradingRules(_RulesModel):
+    intelligence_assessment: dict[HowKnown, Literal["A", "B", "C", "D", "E"]]
+    handling: HandlingRules
+
+    @model_validator(mode="after")
+    def _every_how_known(self) -> GradingRules:
+        missing = sorted(set(HowKnown) - set(self.intelligence_assessment))
+        if missing:
+            raise PydanticCustomError("missing_assessment", "No intelligence assessment for: {missing}.",
+                                      {"missing": ", ".join(missing)})
+        return self
+
+
+class RoutingRules(_RulesModel):
+    """The whole rules file: version, lexicons, negation cues, grading and the rules themselves."""
+
+    version: Annotated[str, Field(min_length=1, max_length=64)]
+    no_action_reason: RuleText
+    negation: NegationRules
+    grading: GradingRules
+    lexicons: dict[LexiconName, Annotated[list[LexiconTerm], Field(min_length=1)]]
+    rules: Annotated[list[Rule], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> RoutingRules:
+        seen: set[str] = set()
+        for index, rule in enumerate(self.rules):
+            if rule.id in seen:
+                raise PydanticCustomError("duplicate_rule", "Rule id {rule!r} is used twice.",
+                                          {"rule": rule.id, "path": f"rules.{index}.id"})
+            seen.add(rule.id)
+            for path, name in _lexicon_references(rule.when, f"rules.{index}.when"):
+                if name not in self.lexicons:
+                    raise PydanticCustomError("unknown_lexicon", "Rule {rule!r} uses unknown lexicon {name!r}.",
+                                              {"rule": rule.id, "name": name, "path": path})
+        for position, name in enumerate(self.grading.handling.conditional_text):
+            if name not in self.lexicons:
+                raise PydanticCustomError(
+                    "unknown_lexicon", "grading.handling uses unknown lexicon {name!r}.",
+                    {"name": name, "path": f"grading.handling.conditional_text.{position}"})
+        return self
+
+
+def _lexicon_references(condition: Condition, path: str) -> Iterator[tuple[str, str]]:
+    for field in ("text_any", "text_all"):
+        for position, name in enumerate(getattr(condition, field)):
+            yield f"{path}.{field}.{position}", name
+    for position, nested in enumerate(condition.any_of):
+        yield from _lexicon_references(nested, f"{path}.any_of.{position}")
+
+
+# ------------------------------------------------------------------------------------- loading
+
+
+def load_rules(path: Path | None = None) -> RoutingRules:
+    """Read and validate the rules file; a bad file raises ConfigurationError naming file and line."""
+    path = path or DEFAULT_RULES_PATH
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigurationError(f"{path}: cannot read the routing rules: {error}") from error
+    try:
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as error:
+        line = error.problem_mark.line + 1 if error.problem_mark else 1
+        raise ConfigurationError(f"{path}:{line}: not valid YAML: {error.problem}") from error
+    except yaml.YAMLError as error:
+        raise ConfigurationError(f"{path}: not valid YAML: {error}") from error
+    if not isinstance(data, dict):
+        raise ConfigurationError(f"{path}:1: the routing rules must be a mapping with version, lexicons and rules")
+    try:
+        return RoutingRules.model_validate(data)
+    except ValidationError as error:
+        root = yaml.compose(text)
+        problems = []
+        for detail in error.errors(include_url=False, include_input=False):
+            location: tuple[str | int, ...] = tuple(detail["loc"])
+            context = detail.get("ctx") or {}
+            if not location and "path" in context:
+                location = tuple(int(p) if p.isdigit() else p for p in str(context["path"]).split("."))
+            line = _line_of(root, location)
+            where = ".".join(str(part) for part in location) or "(top level)"
+            problems.append(f"{path}:{line}: {where}: {detail['msg']}")
+        raise ConfigurationError("invalid routing rules:\n" + "\n".join(problems)) from error
+
+
+def _line_of(node: yaml.Node | None, location: tuple[str | int, ...]) -> int:
+    """The 1-based line of the deepest YAML node along `location` (pydantic's error path)."""
+    if node is None:
+        return 1
+    line = node.start_mark.line + 1
+    for part in location:
+        child: yaml.Node | None = None
+        if isinstance(node, yaml.MappingNode):
+            child = next((value for key, value in node.value if key.value == str(part)), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            child = node.value[part]
+        if child is None:
+            break  # pydantic adds parts (union members, validator names) that are not in the YAML
+        node = child
+        line = node.start_mark.line + 1
+    return line
+
+
+# ------------------------------------------------------------------------------- text matching
+
+
+@lru_cache(maxsize=4096)
+def _word_regex(word: str) -> str:
+    """A word and its common inflections: stab/stabs/stabbed/stabbing, supply/supplied, use/using."""
+    if word.endswith("*"):
+        return re.escape(word[:-1]) + r"[\w'\u2019]*"
+    if len(word) < 3 or not word[-1].isalpha():
+        return re.escape(word)
+    if word.endswith("y") and word[-2] not in "aeiou":
+        return re.escape(word[:-1]) + "(?:y|ies|ied|ying|ier|iers)"
+    if word.endswith("e"):
+        return re.escape(word[:-1]) + "(?:e|es|ed|ing|er|ers)"
+    return re.escape(word) + f"(?:{re.escape(word[-1])}?(?:ed|ing|er|ers)|s|es)?"
+
+
+def _term_regex(term: str) -> str:
+    """A lexicon term as a regex: `re:` is taken as written; `...` allows up to three words between."""
+    if term.startswith("re:"):
+        return term[3:]
+    pieces: list[str] = []
+    gap = False
+    for word in term.lower().split():
+        if word == "...":
+            gap = True
+            continue
+        if pieces:
+            pieces.append(r"[\s\-]+(?:[\w'\u2019£,]+[\s\-]+){0,3}?" if gap else r"[\s\-]+")
+        pieces.append(_word_regex(word))
+        gap = False
+    return "".join(pieces)
+
+
+@lru_cache(maxsize=4096)
+def _compiled_term(term: str) -> re.Pattern[str]:
+    return re.compile(r"(?<![\w'])(?:" + _term_regex(term) + r")(?:'s)?(?![\w])", re.IGNORECASE)
+
+
+@lru_cache(maxsize=256)
+def _cue_pattern(cues: tuple[str, ...]) -> re.Pattern[str] | None:
+    if not cues:
+        return None
+    parts = []
+    for cue in cues:
+        left = r"(?<![\w])" if cue[0].isalnum() else ""
+        right = r"(?![\w])" if cue[-1].isalnum() else ""
+        parts.append(left + re.escape(cue.lower()).replace(r"\ ", r"\s+") + right)
+    return re.compile("|".join(parts), re.IGNORECASE)
+
+
+_SENTENCE_END = re.compile(r"[.!?;:]")
+_WORD = re.compile(r"[\w'\u2019£]+")
+
+
+def _is_negated(text: str, start: int, end: int, negation: NegationRules) -> bool:
+    """True when the match sits in a negated or hypothetical clause of its own sentence."""
+    sentence_start = max((m.end() for m in _SENTENCE_END.finditer(text, 0, start)), default=0)
+    sentence_end_match = _SENTENCE_END.search(text, end)
+    sentence_end = sentence_end_match.start() if sentence_end_match else len(text)
+    boundary = _cue_pattern(tuple(negation.boundaries))
+    before = text[sentence_start:start]
+    after = text[end:sentence_end]
+    if boundary is not None:
+        cuts = list(boundary.finditer(before))
+        if cuts:
+            before = before[cuts[-1].end():]
+        cut = boundary.search(after)
+        if cut:
+            after = after[: cut.start()]
+    clause_cues = _cue_pattern(tuple(negation.clause))
+    if clause_cues is not None and clause_cues.search(before):
+        return True
+    near_before = " ".join(_WORD.findall(before)[-negation.window_words:])
+    word_cues = _cue_pattern(tuple(negation.before))
+    if word_cues is not None and word_cues.search(near_before):
+        return True
+    near_after = " ".join(_WORD.findall(after)[: negation.window_words])
+    after_cues = _cue_pattern(tuple(negation.after))
+    return after_cues is not None and after_cues.search(near_after) is not None
+
+
+def _searchable_text(intel: SanitisedIntel) -> str:
+    """The information plus every free-text description, each its own sentence."""
+    parts = [intel.information]
+    for subject in intel.subjects:
+        parts.extend(filter(None, (subject.description, subject.address)))
+    parts.extend(location.description for location in intel.locations)
+    parts.extend(filter(None, (vehicle.description for vehicle in intel.vehicles)))
+    return ".\n".join(parts)
+
+
+class _Facts:
+    """What the rules look at, worked out once per intel; lexicon matches are cached as they are asked for."""
+
+    def __init__(self, intel: SanitisedIntel, rules: RoutingRules, today: date) -> None:
+        self.intel = intel
+        self.rules = rules
+        self.today = today
+        self.text = _searchable_text(intel)
+        self._matches: dict[str, list[str]] = {}
+
+    def matches(self, lexicon: str) -> list[str]:
+        """The words in the text that match `lexicon`, leaving out negated or hypothetical ones."""
+        if lexicon not in self._matches:
+            found: list[str] = []
+            for term in self.rules.lexicons[lexicon]:
+                for match in _compiled_term(term).finditer(self.text):
+                    words = " ".join(match.group(0).split())
+                    if words not in found and not _is_negated(self.text, match.start(), match.end(),
+                                                             self.rules.negation):
+                        found.append(words)
+            self._matches[lexicon] = found
+        return self._matches[lexicon]
+
+    def age(self, subject: Subject) -> int | None:
+        """Age in whole years from date of birth (at `today`), else the approximate age, else unknown."""
+        if subject.date_of_birth is not None:
+            born = subject.date_of_birth
+            return self.today.year - born.year - ((self.today.month, self.today.day) < (born.month, born.day))
+        return subject.approx_age
+
+
+def _subject_evidence(facts: _Facts, wanted: SubjectCondition) -> list[str]:
+    evidence = []
+    for index, subject in enumerate(facts.intel.subjects):
+        if wanted.roles and subject.role not in wanted.roles:
+            continue
+        age = facts.age(subject)
+        notes = [f"role {subject.role.value}"]
+        if wanted.under_18 is not None:
+            if (age is not None and age < 18) != wanted.under_18:
+                continue
+            notes.append(f"age {age}" if age is not None else "age unknown")
+        if wanted.min_age is not None:
+            if age is None or age < wanted.min_age:
+                continue
+            notes.append(f"age {age}")
+        if wanted.identifiable is not None:
+            identifiable = bool(subject.name or subject.aliases or subject.address or subject.description
+                                or subject.date_of_birth)
+            if identifiable != wanted.identifiable:
+                continue
+            notes.append("named or described" if identifiable else "not identifiable")
+        evidence.append(f"subjects[{index}]: " + ", ".join(dict.fromkeys(notes)))
+    return evidence
+
+
+def _evaluate(condition: Condition, facts: _Facts) -> list[str] | None:
+    """The evidence for `condition` if it holds, else None."""
+    intel = facts.intel
+    evidence: list[str] = []
+    if condition.categories_any:
+        hits = [c.value for c in intel.categories if c in condition.categories_any]
+        if not hits:
+            return None
+        evidence.append("categories: " + ", ".join(hits))
+    if condition.how_known_in:
+        if intel.how_known not in condition.how_known_in:
+            return None
+        evidence.append(f"how_known: {intel.how_known.value}")
+    if condition.lawful_basis_in:
+        if intel.lawful_basis not in condition.lawful_basis_in:
+            return None
+        evidence.append(f"lawful_basis: {intel.lawful_basis.value}")
+    if condition.subject_aware is not None:
+        if intel.subject_aware is not condition.subject_aware:
+            return None
+        evidence.append(f"subject_aware: {str(intel.subject_aware).lower()}")
+    if condition.subject is not None:
+        subjects = _subject_evidence(facts, condition.subject)
+        if not subjects:
+            return None
+        evidence.extend(subjects)
+    if condition.no_subject is not None:
+        if _subject_evidence(facts, condition.no_subject):
+            return None
+        evidence.append("no such subject given")
+    for flag, items, name in ((condition.has_location, intel.locations, "locations"),
+                              (condition.has_vehicle, intel.vehicles, "vehicles")):
+        if flag is not None:
+            if bool(items) != flag:
+                return None
+            evidence.append(f"{name}: {len(items)} given")
+    if condition.text_any:
+        words = [word for lexicon in condition.text_any for word in facts.matches(lexicon)]
+        if not words:
+            return None
+        evidence.extend(words)
+    for lexicon in condition.text_all:
+        words = facts.matches(lexicon)
+        if not words:
+            return None
+        evidence.extend(words)
+    if condition.any_of:
+        alternatives = [found for nested in condition.any_of if (found := _evaluate(nested, facts)) is not None]
+        if not alternatives:
+            return None
+        evidence.extend(alternatives[0])
+    return evidence
+
+
+# ------------------------------------------------------------------------------------ assessing
+
+
+def _bounded(evidence: Iterable[str]) -> list[str]:
+    unique = list(dict.fromkeys(item[:_MAX_EVIDENCE_CHARS] for item in evidence))
+    return unique[:_MAX_EVIDENCE]
+
+
+def _sentence(text: str) -> str:
+    return text if len(text) <= 1000 else text[:997] + "..."
+
+
+def _listed(items: list[str]) -> str:
+    items = list(dict.fromkeys(items))
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _thrive(priority: Priority, fired: list[Rule], child_involved: bool) -> Thrive:
+    """Threat, harm, risk and vulnerability, each one plain sentence built from the rules that fired."""
+    concerns = [rule.concern for rule in fired if {Outcome.CRIME_DESK, Outcome.SAFEGUARDING} & set(rule.outcomes)]
+    serious = [rule.concern for rule in fired if rule.priority is Priority.HIGH]
+    safeguarding = [rule.concern for rule in fired if Outcome.SAFEGUARDING in rule.outcomes]
+    threat = (f"The information points to {_listed(concerns)}." if concerns
+              else "No specific threat to anyone is described.")
+    if priority is Priority.HIGH:
+        harm = f"Serious harm is possible because of {_listed(serious or concerns)}."
+        risk = "The risk is high and the information should be acted on first."
+    elif priority is Priority.MEDIUM:
+        harm = "Harm is possible, but nothing described points to serious harm."
+        risk = "The risk is medium and the information should be acted on in turn."
+    elif priority is Priority.LOW:
+        harm = "No harm to anyone is described; the information adds to the intelligence picture."
+        risk = "The risk is low; the information is logged for officers' awareness."
+    else:
+        harm = "No harm is described."
+        risk = "There is no identified risk, so no action is taken."
+    if child_involved:
+        vulnerability = "A child under 18 is involved, which makes them vulnerable."
+    elif safeguarding:
+        vulnerability = f"Someone's safety is a concern because of {_listed(safeguarding)}."
+    else:
+        vulnerability = "No particular vulnerability is described."
+    return Thrive(threat=_sentence(threat), harm=_sentence(harm), risk=_sentence(risk),
+                  vulnerability=_sentence(vulnerability))
+
+
+def _handling_code(facts: _Facts) -> tuple[Literal["P", "C"], RuleFiring | None]:
+    handling = facts.rules.grading.handling
+    evidence = []
+    if facts.intel.lawful_basis in handling.conditional_lawful_bases:
+        evidence.append(f"lawful_basis: {facts.intel.lawful_basis.value}")
+    for lexicon in handling.conditional_text:
+        evidence.extend(facts.matches(lexicon))
+    if not evidence:
+        return "P", None
+    return "C", RuleFiring(rule_id="grading.handling_conditions", reason=handling.reason, evidence=_bounded(evidence))
+
+
+def decision_id_for(intel_id: str, rules_version: str) -> str:
+    """The decision id: the same intel under the same rules version always gets the same id."""
+    return uuid.uuid5(DECISION_NAMESPACE, f"{intel_id}:{rules_version}").hex
+
+
+def assess(
+    intel: SanitisedIntel,
+    rules: RoutingRules,
+    *,
+    source_evaluation: Literal[1, 2, 3] = 2,
+    today: date | None = None,
+) -> Decision:
+    """Assess one piece of sanitised intelligence under `rules`: outcomes, priority, grading, THRIVE, rationale.
+
+    Pure and deterministic: the same intel, rules, source evaluation and day give the same Decision.
+    Ages are worked out at `today`, or at the day the intel was received when `today` is not given.
+    """
+    facts = _Facts(intel, rules, today or intel.received_on)
+    fired: list[tuple[Rule, list[str]]] = []
+    for rule in rules.rules:
+        evidence = _evaluate(rule.when, facts)
+        if evidence is not None:
+            fired.append((rule, evidence))
+
+    suppressing = [(rule, evidence) for rule, evidence in fired if rule.no_action]
+    routing = [] if suppressing else [(rule, evidence) for rule, evidence in fired if not rule.no_action]
+    chosen = {outcome for rule, _ in routing for outcome in rule.outcomes}
+    outcomes: list[Outcome] = [outcome for outcome in _OUTCOME_ORDER if outcome in chosen]
+
+    if outcomes:
+        floor = Priority.MEDIUM if {Outcome.CRIME_DESK, Outcome.SAFEGUARDING} & chosen else Priority.LOW
+        given = [rule.priority for rule, _ in routing if rule.priority]
+        priority = max([floor, *given], key=lambda p: _PRIORITY_RANK[p])
+        rationale = [RuleFiring(rule_id=rule.id, reason=rule.reason, evidence=_bounded(evidence))
+                     for rule, evidence in routing]
+    else:
+        outcomes, priority = [Outcome.NO_ACTION], Priority.NONE
+        rationale = [RuleFiring(rule_id=rule.id, reason=rule.reason, evidence=_bounded(evidence))
+                     for rule, evidence in suppressing]
+        if not rationale:
+            rationale = [RuleFiring(rule_id="no_action.nothing_found", reason=rules.no_action_reason)]
+
+    handling_code, handling_firing = _handling_code(facts)
+    if handling_firing is not None:
+        rationale.append(handling_firing)
+
+    child_involved = any((age := facts.age(s)) is not None and age < 18 for s in intel.subjects)
+    grading = Grading(
+        source_evaluation=source_evaluation,
+        intelligence_assessment=rules.grading.intelligence_assessment[intel.how_known],
+        handling_code=handling_code,
+    )
+    return Decision(
+        decision_id=decision_id_for(intel.intel_id, rules.version),
+        intel_id=intel.intel_id,
+        outcomes=outcomes,
+        priority=priority,
+        grading=grading,
+        thrive=_thrive(priority, [rule for rule, _ in routing], child_involved and Outcome.NO_ACTION not in outcomes),
+        rationale=rationale[:200],
+        rules_version=rules.version,
+        intel=intel,
+    )
