@@ -1,0 +1,54 @@
+"""`cpi dlq list|replay` against a real broker."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import pytest
+
+from schemas import DeadLetter
+from schemas.topics import DEADLETTER, SANITISED
+from tests.kafka_helpers import produce, read_all
+
+pytestmark = pytest.mark.kafka
+
+
+def _cpi(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "services.cli", *args], env=env, capture_output=True, text=True,
+                          timeout=120, check=False)
+
+
+def test_dead_letters_are_listed_and_replayed_to_their_origin_once(
+    kafka_bootstrap: str, topic_prefix: str, topic_factory: Callable[..., dict[str, str]]
+) -> None:
+    """`dlq list` shows each dead letter's origin, stage and reason without its bytes; `dlq replay` sends
+    the original bytes back to the origin topic, and a second replay sends nothing."""
+    names = topic_factory(DEADLETTER, SANITISED)
+    from kafka import KafkaProducer
+
+    letter = DeadLetter(origin_topic=names[SANITISED.name], origin_partition=0, origin_offset=7, stage="router",
+                        error_code="unprocessable", error="rules failed", dead_lettered_at=datetime.now(UTC))
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    producer.send(names[DEADLETTER.name], value=b"original bytes", key=b"k", headers=letter.to_headers()).get(30)
+    producer.close()
+    produce(kafka_bootstrap, names[DEADLETTER.name], b"no headers at all")
+    env = {**os.environ, "CPI_KAFKA_BOOTSTRAP": kafka_bootstrap, "CPI_TOPIC_PREFIX": topic_prefix}
+
+    listed = _cpi(env, "dlq", "list")
+    assert listed.returncode == 0, listed.stderr
+    entries = sorted((json.loads(line) for line in listed.stdout.splitlines()), key=lambda e: e["error_code"])
+    assert [e["error_code"] for e in entries] == ["headers_unreadable", "unprocessable"]
+    assert {"stage": "router", "origin_offset": 7, "bytes": 14}.items() <= entries[1].items()
+    assert "original bytes" not in listed.stdout
+
+    first = _cpi(env, "dlq", "replay")
+    assert json.loads(first.stdout) == {"replayed": 1, "skipped": 1, "dry_run": False}
+    assert [r.value for r in read_all(kafka_bootstrap, names[SANITISED.name])] == [b"original bytes"]
+    second = _cpi(env, "dlq", "replay")
+    assert json.loads(second.stdout)["replayed"] == 0
+    assert len(read_all(kafka_bootstrap, names[SANITISED.name])) == 1
