@@ -13,7 +13,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -29,12 +28,12 @@ from starlette.datastructures import MutableHeaders
 from schemas import Channel, Submission, ValidationIssue
 from services.common.envelope import Keyring
 from services.common.settings import IntakeSettings
-from services.intake.domain import issue, parse_json, validate_submission
+from services.intake.domain import parse_json
 from services.intake.form import read_form, render_form, render_message, render_receipt
-from services.intake.idempotency import IdempotencyStore, Receipt, scope_and_fingerprint
-from services.intake.metrics import RATE_LIMITED, REQUEST_SECONDS, SUBMISSIONS, count_rejection
+from services.intake.idempotency import IdempotencyStore, Receipt, idempotency_path
+from services.intake.metrics import RATE_LIMITED, REQUEST_SECONDS
 from services.intake.protection import RateLimiter, csrf_token, csrf_valid, edge_secret, new_csrf_cookie
-from services.intake.publishing import KafkaPublisher, Publisher, received_record
+from services.intake.receiving import Answer, Intake, KafkaPublisher, Publisher, received_record, refusal
 
 __all__ = ["Problems", "Receipt", "create_api", "received_record"]
 
@@ -64,20 +63,6 @@ class Problems(BaseModel):
     """Why a request was refused: every problem, each with a JSON pointer, a stable code and a message."""
 
     errors: list[ValidationIssue]
-
-
-@dataclass(frozen=True)
-class Answer:
-    """What became of one submission: the HTTP status and a receipt or the problems."""
-
-    status: int
-    receipt: Receipt | None = None
-    problems: tuple[ValidationIssue, ...] = ()
-    retry_after: int | None = None
-
-
-def _problems(status: int, code: str, message: str, retry_after: int | None = None) -> Answer:
-    return Answer(status=status, problems=(issue((), code, message),), retry_after=retry_after)
 
 
 class EdgeMiddleware:
@@ -149,10 +134,10 @@ def _client(request: Request) -> str:
 def create_api(settings: IntakeSettings, *, keyring: Keyring | None = None, publisher: Publisher | None = None,
                idempotency: IdempotencyStore | None = None) -> FastAPI:
     """The FastAPI app. Kafka is the default publisher; tests may pass their own adapters."""
-    ring = keyring or Keyring.load_or_create(settings.keyring_file)
     sink: Publisher = publisher or KafkaPublisher(settings)
     secret = edge_secret(settings)
-    store = idempotency or IdempotencyStore(settings.data_dir / "intake" / "idempotency.db")
+    intake = Intake(keyring=keyring or Keyring.load_or_create(settings.keyring_file), publisher=sink,
+                    idempotency=idempotency or IdempotencyStore(idempotency_path(settings)), secret=secret)
     limiter = RateLimiter(settings.rate_limit_per_minute)
     stylesheet = (_STATIC / "form.css").read_bytes()
     state = {"ready": False}
@@ -172,43 +157,6 @@ def create_api(settings: IntakeSettings, *, keyring: Keyring | None = None, publ
                               "If anyone is in immediate danger, call 999.")
     app.add_middleware(EdgeMiddleware)
 
-    async def accept(data: object, channel: Channel) -> Answer:
-        validation = validate_submission(data)
-        if validation.submission is None:
-            SUBMISSIONS.labels(channel.value, "rejected").inc()
-            codes = [e.code for e in validation.errors]
-            count_rejection(channel.value, codes)
-            log.info("submission_rejected", channel=channel.value, codes=sorted(set(codes)))
-            return Answer(status=422, problems=tuple(validation.errors))
-        submission = validation.submission
-        record = received_record(submission, channel, ring)
-        receipt = Receipt(receipt_id=uuid.uuid4().hex, received_at=record.received_at)
-        keys = scope_and_fingerprint(submission, secret)
-        if keys is not None:
-            claim = store.claim(keys[0], keys[1], receipt)
-            if claim.outcome == "duplicate" and claim.receipt is not None:
-                SUBMISSIONS.labels(channel.value, "duplicate").inc()
-                return Answer(status=202, receipt=claim.receipt)
-            if claim.outcome == "conflict":
-                return _problems(409, "idempotency_conflict", "This idempotency key was already used for a "
-                                 "different submission. Use a new key for new information.")
-            if claim.outcome == "pending":
-                return _problems(409, "submission_in_progress", "A submission with this idempotency key is "
-                                 "still being received. Try again in a few seconds.", retry_after=5)
-        try:
-            await sink.publish(record)
-        except Exception as exc:  # the broker's trouble, not the submitter's: say so, let them retry
-            if keys is not None:
-                store.release(keys[0])
-            log.error("publish_failed", channel=channel.value, error=type(exc).__name__)
-            return _problems(503, "unavailable", "We could not take your submission just now. Nothing was "
-                             "sent. Please try again in a minute.", retry_after=30)
-        if keys is not None:
-            store.complete(keys[0])
-        SUBMISSIONS.labels(channel.value, "received").inc()
-        log.info("submission_received", channel=channel.value)
-        return Answer(status=202, receipt=receipt)
-
     def json_answer(answer: Answer) -> JSONResponse:
         headers = {"retry-after": str(answer.retry_after)} if answer.retry_after else None
         if answer.receipt is not None:
@@ -219,7 +167,7 @@ def create_api(settings: IntakeSettings, *, keyring: Keyring | None = None, publ
     def refused(request: Request) -> Answer | None:
         if not limiter.allow(_client(request)):
             RATE_LIMITED.inc()
-            return _problems(429, "rate_limited", "Too many submissions from your connection. Wait a minute and "
+            return refusal(429, "rate_limited", "Too many submissions from your connection. Wait a minute and "
                              "try again.", retry_after=limiter.retry_after(_client(request)))
         return None
 
@@ -244,15 +192,15 @@ def create_api(settings: IntakeSettings, *, keyring: Keyring | None = None, publ
         """Receive one submission as JSON; 202 with a receipt, or the reasons it was refused."""
         answer = refused(request)
         if answer is None and not media_type_is(request, "application/json"):
-            answer = _problems(415, "unsupported_media_type", "Send the submission as application/json.")
+            answer = refusal(415, "unsupported_media_type", "Send the submission as application/json.")
         if answer is None:
             body = await read_body(request, settings.max_body_bytes)
             if body is None:
-                answer = _problems(413, "body_too_large", f"The submission is larger than "
+                answer = refusal(413, "body_too_large", f"The submission is larger than "
                                    f"{settings.max_body_bytes} bytes. Shorten the longest texts.")
             else:
                 data, problem = parse_json(body)
-                answer = Answer(status=400, problems=(problem,)) if problem else await accept(data, Channel.API)
+                answer = Answer(status=400, problems=(problem,)) if problem else await intake.receive(data, Channel.API)
         return json_answer(answer)
 
     def form_page(request: Request, html: str, status: int = 200, cookie: str | None = None) -> HTMLResponse:
@@ -305,7 +253,7 @@ def create_api(settings: IntakeSettings, *, keyring: Keyring | None = None, publ
             rows[section] = max(rows[section], 1) + 1
             return form_page(request, render_form(csrf_token=posted.csrf_token, idempotency_key=key,
                                                   values=posted.values, categories=posted.categories, rows=rows))
-        answer = await accept(posted.data, Channel.WEB)
+        answer = await intake.receive(posted.data, Channel.WEB)
         if answer.receipt is not None:
             return form_page(request, render_receipt(answer.receipt.receipt_id, answer.receipt.received_at))
         if answer.status == 422:

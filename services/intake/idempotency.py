@@ -21,6 +21,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from schemas import Submission
+from services.common.settings import IntakeSettings
 
 RETENTION_SECONDS = 7 * 24 * 3600  # long enough for any client retry; short enough to keep the table small
 
@@ -40,6 +41,11 @@ class Claim:
 
     outcome: Literal["new", "duplicate", "conflict", "pending"]
     receipt: Receipt | None = None
+
+
+def idempotency_path(settings: IntakeSettings) -> Path:
+    """Where the table lives: under the data dir, shared by the API and `cpi import`."""
+    return settings.data_dir / "intake" / "idempotency.db"
 
 
 def scope_and_fingerprint(submission: Submission, secret: bytes) -> tuple[str, str] | None:
