@@ -296,7 +296,8 @@ def _phrase(text: str) -> str:
     is taken after the last word: it ends the sentence, which is not the source's."""
     words = [word.rstrip(".") for word in re.split(r"[\s\-\u2010\u2013]+", text.strip())]
     escaped = [
-        "".join(_APOSTROPHE + "?" if char in "'\u2019" else re.escape(char) for char in word)
+        # "O'Connor" = "OConnor" = "O Connor"
+        "".join(r"['\u2019\s]?" if char in "'\u2019" else re.escape(char) for char in word)
         for word in words
         if word
     ]
@@ -385,18 +386,22 @@ def _name_rules(name: str, config: ScrubConfig) -> list[_Rule]:
     bare = set(surnames)
     if given and len(given.rstrip(".")) >= 2:
         givens = {given, *re.split(r"[\-\u2010]", given)}
-        for formal, short in config.given_name_variants.items():
-            if given.lower() in {formal, *short}:
-                givens |= {formal.capitalize(), *(s.capitalize() for s in short)}
+        for formal, shorts in config.given_name_variants.items():
+            if given.lower() in {formal, *shorts}:
+                givens |= {formal.capitalize(), *(s.capitalize() for s in shorts)}
         givens = {g for g in givens if len(g) >= 2}
         bare |= givens | {m for m in middles if len(m.rstrip(".")) >= 2}
         given_pattern = _names(givens)
         initials = [token[0].upper() for token in tokens[: start] if token[0].isalpha()]
-        initial = _exact(re.escape(initials[0])) + r"(?:\.\s*|\s+)"
-        middle = r"(?:(?:" + (_names(middles) if middles else "(?!)") + r")\s+|[A-Z](?:\.\s*|\s+))*"
-        # "Sarah Khan", "Mrs Sarah J. Khan", "S. Khan", "S Khan"
+        first_letter = _exact(re.escape(initials[0]))
+        initial = first_letter + r"(?:\.\s*|\s+)"
+        middle = r"(?:(?:" + (_names(middles) if middles else "(?!)") + r")\s+|(?-i:[A-Z])(?:\.\s*|\s+))*"
+        surname_initial = _exact(re.escape(last[0].upper())) + r"(?:\.|(?!\w))"
+        # "Sarah Khan", "Mrs Sarah J. Khan", "S. Khan", "S Khan"; "Sarah K."; "Khan, S.", "Khan Sarah"
         full = f"(?:{given_pattern}\\s+|{initial}){middle}{surname_pattern}{_POSSESSIVE}"
-        rules.append(_compile(_bounded(full), prefix=title))
+        short = f"{given_pattern}\\s+{surname_initial}"
+        reverse = f"{surname_pattern},?\\s+(?:{given_pattern}|{first_letter}(?:\\.|(?!\\w)))"
+        rules.append(_compile(_bounded(_alternation([full, short, reverse])), prefix=title))
         letters = "".join(initials) + last[0].upper()
         short_letters = initials[0] + last[0].upper()
         # "SK", "S.K.", "SJK": initials are short, so a longer subject fact may keep them.
