@@ -42,7 +42,7 @@ def _valid_term(term: str) -> str:
     try:
         re.compile(_term_regex(term))
     except re.error as error:
-        raise PydanticCustomError("bad_term", "Term {term!r} is not a valid pattern: {error}.",
+        raise PydanticCustomError("bad_term", "Term '{term}' is not a valid pattern: {error}.",
                                   {"term": term, "error": str(error)}) from None
     return term
 
@@ -147,17 +147,17 @@ class RoutingRules(_RulesModel):
         seen: set[str] = set()
         for index, rule in enumerate(self.rules):
             if rule.id in seen:
-                raise PydanticCustomError("duplicate_rule", "Rule id {rule!r} is used twice.",
+                raise PydanticCustomError("duplicate_rule", "Rule id '{rule}' is used twice.",
                                           {"rule": rule.id, "path": f"rules.{index}.id"})
             seen.add(rule.id)
             for path, name in _lexicon_references(rule.when, f"rules.{index}.when"):
                 if name not in self.lexicons:
-                    raise PydanticCustomError("unknown_lexicon", "Rule {rule!r} uses unknown lexicon {name!r}.",
+                    raise PydanticCustomError("unknown_lexicon", "Rule '{rule}' uses unknown lexicon '{name}'.",
                                               {"rule": rule.id, "name": name, "path": path})
         for position, name in enumerate(self.grading.handling.conditional_text):
             if name not in self.lexicons:
                 raise PydanticCustomError(
-                    "unknown_lexicon", "grading.handling uses unknown lexicon {name!r}.",
+                    "unknown_lexicon", "grading.handling uses unknown lexicon '{name}'.",
                     {"name": name, "path": f"grading.handling.conditional_text.{position}"})
         return self
 

@@ -1,0 +1,78 @@
+"""Agreement of the router's rules with a hand-labelled corpus of sanitised intelligence."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from schemas import Category, Outcome, SanitisedIntel
+from services.router.domain import RoutingRules, assess, load_rules
+
+CORPUS = Path(__file__).with_name("corpus.yaml")
+RECEIVED_ON = date(2026, 11, 20)
+OUTCOME_THRESHOLD = 0.90
+PRIORITY_THRESHOLD = 0.85
+
+
+def _cases() -> list[dict[str, Any]]:
+    loaded: list[dict[str, Any]] = yaml.safe_load(CORPUS.read_text(encoding="utf-8"))
+    return loaded
+
+
+def _intel(number: int, case: dict[str, Any]) -> SanitisedIntel:
+    fields = {key: value for key, value in case.items() if key not in {"id", "outcomes", "priority"}}
+    fields.setdefault("how_known", "told_by_third_party")
+    fields.setdefault("lawful_basis", "safeguarding")
+    return SanitisedIntel.model_validate(
+        {**fields, "intel_id": f"{number:032x}", "received_on": RECEIVED_ON, "redaction_count": 0}
+    )
+
+
+@pytest.fixture(scope="module")
+def rules() -> RoutingRules:
+    return load_rules()
+
+
+def test_corpus_is_broad_enough() -> None:
+    """The corpus has at least 120 distinct cases covering all eight categories and all four outcomes."""
+    cases = _cases()
+    assert len(cases) >= 120
+    assert len({case["id"] for case in cases}) == len(cases)
+    assert {c for case in cases for c in case["categories"]} == {c.value for c in Category}
+    assert {o for case in cases for o in case["outcomes"]} == {o.value for o in Outcome}
+    assert any(len(case["outcomes"]) == 3 for case in cases)
+    assert Counter(case["priority"] for case in cases).keys() == {"high", "medium", "low", "none"}
+
+
+def test_corpus_agreement(rules: RoutingRules, capsys: pytest.CaptureFixture[str]) -> None:
+    """The rules give exactly the labelled outcome set for >= 90% of cases and the labelled priority for >= 85%."""
+    cases = _cases()
+    outcome_hits = priority_hits = 0
+    misses = []
+    for number, case in enumerate(cases):
+        decision = assess(_intel(number, case), rules)
+        got_outcomes = {outcome.value for outcome in decision.outcomes}
+        outcome_right = got_outcomes == set(case["outcomes"])
+        priority_right = decision.priority.value == case["priority"]
+        outcome_hits += outcome_right
+        priority_hits += priority_right
+        if not (outcome_right and priority_right):
+            misses.append(
+                f"  {case['id']}: expected {sorted(case['outcomes'])}/{case['priority']}, "
+                f"got {sorted(got_outcomes)}/{decision.priority.value}"
+            )
+    outcome_rate = outcome_hits / len(cases)
+    priority_rate = priority_hits / len(cases)
+    with capsys.disabled():
+        print(
+            f"\nrouter corpus ({len(cases)} cases, rules {rules.version}): "
+            f"outcome sets exactly right {outcome_rate:.1%}, priority right {priority_rate:.1%}"
+        )
+        print("\n".join(misses))
+    assert outcome_rate >= OUTCOME_THRESHOLD, "\n".join(misses)
+    assert priority_rate >= PRIORITY_THRESHOLD, "\n".join(misses)

@@ -1,0 +1,358 @@
+"""The router's pure domain: text matching, ages, outcomes, priority, grading, THRIVE and rationale."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Any
+
+import pytest
+
+from schemas import Decision, Outcome, Priority, SanitisedIntel
+from services.router.domain import (
+    DECISION_NAMESPACE,
+    Condition,
+    RoutingRules,
+    Rule,
+    assess,
+    load_rules,
+)
+
+INTEL_ID = "0123456789abcdef0123456789abcdef"
+
+
+def make_intel(**fields: Any) -> SanitisedIntel:
+    """A valid SanitisedIntel with plain defaults; keyword arguments replace fields."""
+    base: dict[str, Any] = {
+        "intel_id": INTEL_ID,
+        "received_on": date(2026, 11, 20),
+        "categories": ["anti_social_behaviour"],
+        "information": "A remark passed on by a colleague, shared for information.",
+        "how_known": "told_by_third_party",
+        "lawful_basis": "safeguarding",
+        "redaction_count": 0,
+    }
+    return SanitisedIntel.model_validate({**base, **fields})
+
+
+@pytest.fixture(scope="module")
+def rules() -> RoutingRules:
+    return load_rules()
+
+
+def fired(decision: Decision) -> set[str]:
+    return {firing.rule_id for firing in decision.rationale}
+
+
+def evidence_of(decision: Decision, rule_id: str) -> list[str]:
+    return next(firing.evidence for firing in decision.rationale if firing.rule_id == rule_id)
+
+
+# ------------------------------------------------------------------------------ text matching
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "He was stabbed outside the shop last week.",
+        "There was a stabbing outside the shop last week.",
+        "He said he would stab the boy outside the shop.",
+        "He STABS people, according to the boys at the shop.",
+    ],
+)
+def test_inflections_of_a_word_fire_its_rule(rules: RoutingRules, sentence: str) -> None:
+    """stab, stabs, stabbed and stabbing, in any case, all fire the weapons and serious violence rule."""
+    decision = assess(make_intel(information=sentence), rules)
+    assert "crime.weapons_serious_violence" in fired(decision)
+    assert decision.priority is Priority.HIGH
+
+
+@pytest.mark.parametrize("sentence", ["She is being groomed by a man online.", "Staff worry about grooming."])
+def test_grooming_in_any_form_fires(rules: RoutingRules, sentence: str) -> None:
+    """groomed and grooming fire the grooming rule with crime desk and safeguarding."""
+    decision = assess(make_intel(information=sentence), rules)
+    assert "crime.grooming" in fired(decision)
+    assert {Outcome.CRIME_DESK, Outcome.SAFEGUARDING} <= set(decision.outcomes)
+
+
+def test_multi_word_phrases_match_across_spacing_and_plurals(rules: RoutingRules) -> None:
+    """'county lines' and 'older boyfriends' match as phrases, also with extra spaces and a hyphen."""
+    decision = assess(
+        make_intel(
+            information="Believed to be working county   lines; she has two older-boyfriends.",
+            subjects=[{"role": "at_risk", "name": "Ava", "approx_age": 14}],
+        ),
+        rules,
+    )
+    assert "county lines" in evidence_of(decision, "crime.drug_supply")
+    assert "older-boyfriends" in evidence_of(decision, "crime.child_exploitation")
+    assert decision.priority is Priority.HIGH
+
+
+def test_words_inside_other_words_do_not_match(rules: RoutingRules) -> None:
+    """'gun' does not match inside 'gunnel' or 'begun', and 'deal with' is not drug dealing."""
+    decision = assess(make_intel(information="The work has begun and staff will deal with the gunnels."), rules)
+    assert decision.outcomes == [Outcome.NO_ACTION]
+
+
+@pytest.mark.parametrize(
+    ("sentence", "rule_id"),
+    [
+        ("No weapons were seen at the address.", "crime.weapons_serious_violence"),
+        ("He denies any drug dealing and nothing was found.", "crime.drug_supply"),
+        ("There is no suggestion of any sexual exploitation of the girls.", "crime.sexual_offence"),
+        ("Staff asked what would happen if he were to carry a knife.", "crime.weapons_serious_violence"),
+        ("She has never been seen with a knife.", "crime.weapons_serious_violence"),
+        ("The claim that he was stabbed was unfounded.", "crime.weapons_serious_violence"),
+        ("In a lesson about knife crime the class were attentive.", "crime.weapons_serious_violence"),
+    ],
+)
+def test_negated_or_hypothetical_mentions_do_not_fire(rules: RoutingRules, sentence: str, rule_id: str) -> None:
+    """Negations ('no', 'denies', 'no suggestion of', 'never'), hypotheticals ('if he were to'),
+    taking-back words ('unfounded') and topics of talk ('a lesson about') stop a rule firing."""
+    decision = assess(make_intel(information=sentence), rules)
+    assert rule_id not in fired(decision)
+    assert Outcome.CRIME_DESK not in decision.outcomes
+
+
+def test_negation_ends_at_but(rules: RoutingRules) -> None:
+    """A negation does not reach past 'but': 'no weapons were seen but he was stabbed' fires on stabbed."""
+    decision = assess(make_intel(information="No weapons were seen but he was stabbed in the leg."), rules)
+    assert evidence_of(decision, "crime.weapons_serious_violence") == ["stabbed"]
+
+
+def test_negation_stays_in_its_sentence(rules: RoutingRules) -> None:
+    """A 'no' in one sentence does not cancel a match in the next one."""
+    decision = assess(make_intel(information="There was no answer at the door. A knife was on the step."), rules)
+    assert "crime.weapons_serious_violence" in fired(decision)
+
+
+def test_descriptions_of_subjects_locations_and_vehicles_are_matched(rules: RoutingRules) -> None:
+    """Words in location, subject and vehicle descriptions count, not only the information text."""
+    decision = assess(
+        make_intel(
+            information="Shared for awareness of the address given below.",
+            locations=[{"description": "Known trap house behind the shops"}],
+            vehicles=[{"description": "Car used for drug runs"}],
+            subjects=[{"role": "person_of_concern", "description": "Carries a machete"}],
+        ),
+        rules,
+    )
+    assert "trap house" in evidence_of(decision, "crime.drug_supply")
+    assert "drug runs" in evidence_of(decision, "crime.drug_supply")
+    assert "machete" in evidence_of(decision, "crime.weapons_serious_violence")
+
+
+# ------------------------------------------------------------------------------------- ages
+
+
+def test_child_from_date_of_birth_at_received_on(rules: RoutingRules) -> None:
+    """A subject whose date of birth makes them 17 (18 the next day) on the day received is a child at risk."""
+    intel = make_intel(subjects=[{"role": "at_risk", "name": "Kim", "date_of_birth": "2008-11-21"}])
+    decision = assess(intel, rules)
+    assert "safeguarding.child_at_risk" in fired(decision)
+    assert "age 17" in evidence_of(decision, "safeguarding.child_at_risk")[0]
+
+
+def test_eighteenth_birthday_is_an_adult(rules: RoutingRules) -> None:
+    """On their 18th birthday a subject is no longer counted as a child."""
+    intel = make_intel(subjects=[{"role": "at_risk", "name": "Kim", "date_of_birth": "2008-11-20"}])
+    assert "safeguarding.child_at_risk" not in fired(assess(intel, rules))
+
+
+def test_today_overrides_received_on_for_age(rules: RoutingRules) -> None:
+    """With `today` given, age is worked out at that day rather than at received_on."""
+    intel = make_intel(subjects=[{"role": "at_risk", "name": "Kim", "date_of_birth": "2008-11-21"}])
+    later = assess(intel, rules, today=date(2027, 12, 1))
+    assert "safeguarding.child_at_risk" not in fired(later)
+
+
+def test_child_from_approx_age(rules: RoutingRules) -> None:
+    """An approximate age under 18 makes a subject a child; 18 does not."""
+    child = make_intel(subjects=[{"role": "at_risk", "approx_age": 17}])
+    adult = make_intel(subjects=[{"role": "at_risk", "approx_age": 18}])
+    assert assess(child, rules).outcomes == [Outcome.SAFEGUARDING]
+    assert assess(adult, rules).outcomes == [Outcome.NO_ACTION]
+
+
+# ---------------------------------------------------------------------- outcomes and priority
+
+
+def test_nothing_specific_is_no_action_alone(rules: RoutingRules) -> None:
+    """With nothing specific, the decision is no_action alone, priority none, with a reason given."""
+    decision = assess(make_intel(), rules)
+    assert decision.outcomes == [Outcome.NO_ACTION]
+    assert decision.priority is Priority.NONE
+    assert decision.rationale and decision.rationale[0].reason
+
+
+def test_vague_report_that_says_so_is_no_action(rules: RoutingRules) -> None:
+    """A report that says it has no names or places gets no_action even if it mentions county lines."""
+    intel = make_intel(information="Worried about county lines in general. No names or places are known.")
+    decision = assess(intel, rules)
+    assert decision.outcomes == [Outcome.NO_ACTION]
+    assert fired(decision) == {"no_action.nothing_specific"}
+
+
+def test_vague_wording_does_not_hide_a_given_location(rules: RoutingRules) -> None:
+    """The vagueness rule does not apply when a location is given."""
+    intel = make_intel(
+        information="Worried about county lines. No names are known.",
+        locations=[{"description": "Flat 3, Elm House"}],
+    )
+    assert Outcome.CRIME_DESK in assess(intel, rules).outcomes
+
+
+def test_named_subject_alone_is_an_intelligence_log_at_low(rules: RoutingRules) -> None:
+    """A named subject with no offence or risk is logged, priority low."""
+    decision = assess(make_intel(subjects=[{"role": "other", "name": "Jo Bloggs"}]), rules)
+    assert decision.outcomes == [Outcome.INTELLIGENCE_LOG]
+    assert decision.priority is Priority.LOW
+
+
+def test_offence_without_serious_marker_is_medium(rules: RoutingRules) -> None:
+    """A burglary at a given place goes to the log and the crime desk at medium priority."""
+    decision = assess(
+        make_intel(information="The shed was broken into and tools were stolen.",
+                   locations=[{"description": "Allotments, Mill Lane"}]),
+        rules,
+    )
+    assert decision.outcomes == [Outcome.INTELLIGENCE_LOG, Outcome.CRIME_DESK]
+    assert decision.priority is Priority.MEDIUM
+
+
+def test_child_at_risk_with_exploitation_category_is_high(rules: RoutingRules) -> None:
+    """A child at risk in a child sexual exploitation report gets safeguarding at high priority."""
+    decision = assess(
+        make_intel(categories=["child_sexual_exploitation"],
+                   subjects=[{"role": "at_risk", "name": "Amy", "approx_age": 13}]),
+        rules,
+    )
+    assert set(decision.outcomes) == {Outcome.INTELLIGENCE_LOG, Outcome.SAFEGUARDING}
+    assert decision.priority is Priority.HIGH
+
+
+def test_child_at_risk_without_exploitation_is_medium(rules: RoutingRules) -> None:
+    """A child at risk in an anti-social behaviour report gets safeguarding at medium priority."""
+    decision = assess(make_intel(subjects=[{"role": "at_risk", "name": "Amy", "approx_age": 13}]), rules)
+    assert decision.priority is Priority.MEDIUM
+
+
+def test_outcomes_come_in_a_fixed_order(rules: RoutingRules) -> None:
+    """Several outcomes are listed log, crime desk, safeguarding whatever order the rules fired in."""
+    decision = assess(
+        make_intel(information="Her flat has been taken over by dealers (cuckooing).",
+                   subjects=[{"role": "at_risk", "name": "Tracey"}]),
+        rules,
+    )
+    assert decision.outcomes == [Outcome.INTELLIGENCE_LOG, Outcome.CRIME_DESK, Outcome.SAFEGUARDING]
+    assert decision.priority is Priority.HIGH
+
+
+# ------------------------------------------------------------------- grading and identifiers
+
+
+@pytest.mark.parametrize(
+    ("how_known", "grade"),
+    [("witnessed_directly", "A"), ("told_by_subject", "B"), ("told_by_third_party", "C"),
+     ("rumour_or_hearsay", "D")],
+)
+def test_intelligence_assessment_follows_how_known(rules: RoutingRules, how_known: str, grade: str) -> None:
+    """how_known maps to the intelligence assessment A, B, C or D."""
+    assert assess(make_intel(how_known=how_known), rules).grading.intelligence_assessment == grade
+
+
+def test_source_evaluation_is_passed_through(rules: RoutingRules) -> None:
+    """The source evaluation is 2 by default and otherwise the one given."""
+    assert assess(make_intel(), rules).grading.source_evaluation == 2
+    assert assess(make_intel(), rules, source_evaluation=1).grading.source_evaluation == 1
+
+
+@pytest.mark.parametrize(
+    ("fields", "code"),
+    [
+        ({"lawful_basis": "safeguarding"}, "P"),
+        ({"lawful_basis": "consent"}, "C"),
+        ({"lawful_basis": "other"}, "C"),
+        ({"lawful_basis": "public_task", "information": "He has a diagnosis of schizophrenia."}, "C"),
+    ],
+)
+def test_handling_code(rules: RoutingRules, fields: dict[str, Any], code: str) -> None:
+    """Handling code is P unless the lawful basis is consent/other or the text carries health information."""
+    decision = assess(make_intel(**fields), rules)
+    assert decision.grading.handling_code == code
+    assert ("grading.handling_conditions" in fired(decision)) == (code == "C")
+
+
+def test_decision_id_is_deterministic_per_intel_and_rules_version(rules: RoutingRules) -> None:
+    """The decision id is uuid5(intel_id:rules_version) as 32 hex digits, and changes with the version."""
+    decision = assess(make_intel(), rules)
+    assert decision.decision_id == uuid.uuid5(DECISION_NAMESPACE, f"{INTEL_ID}:{rules.version}").hex
+    assert len(decision.decision_id) == 32
+    assert decision.rules_version == rules.version
+    newer = assess(make_intel(), rules.model_copy(update={"version": "2099.1.1"}))
+    assert newer.decision_id != decision.decision_id
+
+
+# --------------------------------------------------------------------- rationale and THRIVE
+
+
+def test_rationale_names_each_rule_with_reason_and_evidence(rules: RoutingRules) -> None:
+    """Every rule that fired is in the rationale with its plain-English reason and the words that fired it."""
+    decision = assess(make_intel(information="He keeps a machete under his bed and sells crack."), rules)
+    weapons = next(f for f in decision.rationale if f.rule_id == "crime.weapons_serious_violence")
+    assert weapons.reason == next(r.reason for r in rules.rules if r.id == weapons.rule_id)
+    assert weapons.evidence == ["machete"]
+    assert evidence_of(decision, "crime.drug_supply") == ["sells crack"]
+
+
+def test_thrive_is_derived_from_what_fired(rules: RoutingRules) -> None:
+    """THRIVE names the concerns that fired, says harm is serious at high priority, and notes a child."""
+    decision = assess(
+        make_intel(information="He was threatened with a knife.",
+                   subjects=[{"role": "at_risk", "name": "Sam", "approx_age": 15}]),
+        rules,
+    )
+    assert "weapons or serious violence" in decision.thrive.threat
+    assert decision.thrive.harm.startswith("Serious harm")
+    assert "high" in decision.thrive.risk
+    assert "child" in decision.thrive.vulnerability
+
+
+def test_thrive_for_no_action_says_there_is_no_risk(rules: RoutingRules) -> None:
+    """For no_action, THRIVE says that no threat, harm or risk was described."""
+    thrive = assess(make_intel(), rules).thrive
+    assert thrive.threat.startswith("No specific threat")
+    assert "no identified risk" in thrive.risk
+
+
+# ------------------------------------------------------------------- rules as data
+
+
+def _with_rule(rules: RoutingRules, rule: Rule) -> RoutingRules:
+    return rules.model_copy(update={"rules": [*rules.rules, rule]})
+
+
+def test_rules_can_use_subject_aware_and_how_known(rules: RoutingRules) -> None:
+    """A rule added as data, on subject_aware and how_known, fires only when both hold."""
+    extra = Rule(
+        id="test.unaware_rumour",
+        reason="The subject does not know and the source only heard it.",
+        concern="an unaware subject",
+        when=Condition(subject_aware=False, how_known_in=["rumour_or_hearsay"]),
+        outcomes=["intelligence_log"],
+    )
+    custom = _with_rule(rules, extra)
+    hit = assess(make_intel(subject_aware=False, how_known="rumour_or_hearsay"), custom)
+    miss = assess(make_intel(subject_aware=True, how_known="rumour_or_hearsay"), custom)
+    assert evidence_of(hit, "test.unaware_rumour") == ["how_known: rumour_or_hearsay", "subject_aware: false"]
+    assert miss.outcomes == [Outcome.NO_ACTION]
+
+
+def test_a_rule_priority_lifts_the_decision(rules: RoutingRules) -> None:
+    """A rule that gives only a priority raises the priority of the outcomes other rules chose."""
+    extra = Rule(id="test.lift", reason="Lift it.", concern="a test", when=Condition(has_location=True),
+                 priority="high")
+    decision = assess(make_intel(locations=[{"description": "The park"}]), _with_rule(rules, extra))
+    assert decision.outcomes == [Outcome.INTELLIGENCE_LOG]
+    assert decision.priority is Priority.HIGH
