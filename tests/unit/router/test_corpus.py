@@ -25,7 +25,7 @@ def _cases() -> list[dict[str, Any]]:
 
 
 def _intel(number: int, case: dict[str, Any]) -> SanitisedIntel:
-    fields = {key: value for key, value in case.items() if key not in {"id", "outcomes", "priority"}}
+    fields = {key: value for key, value in case.items() if key not in {"id", "outcomes", "priority", "held_out"}}
     fields.setdefault("how_known", "told_by_third_party")
     fields.setdefault("lawful_basis", "safeguarding")
     return SanitisedIntel.model_validate(
@@ -49,9 +49,8 @@ def test_corpus_is_broad_enough() -> None:
     assert Counter(case["priority"] for case in cases).keys() == {"high", "medium", "low", "none"}
 
 
-def test_corpus_agreement(rules: RoutingRules, capsys: pytest.CaptureFixture[str]) -> None:
-    """The rules give exactly the labelled outcome set for >= 90% of cases and the labelled priority for >= 85%."""
-    cases = _cases()
+def _agreement(cases: list[dict[str, Any]], rules: RoutingRules) -> tuple[float, float, list[str]]:
+    """Share of cases with exactly the labelled outcome set, share with the labelled priority, and the misses."""
     outcome_hits = priority_hits = 0
     misses = []
     for number, case in enumerate(cases):
@@ -66,12 +65,24 @@ def test_corpus_agreement(rules: RoutingRules, capsys: pytest.CaptureFixture[str
                 f"  {case['id']}: expected {sorted(case['outcomes'])}/{case['priority']}, "
                 f"got {sorted(got_outcomes)}/{decision.priority.value}"
             )
-    outcome_rate = outcome_hits / len(cases)
-    priority_rate = priority_hits / len(cases)
+    return outcome_hits / len(cases), priority_hits / len(cases), misses
+
+
+def test_corpus_agreement(rules: RoutingRules, capsys: pytest.CaptureFixture[str]) -> None:
+    """The rules give exactly the labelled outcome set for >= 90% of cases and the labelled priority for >= 85%.
+
+    The held-out cases (written after the rules, never tuned on) are also reported on their own, as
+    the fairer estimate of how the rules do on reports nobody has seen.
+    """
+    cases = _cases()
+    outcome_rate, priority_rate, misses = _agreement(cases, rules)
+    held_out = [case for case in cases if case.get("held_out")]
+    held_outcome, held_priority, _ = _agreement(held_out, rules)
     with capsys.disabled():
         print(
             f"\nrouter corpus ({len(cases)} cases, rules {rules.version}): "
-            f"outcome sets exactly right {outcome_rate:.1%}, priority right {priority_rate:.1%}"
+            f"outcome sets exactly right {outcome_rate:.1%}, priority right {priority_rate:.1%}; "
+            f"held-out only ({len(held_out)} cases): {held_outcome:.1%} and {held_priority:.1%}"
         )
         print("\n".join(misses))
     assert outcome_rate >= OUTCOME_THRESHOLD, "\n".join(misses)
