@@ -268,9 +268,10 @@ def _cue_pattern(cues: tuple[str, ...]) -> re.Pattern[str] | None:
         return None
     parts = []
     for cue in cues:
-        left = r"(?<![\w])" if cue[0].isalnum() else ""
+        # "*n't" is a word ending: it covers couldn't, won't, aren't without listing each one.
+        left = r"\w*" if cue.startswith("*") else r"(?<![\w])" if cue[0].isalnum() else ""
         right = r"(?![\w])" if cue[-1].isalnum() else ""
-        parts.append(left + re.escape(cue.lower()).replace(r"\ ", r"\s+") + right)
+        parts.append(left + re.escape(cue.removeprefix("*").lower()).replace(r"\ ", r"\s+") + right)
     return re.compile("|".join(parts), re.IGNORECASE)
 
 

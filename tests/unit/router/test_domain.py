@@ -103,6 +103,8 @@ def test_words_inside_other_words_do_not_match(rules: RoutingRules) -> None:
         ("There is no suggestion of any sexual exploitation of the girls.", "crime.sexual_offence"),
         ("Staff asked what would happen if he were to carry a knife.", "crime.weapons_serious_violence"),
         ("She has never been seen with a knife.", "crime.weapons_serious_violence"),
+        ("Staff couldn't see any weapons on him.", "crime.weapons_serious_violence"),
+        ("He wasn\u2019t carrying a knife when searched.", "crime.weapons_serious_violence"),
         ("The claim that he was stabbed was unfounded.", "crime.weapons_serious_violence"),
         ("In a lesson about knife crime the class were attentive.", "crime.weapons_serious_violence"),
     ],
