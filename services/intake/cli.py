@@ -67,14 +67,14 @@ def _validate(args: argparse.Namespace) -> int:
             rejected += result["status"] != "accepted"
             yield result
 
-    write_jsonl(results())
+    write_jsonl(results(), sys.stdout)  # looked up now: the default was bound at import
     return 0 if rejected == 0 else 1
 
 
 class Progress:
     """A progress bar on a terminal, a line now and then otherwise; always on stderr."""
 
-    def __init__(self, total: int | None, out: IO[str] = sys.stderr) -> None:
+    def __init__(self, total: int | None, out: IO[str]) -> None:
         self.total = total
         self.out = out
         self.tty = out.isatty()
@@ -104,9 +104,10 @@ def _count_lines(path: str) -> int | None:
     return sum(1 for _ in numbered_lines(path))
 
 
-async def import_lines(path: str, settings: Any, *, publisher: Any = None, out: IO[str] = sys.stdout,
-                       err: IO[str] = sys.stderr) -> Counter[str]:
+async def import_lines(path: str, settings: Any, *, publisher: Any = None, out: IO[str] | None = None,
+                       err: IO[str] | None = None) -> Counter[str]:
     """Send each valid line to the received topic as channel `import`; report rejected lines on `out`."""
+    out = out or sys.stdout
     from services.cli import write_jsonl
     from services.common.envelope import Keyring
     from services.intake.domain import parse_json
@@ -118,7 +119,7 @@ async def import_lines(path: str, settings: Any, *, publisher: Any = None, out: 
                     publisher=publisher or KafkaPublisher(settings),
                     idempotency=IdempotencyStore(idempotency_path(settings)), secret=edge_secret(settings))
     counts: Counter[str] = Counter()
-    progress = Progress(_count_lines(path), err)
+    progress = Progress(_count_lines(path), err or sys.stderr)
     try:
         await intake.publisher.start()
     except Exception as exc:  # aiokafka's connection errors: say where, not a traceback
@@ -157,9 +158,10 @@ def _import(args: argparse.Namespace) -> int:
     return 0 if counts["rejected"] == 0 else 1
 
 
-def submit_lines(path: str, url: str, *, out: IO[str] = sys.stdout, client: Any = None,
+def submit_lines(path: str, url: str, *, out: IO[str] | None = None, client: Any = None,
                  max_wait: float = 60.0) -> Counter[str]:
     """POST each line to the API as it is; write one result per line; wait out 429s as asked."""
+    out = out or sys.stdout
     import httpx
 
     from services.cli import write_jsonl

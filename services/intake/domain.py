@@ -242,13 +242,15 @@ def issues_from(error: ValidationError) -> list[ValidationIssue]:
     for detail in error.errors(include_input=False, include_url=False, include_context=True):
         location = tuple(detail["loc"])
         raw_code = detail["type"]
-        code = raw_code if raw_code in _OWN_CODES else _PYDANTIC_CODES.get(raw_code, "invalid")
+        # Pydantic's names first: its list "too_short" is our "too_few", not our text "too_short".
+        own_code = raw_code not in _PYDANTIC_CODES and raw_code in _OWN_CODES
+        code = raw_code if own_code else _PYDANTIC_CODES.get(raw_code, "invalid")
         if raw_code == "lawful_basis_detail_required":
             location = (*location, "lawful_basis_detail")
         last = next((part for part in reversed(location) if isinstance(part, str)), "")
         if last in _FORMAT_CODES and code in {"too_short", "too_long"}:
             code = _FORMAT_CODES[last]
-        own = detail["msg"] if raw_code in _OWN_CODES else ""
+        own = detail["msg"] if own_code else ""
         if code in _FORMAT_CODES.values() and not own:
             own = {"invalid_email": "Enter an email address like name@example.org.",
                    "invalid_phone": "Enter a UK phone number like 01632 960 001, or an international one "

@@ -338,11 +338,17 @@ def _error_summary(issues: Sequence[ValidationIssue], ids: set[str]) -> str:
             f'<ul class="error-summary-list">{"".join(links)}</ul></div>')
 
 
+# Problems with a whole group point at its first field, where the error summary link should land.
+_GROUP_ANCHORS = {"urgency": "urgency-immediate_risk", "source": "source-name"}
+
+
 def _target(path: str, ids: set[str]) -> str:
     """The rendered field an issue points at: the path itself, else its nearest rendered parent."""
     parts = path.strip("/").split("/") if path.strip("/") else []
     while parts:
         candidate = "-".join(parts)
+        if candidate in _GROUP_ANCHORS:
+            return _GROUP_ANCHORS[candidate]
         if candidate in ids:
             return candidate
         parts.pop()
@@ -402,6 +408,7 @@ your knowledge.</p>
 
 
 def _body(page: _Page, counts: Mapping[str, int], first_view: bool) -> str:
+    page.ids.update(_ROW_FIELDS)  # the rows' containers: where "too many people" points
     recontact = first_view or page.value("source.recontact_ok") == "yes"
     return f"""
 <fieldset class="fieldset section" id="urgency">

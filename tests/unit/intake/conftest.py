@@ -1,0 +1,54 @@
+"""Fixtures for the intake edge: the app with a fake publisher, driven in-process."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+with warnings.catch_warnings():  # starlette's notice about httpx2; the client works as it is
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+from services.common.envelope import Keyring
+from services.common.settings import IntakeSettings
+from services.intake.api import create_api
+from tests.unit.intake.samples import FakePublisher
+
+
+@pytest.fixture
+def publisher() -> FakePublisher:
+    """A publisher that keeps records in memory."""
+    return FakePublisher()
+
+
+@pytest.fixture
+def keyring() -> Keyring:
+    """A fresh keyring for this test."""
+    return Keyring.generate()
+
+
+@pytest.fixture
+def make_client(tmp_path: Path, publisher: FakePublisher, keyring: Keyring) -> Iterator[Callable[..., TestClient]]:
+    """Build a started TestClient for the edge with the given settings overrides."""
+    clients: list[TestClient] = []
+
+    def make(**overrides: Any) -> TestClient:
+        settings = IntakeSettings(data_dir=tmp_path / "data", **{"rate_limit_per_minute": 10_000, **overrides})
+        client = TestClient(create_api(settings, keyring=keyring, publisher=publisher))
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(make_client: Callable[..., TestClient]) -> TestClient:
+    """The edge with a generous rate limit."""
+    return make_client()
