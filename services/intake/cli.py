@@ -149,9 +149,14 @@ async def import_lines(path: str, settings: Any, *, publisher: Any = None, out: 
 
 
 def _import(args: argparse.Namespace) -> int:
+    from services.common.logging import configure_logging
     from services.common.settings import IntakeSettings
 
-    counts = asyncio.run(import_lines(args.file, IntakeSettings()))
+    settings = IntakeSettings()
+    # Logs go to stderr, and per-line info would drown the progress bar: warnings and worse only.
+    configure_logging("warning" if settings.log_level in {"debug", "info"} else settings.log_level,
+                      settings.log_format)
+    counts = asyncio.run(import_lines(args.file, settings))
     total = sum(counts.values())
     print(f"import: {total} lines, {counts['sent']} sent, {counts['duplicate']} already sent (same "
           f"idempotency key), {counts['rejected']} rejected", file=sys.stderr)
