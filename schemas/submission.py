@@ -182,27 +182,26 @@ class SealedEnvelope(CpiModel):
 
 
 class ReceivedSubmission(CpiModel):
-    """cpi.submission.received.v1: as it arrived, not yet validated; the source already encrypted.
+    """cpi.submission.received.v1: as it arrived, not yet validated, and unreadable on the topic.
 
-    `content` is the submitted object without `source`, kept as raw JSON so the intake worker
-    can validate it with the same function the API uses and reject it with clear reasons.
+    Before sanitising, free text can name the source ("I am her teacher at ..."), so the whole
+    submitted object travels sealed, bound to `submission_id`, not only its `source` block. The intake
+    worker opens it in memory to validate it with the same function the API uses.
     """
 
     submission_id: Identifier
     channel: Channel
     received_at: datetime
-    content: dict[str, object]
-    sealed_source: SealedEnvelope
+    sealed_submission: SealedEnvelope
 
 
 class AcceptedSubmission(CpiModel):
-    """cpi.submission.accepted.v1: a valid submission, its source still encrypted."""
+    """cpi.submission.accepted.v1: a submission that passed validation, still sealed until the sanitiser."""
 
     submission_id: Identifier
     channel: Channel
     received_at: datetime
-    content: SubmissionContent
-    sealed_source: SealedEnvelope
+    sealed_submission: SealedEnvelope
 
 
 class ValidationIssue(CpiModel):

@@ -14,7 +14,7 @@ import structlog
 PROVENANCE_KEYS = frozenset(
     {
         "source",
-        "sealed_source",
+        "sealed_submission",
         "source_name",
         "source_email",
         "source_phone",

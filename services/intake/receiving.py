@@ -28,15 +28,13 @@ log = structlog.get_logger(__name__)
 
 
 def received_record(submission: Submission, channel: Channel, keyring: Keyring) -> ReceivedSubmission:
-    """The received-topic record: a fresh submission id, the content, and the source sealed to that id."""
+    """The received-topic record: a fresh submission id and the whole submission sealed to that id."""
     submission_id = uuid.uuid4().hex
-    sealed = seal(submission.source.model_dump_json().encode(), submission_id.encode(), keyring)
     return ReceivedSubmission(
         submission_id=submission_id,
         channel=channel,
         received_at=datetime.now(UTC),
-        content=submission.model_dump(mode="json", exclude={"source"}),
-        sealed_source=sealed,
+        sealed_submission=seal(submission.model_dump_json().encode(), submission_id.encode(), keyring),
     )
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from schemas import AcceptedSubmission, ReceivedSubmission, RejectedSubmission, SubmissionContent, ValidationIssue
+from schemas import AcceptedSubmission, ReceivedSubmission, RejectedSubmission
 from schemas.topics import ACCEPTED, RECEIVED, REJECTED
-from services.common.envelope import EnvelopeError, Keyring, open_envelope
+from services.common.envelope import EnvelopeError, Keyring, open_envelope, seal
 from services.common.errors import DecodeError
 from services.common.kafka.stage import CpiApp, Handler, Publish, create_app, register_stage, run_worker
 from services.common.serde import decode, encode
@@ -19,24 +19,20 @@ STAGE = "intake"
 
 
 def check_received(received: ReceivedSubmission, keyring: Keyring) -> AcceptedSubmission | RejectedSubmission:
-    """Open the sealed source in memory, validate the whole submission, and say accepted or rejected."""
+    """Open the sealed submission in memory, validate it, and say accepted (re-sealed) or rejected."""
+    aad = received.submission_id.encode()
     try:
-        source = json.loads(open_envelope(received.sealed_source, received.submission_id.encode(), keyring))
+        data = json.loads(open_envelope(received.sealed_submission, aad, keyring))
     except (EnvelopeError, ValueError):
-        raise DecodeError("sealed_source_unreadable", "the sealed source does not open with this keyring") from None
-    if "source" in received.content:
-        errors = [ValidationIssue(path="/source", code="source_not_sealed",
-                                  message="The source must travel sealed, never inside the content.")]
-        return RejectedSubmission(submission_id=received.submission_id, channel=received.channel,
-                                  received_at=received.received_at, errors=errors)
-    validation = validate_submission({**received.content, "source": source})
+        raise DecodeError("sealed_submission_unreadable",
+                          "the sealed submission does not open with this keyring or is not JSON") from None
+    validation = validate_submission(data)
     if validation.submission is None:
         return RejectedSubmission(submission_id=received.submission_id, channel=received.channel,
                                   received_at=received.received_at, errors=validation.errors[:200])
-    content = SubmissionContent.model_validate(validation.submission.model_dump(exclude={"source"}))
     return AcceptedSubmission(submission_id=received.submission_id, channel=received.channel,
-                              received_at=received.received_at, content=content,
-                              sealed_source=received.sealed_source)
+                              received_at=received.received_at,
+                              sealed_submission=seal(validation.submission.model_dump_json().encode(), aad, keyring))
 
 
 def make_handler(keyring: Keyring) -> Handler:

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Sequence
 from datetime import UTC
 
-from schemas import AcceptedSubmission, SanitisedIntel, Source
+from schemas import AcceptedSubmission, SanitisedIntel, Submission
 from schemas.topics import ACCEPTED, SANITISED
 from services.common.envelope import EnvelopeError, Keyring, open_envelope
 from services.common.errors import DecodeError
@@ -32,14 +32,15 @@ def seal_and_sanitise(
 ) -> SanitisedIntel:
     """Seal the provenance (idempotent per submission) and build the intel that carries none of it."""
     try:
-        source = Source.model_validate_json(
-            open_envelope(accepted.sealed_source, accepted.submission_id.encode(), keyring)
+        submission = Submission.model_validate_json(
+            open_envelope(accepted.sealed_submission, accepted.submission_id.encode(), keyring)
         )
     except (EnvelopeError, ValueError):
-        raise DecodeError("sealed_source_unreadable", "the sealed source does not open or is not a Source") from None
+        raise DecodeError("sealed_submission_unreadable",
+                          "the sealed submission does not open or is not a valid Submission") from None
     received_on = accepted.received_at.astimezone(UTC).date()
-    intel_id = store.seal(accepted.submission_id, source, received_on)
-    return sanitise(accepted.content, source, intel_id=intel_id, received_on=received_on, config=config)
+    intel_id = store.seal(accepted.submission_id, submission.source, received_on)
+    return sanitise(submission, submission.source, intel_id=intel_id, received_on=received_on, config=config)
 
 
 def make_handler(keyring: Keyring, store: SealedStore, config: ScrubConfig) -> Handler:

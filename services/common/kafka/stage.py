@@ -97,7 +97,9 @@ def create_app(stage: str, settings: WorkerSettings) -> CpiApp:
 def _add_health_pages(app: CpiApp) -> None:
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
-        return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+        # aiohttp takes the charset separately from the media type.
+        media_type, _, _charset = CONTENT_TYPE_LATEST.rpartition("; charset=")
+        return web.bytes(generate_latest(), content_type=media_type)
 
     @app.page("/healthz")
     async def healthz(web: Any, request: Any) -> Any:
