@@ -204,7 +204,7 @@ def _names(location: tuple[str | int, ...]) -> tuple[str, str]:
 def _message(code: str, location: tuple[str | int, ...], ctx: Mapping[str, Any], own_message: str) -> str:
     key, prefix = _names(location)
     label = LABELS.get(key, "This field" if key else "The submission")
-    if code == "required":
+    if code == "required" or (code == "too_few" and key in _REQUIRED):
         return prefix + _REQUIRED.get(key, f"Enter {label[0].lower()}{label[1:]}.")
     if code in {"invalid_email", "invalid_phone", "invalid_postcode", "lawful_basis_detail_required"}:
         return prefix + own_message

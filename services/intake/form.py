@@ -293,8 +293,7 @@ def _rows(page: _Page, section: str, count: int) -> str:
                 _input(page, prefix + "name", "Full name", optional=True, autocomplete="off"),
                 _input(page, prefix + "aliases", "Other names or nicknames", optional=True,
                        hint="Separate names with commas.", autocomplete="off"),
-                _input(page, prefix + "date_of_birth", "Date of birth", optional=True, kind="date",
-                       hint="For example, 2011-03-27.", width="10"),
+                _input(page, prefix + "date_of_birth", "Date of birth", optional=True, kind="date", width="10"),
                 _input(page, prefix + "approx_age", "Approximate age in years", optional=True, width="3",
                        inputmode="numeric", hint="If you do not know the date of birth."),
                 _input(page, prefix + "gender", "Gender", optional=True, width="20"),
@@ -453,7 +452,7 @@ Only an officer of the Intelligence Unit can contact you.</p>
            hint="What happened, who was involved, where and when. At least 20 characters, at most 10,000.")}
 {_choices(page, "how_known", "How do you know this?", HOW_KNOWN)}
 {_input(page, "when_observed", "When did it happen or when did you find out?", kind="date", optional=True,
-        hint="For example, 2024-03-31.", width="10")}
+        width="10")}
 {_choices(page, "subject_aware", "Does the person know you are sharing this?", YES_NO_UNKNOWN, optional=True)}
 {_textarea(page, "other_agencies_informed", "Other agencies you have told", optional=True, rows=2,
            hint="One per line, for example 'Children's social care'.")}

@@ -344,3 +344,9 @@ def test_parse_json_refuses_what_a_submission_never_needs(raw: bytes, code: str)
 def test_parse_json_accepts_ordinary_json() -> None:
     """An ordinary object parses to the same value json.loads gives."""
     assert parse_json('{"a": [1, 2.5, "x", null, true]}') == ({"a": [1, 2.5, "x", None, True]}, None)
+
+
+def test_no_category_reads_as_an_instruction() -> None:
+    """An empty category list tells the person what to do, in plain words."""
+    [error] = validate_submission(valid_submission(categories=[])).errors
+    assert error.message == "Choose at least one category."
