@@ -81,7 +81,7 @@ def _up(args: argparse.Namespace) -> int:
     intake = IntakeSettings()
     host = settings.http_host
     print(f"Form       http://{host}:{intake.api_port}/", flush=True)
-    print(f"API        http://{host}:{intake.api_port}/api/v1/submissions  (docs: /docs)", flush=True)
+    print(f"API        http://{host}:{intake.api_port}/api/v1/submissions  (OpenAPI: /openapi.json)", flush=True)
     print(f"Metrics    http://{host}:{intake.api_port}/metrics  (intake edge)", flush=True)
     for name, port in settings.worker_ports.items():
         print(f"Metrics    http://{host}:{port}/metrics  ({name} worker; /healthz, /readyz)", flush=True)

@@ -76,9 +76,11 @@ class Keyring:
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise KeyringError(f"keyring is malformed: {type(exc).__name__}") from None
 
-    def save(self, path: Path) -> None:
+    def save(self, path: Path, *, only_if_absent: bool = False) -> bool:
+        """Write durably with mode 0600. With `only_if_absent`, never replace an existing keyring
+        (several processes starting together must all end up with the same keys); False if one existed."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         # O_CREAT's mode does not apply to a leftover temp file, so set it explicitly.
         os.fchmod(fd, 0o600)
@@ -87,7 +89,16 @@ class Keyring:
             # A keyring lost to a crash loses every record sealed under it: make it durable first.
             handle.flush()
             os.fsync(handle.fileno())
-        tmp.replace(path)
+        if not only_if_absent:
+            tmp.replace(path)
+            return True
+        try:
+            os.link(tmp, path)  # atomic, and fails if another process created the keyring first
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            tmp.unlink(missing_ok=True)
 
     @classmethod
     def load(cls, path: Path) -> Keyring:
@@ -102,7 +113,8 @@ class Keyring:
         if path.exists():
             return cls.load(path)
         keyring = cls.generate()
-        keyring.save(path)
+        if not keyring.save(path, only_if_absent=True):
+            return cls.load(path)  # another process won the race: use its keys
         log.warning(
             "keyring_generated",
             path=str(path),

@@ -234,3 +234,20 @@ def test_envelope_is_the_contract_model(keyring: Keyring) -> None:
         open_envelope(SealedEnvelope.model_validate_json(envelope.model_dump_json()), AAD, keyring)
         == PLAINTEXT
     )
+
+
+def test_processes_creating_the_keyring_at_once_all_end_up_with_the_same_keys(tmp_path: Path) -> None:
+    """When several processes start together (as `cpi up` starts five), only the first keyring is kept
+    and every process loads that one, so what one seals the others can open."""
+    import multiprocessing
+
+    path = tmp_path / "keys" / "keyring.json"
+    with multiprocessing.get_context("spawn").Pool(6) as pool:
+        results = pool.map(_create_and_report, [str(path)] * 12)
+    assert len(set(results)) == 1
+    assert Keyring.load(path).to_json() == results[0]
+    assert [p.name for p in path.parent.iterdir()] == ["keyring.json"]
+
+
+def _create_and_report(path: str) -> str:
+    return Keyring.load_or_create(Path(path)).to_json()
