@@ -97,7 +97,7 @@ def through_kafka(count: int) -> dict[str, Any]:
                     if total >= count and name not in reached:
                         reached[name] = time.monotonic() - started
                 time.sleep(0.2)
-            result = {"records": count, "produce_seconds": round(produced, 2)}
+            result: dict[str, Any] = {"records": count, "produce_seconds": round(produced, 2)}
             for spec in stages:
                 seconds = reached.get(spec.name)
                 result[spec.name] = ({"all_seconds": round(seconds, 2), "per_second": round(count / seconds, 1)}
