@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from prometheus_client import Counter, Histogram
+
 from schemas import SanitisedIntel
 from schemas.topics import DECIDED, OUTCOME_TOPICS, SANITISED
 from services.common.kafka.stage import (
@@ -22,10 +24,23 @@ from services.router.domain import RoutingRules, assess, load_rules
 STAGE = "router"
 
 
+DECISIONS = Counter("cpi_router_decisions_total", "Decisions by outcome and priority (one per outcome).",
+                    ["outcome", "priority"])
+RULES_FIRED = Counter("cpi_router_rules_fired_total", "Rules that fired, by rule id and rules version.",
+                      ["rule_id", "rules_version"])
+ASSESSMENT_SECONDS = Histogram("cpi_router_assessment_seconds", "Time to assess one intel.",
+                               buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1))
+
+
 def make_handler(rules: RoutingRules, settings: RouterSettings) -> Handler:
     async def handle(value: bytes) -> Sequence[Publish]:
         intel = decode(SanitisedIntel, value)
-        decision = assess(intel, rules, source_evaluation=settings.source_evaluation)
+        with ASSESSMENT_SECONDS.time():
+            decision = assess(intel, rules, source_evaluation=settings.source_evaluation)
+        for outcome in decision.outcomes:
+            DECISIONS.labels(outcome.value, decision.priority.value).inc()
+        for firing in decision.rationale:
+            RULES_FIRED.labels(firing.rule_id, decision.rules_version).inc()
         # Keyed by intel id, so every decision about one intel stays in order on one partition.
         key, body, stamp = intel.intel_id.encode(), encode(decision), day_timestamp()
         return [Publish(topic=DECIDED, key=key, value=body, timestamp=stamp)] + [

@@ -90,7 +90,12 @@ def test_a_posted_submission_produces_a_decision(pipeline: Pipeline, decided: di
     decision = decided["decision"]
     assert {"crime_desk", "safeguarding"} <= set(decision["outcomes"])
     assert decision["priority"] == "high"
-    assert decision["rationale"], "every decision says which rules fired"
+    assert any("exploit" in (f["rule_id"] + f["reason"]).lower() for f in decision["rationale"]), \
+        "the rationale names the exploitation of a child as the reason"
+    router_metrics = httpx.get(f"{pipeline.worker_urls['router']}/metrics", timeout=10).text
+    assert 'cpi_router_decisions_total{outcome="crime_desk",priority="high"}' in router_metrics
+    for firing in decision["rationale"]:
+        assert f'rule_id="{firing["rule_id"]}"' in router_metrics
     assert decision["grading"]["intelligence_assessment"] == "B"  # told_by_subject
     receipt_id = decided["receipt"]["receipt_id"]
     for spec in ALL_TOPICS:

@@ -68,6 +68,7 @@ def test_dashboard_and_alerts_only_use_metrics_the_code_exports() -> None:
     import services.common.metrics
     import services.intake.api
     import services.notifier.worker
+    import services.router.worker
     import services.sanitiser.adapters.sealed_store  # noqa: F401
 
     exported = {m.name for m in REGISTRY.collect()}
