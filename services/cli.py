@@ -59,6 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from services.common.logging import configure_logging
+    from services.common.settings import PlatformSettings
+
+    settings = PlatformSettings()
+    # Logs go to stderr from the first line on: stdout carries JSON Lines that other commands read.
+    configure_logging(settings.log_level, settings.log_format)
     args = build_parser().parse_args(argv)
     try:
         result: int | None = args.run(args)
