@@ -36,7 +36,8 @@ CHECKS: list[Any] = [not_a_server_error, status_code_conformance, content_type_c
 @pytest.fixture
 def schema(tmp_path: Path) -> Any:
     """The edge's own OpenAPI document, loaded by schemathesis over ASGI, with a fake publisher."""
-    app = create_api(IntakeSettings(data_dir=tmp_path, rate_limit_per_minute=100_000),
+    # A large body limit: generated bodies are judged on their content here (413 is tested elsewhere).
+    app = create_api(IntakeSettings(data_dir=tmp_path, rate_limit_per_minute=100_000, max_body_bytes=4_000_000),
                      keyring=Keyring.generate(), publisher=FakePublisher())
     return schemathesis.openapi.from_asgi("/openapi.json", app)
 
