@@ -59,7 +59,15 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], name: str, timeout: 
 
 
 @pytest.fixture(scope="module")
-def pipeline(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+def pipeline_extra_env() -> dict[str, str]:
+    """Settings a test module adds to its pipeline (e.g. a PostgreSQL sealed store); none by default."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def pipeline(
+    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory, pipeline_extra_env: dict[str, str]
+) -> Iterator[Pipeline]:
     """`cpi up` — exactly what `make run` ends in — on the session's broker, with topics, ports and data
     of its own; stopped with Ctrl-C (SIGINT) after the module unless a test already did."""
     data_dir = tmp_path_factory.mktemp("pipeline")
@@ -75,6 +83,7 @@ def pipeline(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> 
         "CPI_API_PORT": str(api_port),
         "CPI_WORKER_PORTS": json.dumps(ports),
         "CPI_LOG_LEVEL": "info",
+        **pipeline_extra_env,
     }
     pipe = Pipeline(
         bootstrap=kafka_bootstrap, prefix=prefix, data_dir=data_dir, api_url=f"http://127.0.0.1:{api_port}",

@@ -1,21 +1,10 @@
-"""Sealed-store fixtures: every test runs against SQLite and a real PostgreSQL.
-
-PostgreSQL is, in order of preference: the server CPI_TEST_POSTGRES_URL names; else a throwaway
-server started from the Debian `postgresql` package's binaries (/usr/lib/postgresql/<ver>/bin:
-`initdb` then `pg_ctl start`) in a temporary directory on a free loopback port, run as the
-`postgres` user when the tests run as root; else the postgres cases skip and say why. Each test
-gets a schema of its own on that server.
+"""Sealed-store fixtures: every test runs against SQLite and a real PostgreSQL (the session's
+`postgres_server`, from tests/conftest.py). Each test gets a schema of its own on that server.
 """
 
 from __future__ import annotations
 
-import os
-import pwd
-import shutil
-import socket
 import sqlite3
-import subprocess
-import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,75 +14,6 @@ from typing import Any
 import pytest
 
 from services.sanitiser.adapters import RetentionPolicy, SealedStore, open_sealed_store
-
-
-def _postgres_bin() -> Path | None:
-    """The newest installed PostgreSQL server's bin directory, if any."""
-    found = sorted(
-        Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"),
-        key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,
-    )
-    if found:
-        return found[-1].parent
-    on_path = shutil.which("pg_ctl")
-    return Path(on_path).parent if on_path else None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
-    """A PostgreSQL URL for the whole session (an existing server, or a throwaway one)."""
-    existing = os.environ.get("CPI_TEST_POSTGRES_URL")
-    if existing:
-        yield existing
-        return
-    pytest.importorskip("psycopg", reason="psycopg is not installed: pip install 'psycopg[binary]'")
-    bindir = _postgres_bin()
-    if bindir is None:
-        pytest.skip(
-            "no PostgreSQL server binaries: apt-get install -y postgresql, or set CPI_TEST_POSTGRES_URL"
-        )
-    run_as: list[str] = []
-    if os.geteuid() == 0:
-        # initdb and postgres refuse to run as root.
-        try:
-            user = pwd.getpwnam("postgres")
-        except KeyError:
-            pytest.skip("running as root and there is no 'postgres' user to run the server as")
-        run_as = ["runuser", "-u", "postgres", "--"]
-    base = Path(tempfile.mkdtemp(prefix="cpi-pg-"))
-    if run_as:
-        os.chown(base, user.pw_uid, user.pw_gid)
-    data, logfile, port = base / "data", base / "server.log", _free_port()
-    try:
-        subprocess.run(
-            [*run_as, str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
-             "--encoding=UTF8", "--no-sync"],
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120,
-        )  # fmt: skip
-        subprocess.run(
-            [*run_as, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(logfile), "-w", "-t", "60",
-             "-o", f"-c listen_addresses=127.0.0.1 -p {port} -k {base} -c fsync=off", "start"],
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120,
-        )  # fmt: skip
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
-        server_log = logfile.read_text() if logfile.exists() else ""
-        shutil.rmtree(base, ignore_errors=True)
-        pytest.fail(f"could not start PostgreSQL from {bindir}: {exc}\n{server_log}")
-    try:
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run(
-            [*run_as, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
-            check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120,
-        )  # fmt: skip
-        shutil.rmtree(base, ignore_errors=True)
 
 
 @dataclass
