@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict
 
 from schemas import Submission
 from services.common.settings import IntakeSettings
+from services.common.sqlite import open_sqlite
 
 RETENTION_SECONDS = 7 * 24 * 3600  # long enough for any client retry; short enough to keep the table small
 
@@ -62,10 +63,8 @@ class IdempotencyStore:
     """A small SQLite table: scope -> (fingerprint, receipt, state). Safe to share between threads."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db = open_sqlite(path)
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS receipts (scope TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, "
             "receipt_id TEXT NOT NULL, received_at TEXT NOT NULL, state TEXT NOT NULL, created REAL NOT NULL)"

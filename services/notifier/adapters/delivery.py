@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import smtplib
-import sqlite3
 import threading
 from email.message import EmailMessage
 from pathlib import Path
@@ -14,6 +13,7 @@ import httpx
 from schemas import DeliveryChannel, Team
 from services.common.errors import CpiError
 from services.common.settings import NotifierSettings
+from services.common.sqlite import open_sqlite
 from services.notifier.domain import Notification
 
 
@@ -106,10 +106,8 @@ class DeliveryLedger:
     """Which notifications were delivered: the guard that makes a redelivered decision send nothing twice."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db = open_sqlite(path)
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS delivered (notification_id TEXT PRIMARY KEY, channel TEXT NOT NULL)"
         )
