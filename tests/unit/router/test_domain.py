@@ -358,3 +358,117 @@ def test_a_rule_priority_lifts_the_decision(rules: RoutingRules) -> None:
     decision = assess(make_intel(locations=[{"description": "The park"}]), _with_rule(rules, extra))
     assert decision.outcomes == [Outcome.INTELLIGENCE_LOG]
     assert decision.priority is Priority.HIGH
+
+
+# ------------------------------------------------------------------ vocabulary (rules 2026.11.2)
+
+JAYDEN = ("Jayden has been missing from lessons, has unexplained cash and two phones, and says an older man called "
+          "Skinny makes him carry packages of drugs to a flat")
+
+
+@pytest.mark.parametrize(
+    "subjects",
+    [
+        [{"role": "at_risk", "name": "Jayden", "approx_age": 14}],
+        [{"role": "at_risk", "approx_age": 14}],
+        [{"role": "at_risk", "name": "Jayden Okafor", "approx_age": 14,
+          "description": "Year 9 pupil, recently has two phones and new trainers"},
+         {"role": "person_of_concern", "aliases": ["Skinny"], "approx_age": 22,
+          "description": "Drives a black Audi and waits outside the gates"}],
+    ],
+)
+def test_child_made_to_carry_drugs_is_crime_desk_and_safeguarding_at_high(
+        rules: RoutingRules, subjects: list[dict[str, Any]]) -> None:
+    """The end-to-end expectation: a 14-year-old, told by the subject, criminal exploitation and drug-related
+    harm, made to carry packages of drugs -> intelligence log, crime desk and safeguarding, priority high, and
+    the rationale names the exploitation of a child."""
+    decision = assess(make_intel(information=JAYDEN, categories=["criminal_exploitation", "drug_related_harm"],
+                                 how_known="told_by_subject", subjects=subjects), rules)
+    assert {Outcome.INTELLIGENCE_LOG, Outcome.CRIME_DESK, Outcome.SAFEGUARDING} <= set(decision.outcomes)
+    assert decision.priority is Priority.HIGH
+    assert decision.grading.intelligence_assessment == "B"
+    assert any("exploit" in (f.rule_id + f.reason).lower() for f in decision.rationale)
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "He punches the walls of his flat when he is angry.",
+        "She punched a hole in her bedroom door.",
+        "He kicked the door of the classroom.",
+        "He hit the wall in frustration.",
+        "He was hit by a car while crossing the road.",
+    ],
+)
+def test_hitting_things_is_not_violence_to_a_person(rules: RoutingRules, sentence: str) -> None:
+    """Punching a wall, kicking a door or being hit by a car is not violence against a person."""
+    assert "crime.violence_or_threats" not in fired(assess(make_intel(information=sentence), rules))
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    ["He punched his brother in the face.", "Her partner hit her with a belt.", "They kicked him in the head."],
+)
+def test_hitting_people_is_violence(rules: RoutingRules, sentence: str) -> None:
+    assert "crime.violence_or_threats" in fired(assess(make_intel(information=sentence), rules))
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "He told his support worker he wants to kill himself.",
+        "She says she wants to die.",
+        "He has been hearing voices at night.",
+        "She has been cutting herself and says she would be better off dead.",
+    ],
+)
+def test_suicidal_ideation_and_psychosis_are_vulnerability_not_violence(rules: RoutingRules, sentence: str) -> None:
+    decision = assess(make_intel(information=sentence), rules)
+    assert "safeguarding.adult_vulnerability" in fired(decision)
+    assert "crime.weapons_serious_violence" not in fired(decision)
+    assert Outcome.CRIME_DESK not in decision.outcomes
+
+
+def test_a_relative_clause_is_not_negated_by_its_main_clause(rules: RoutingRules) -> None:
+    """'She doesn't know the man who stabbed her brother': the stabbing still counts."""
+    decision = assess(make_intel(information="She doesn't know the man who stabbed her brother."), rules)
+    assert evidence_of(decision, "crime.weapons_serious_violence") == ["stabbed"]
+
+
+@pytest.mark.parametrize(
+    ("sentence", "rule_id"),
+    [
+        ("The woman is locked in by the owner at night and has not been paid since she arrived.",
+         "crime.trafficking_forced_labour"),
+        ("The boss has confiscated their passports.", "crime.trafficking_forced_labour"),
+        ("An adult at the house gives them ketamine for free.", "crime.drug_supply"),
+        ("The boy stands on the corner and whistles when police cars come near.", "crime.drug_supply"),
+        ("He acts as a lookout for the older lads.", "crime.drug_supply"),
+        ("Aaron has posted intimate photos of Zoe online.", "crime.sexual_offence"),
+        ("Diesel was siphoned from the farm tanks overnight.", "crime.theft"),
+        ("A post says someone should \"torch\" the community centre.", "crime.violence_or_threats"),
+        ("He is said to carry a shank.", "crime.weapons_serious_violence"),
+        ("Men took her to the bank to withdraw cash for work that was never done.", "crime.other_offence"),
+    ],
+)
+def test_professional_vocabulary_fires(rules: RoutingRules, sentence: str, rule_id: str) -> None:
+    assert rule_id in fired(assess(make_intel(information=sentence), rules))
+
+
+def test_photos_of_a_child_in_the_bath_kept_secret_is_a_sexual_offence_against_a_child(rules: RoutingRules) -> None:
+    decision = assess(make_intel(
+        information="Maisie said her stepdad takes photos of her in the bath and tells her it is their special secret.",
+        subjects=[{"role": "at_risk", "name": "Maisie", "approx_age": 10}]), rules)
+    assert {"crime.child_sexual", "crime.grooming"} <= fired(decision)
+    assert decision.priority is Priority.HIGH
+
+
+def test_doorstep_fraud_against_an_older_person_is_safeguarding(rules: RoutingRules) -> None:
+    """Rogue traders taking cash from elderly residents: crime desk and safeguarding; a scam alone is not."""
+    decision = assess(make_intel(information="Rogue traders are taking cash deposits from elderly residents "
+                                             "for roofing work and never returning."), rules)
+    assert {Outcome.CRIME_DESK, Outcome.SAFEGUARDING} <= set(decision.outcomes)
+    assert "safeguarding.financial_abuse_older_person" in fired(decision)
+    younger = assess(make_intel(information="A market trader was scammed by a customer paying with a fake note."),
+                     rules)
+    assert Outcome.SAFEGUARDING not in younger.outcomes

@@ -33,14 +33,17 @@ def test_default_rules_load() -> None:
     """The shipped rules file is valid, versioned, and is what load_rules() reads by default."""
     rules = load_rules()
     assert isinstance(rules, RoutingRules)
-    assert rules.version == "2026.11.1"
+    assert re.fullmatch(r"\d{4}\.\d{1,2}\.\d+", rules.version)
+    assert f'version: "{rules.version}"' in DEFAULT_TEXT
     assert DEFAULT_RULES_PATH.name == "rules.yaml" and DEFAULT_RULES_PATH.parent.name == "router"
     assert load_rules(DEFAULT_RULES_PATH) == rules
 
 
 def test_broken_yaml_names_file_and_line(tmp_path: Path) -> None:
     """A YAML syntax error is reported with the file and the line of the error."""
-    text = DEFAULT_TEXT.replace('version: "2026.11.1"', 'version: "2026.11.1\nbroken: [', 1)
+    version = load_rules().version
+    text = DEFAULT_TEXT.replace(f'version: "{version}"', f'version: "{version}\nbroken: [', 1)
+    assert text != DEFAULT_TEXT
     path = _write(tmp_path, text)
     message = _load_error(path)
     assert re.search(rf"{re.escape(str(path))}:\d+: not valid YAML", message)
