@@ -14,13 +14,16 @@ from schemas import Category, Outcome, SanitisedIntel
 from services.router.domain import RoutingRules, assess, load_rules
 
 CORPUS = Path(__file__).with_name("corpus.yaml")
+# Written from the routing policy before rules 2026.11.2 and never tuned on: reported on its own, and
+# deliberately not part of the gate, so that nobody is pushed to tune the rules to it.
+HELD_OUT_2 = Path(__file__).with_name("heldout_2.yaml")
 RECEIVED_ON = date(2026, 11, 20)
 OUTCOME_THRESHOLD = 0.90
 PRIORITY_THRESHOLD = 0.85
 
 
-def _cases() -> list[dict[str, Any]]:
-    loaded: list[dict[str, Any]] = yaml.safe_load(CORPUS.read_text(encoding="utf-8"))
+def _cases(path: Path = CORPUS) -> list[dict[str, Any]]:
+    loaded: list[dict[str, Any]] = yaml.safe_load(path.read_text(encoding="utf-8"))
     return loaded
 
 
@@ -49,6 +52,18 @@ def test_corpus_is_broad_enough() -> None:
     assert Counter(case["priority"] for case in cases).keys() == {"high", "medium", "low", "none"}
 
 
+def test_held_out_2_is_broad_and_distinct() -> None:
+    """The second held-out batch has at least 40 cases, all eight categories and all four outcomes and
+    priorities, and no id shared with the main corpus."""
+    cases = _cases(HELD_OUT_2)
+    assert len(cases) >= 40
+    assert len({case["id"] for case in cases}) == len(cases)
+    assert not {case["id"] for case in cases} & {case["id"] for case in _cases()}
+    assert {c for case in cases for c in case["categories"]} == {c.value for c in Category}
+    assert {o for case in cases for o in case["outcomes"]} == {o.value for o in Outcome}
+    assert Counter(case["priority"] for case in cases).keys() == {"high", "medium", "low", "none"}
+
+
 def _agreement(cases: list[dict[str, Any]], rules: RoutingRules) -> tuple[float, float, list[str]]:
     """Share of cases with exactly the labelled outcome set, share with the labelled priority, and the misses."""
     outcome_hits = priority_hits = 0
@@ -71,18 +86,27 @@ def _agreement(cases: list[dict[str, Any]], rules: RoutingRules) -> tuple[float,
 def test_corpus_agreement(rules: RoutingRules, capsys: pytest.CaptureFixture[str]) -> None:
     """The rules give exactly the labelled outcome set for >= 90% of cases and the labelled priority for >= 85%.
 
-    The held-out cases (written after the rules, never tuned on) are also reported on their own, as
-    the fairer estimate of how the rules do on reports nobody has seen.
+    Reported on their own as well: batch 1 of held-out cases (in corpus.yaml; written after rules
+    2026.11.1, and tuned on by 2026.11.2, so no longer a fair estimate) and batch 2 (heldout_2.yaml,
+    written before 2026.11.2 and never tuned on: the fairer estimate of how the rules do on reports
+    nobody has seen). Batch 2 is printed, not gated.
     """
     cases = _cases()
     outcome_rate, priority_rate, misses = _agreement(cases, rules)
     held_out = [case for case in cases if case.get("held_out")]
     held_outcome, held_priority, _ = _agreement(held_out, rules)
+    batch_2 = _cases(HELD_OUT_2)
+    batch_2_outcome, batch_2_priority, _ = _agreement(batch_2, rules)
     with capsys.disabled():
         print(
             f"\nrouter corpus ({len(cases)} cases, rules {rules.version}): "
             f"outcome sets exactly right {outcome_rate:.1%}, priority right {priority_rate:.1%}; "
-            f"held-out only ({len(held_out)} cases): {held_outcome:.1%} and {held_priority:.1%}"
+            f"held-out batch 1 ({len(held_out)} cases, tuned on since 2026.11.2): {held_outcome:.1%} and "
+            f"{held_priority:.1%}"
+        )
+        print(
+            f"held-out batch 2 ({len(batch_2)} cases, never tuned on, not gated): outcome sets exactly right "
+            f"{batch_2_outcome:.1%}, priority right {batch_2_priority:.1%}"
         )
         print("\n".join(misses))
     assert outcome_rate >= OUTCOME_THRESHOLD, "\n".join(misses)
