@@ -9,6 +9,8 @@ from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
 
+from services.common.kafka.reading import read_to_end
+
 
 def produce(bootstrap: str, topic: str, value: bytes, key: bytes | None = None) -> None:
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
@@ -18,14 +20,11 @@ def produce(bootstrap: str, topic: str, value: bytes, key: bytes | None = None) 
         producer.close()
 
 
-def read_all(bootstrap: str, topic: str, idle_seconds: float = 2.0) -> list[Any]:
-    """Every record on a topic so far (kafka-python ConsumerRecords)."""
-    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                             enable_auto_commit=False, consumer_timeout_ms=int(idle_seconds * 1000))
-    try:
-        return list(consumer)
-    finally:
-        consumer.close()
+def read_all(bootstrap: str, topic: str) -> list[Any]:
+    """Every record on a topic so far (kafka-python ConsumerRecords), read up to its end offsets."""
+    consumer, records = read_to_end(bootstrap, topic)
+    consumer.close()
+    return records
 
 
 def wait_for(bootstrap: str, topic: str, match: Callable[[Any], bool], timeout: float = 90.0) -> Any:

@@ -10,18 +10,14 @@ from pydantic import ValidationError
 
 from schemas import DeadLetter
 from schemas.topics import DEADLETTER
+from services.common.kafka.reading import read_to_end
 from services.common.settings import PlatformSettings
 
 REPLAY_GROUP = "cpi-dlq-replay"
 
 
 def _letters(settings: PlatformSettings, group: str | None) -> tuple[Any, list[Any]]:
-    from kafka import KafkaConsumer
-
-    consumer = KafkaConsumer(settings.topic(DEADLETTER.name), bootstrap_servers=settings.bootstrap,
-                             group_id=group, auto_offset_reset="earliest", enable_auto_commit=False,
-                             consumer_timeout_ms=5000)
-    return consumer, list(consumer)
+    return read_to_end(settings.bootstrap, settings.topic(DEADLETTER.name), group_id=group)
 
 
 def describe(record: Any) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from schemas import Decision, SanitisedIntel
 from schemas.topics import DECIDED, OUTCOME_TOPICS, SANITISED
 from services.cli import read_lines, write_jsonl
+from services.common.kafka.reading import read_to_end
 from services.common.settings import RouterSettings
 from services.router.domain import assess, load_rules
 
@@ -37,14 +38,9 @@ def _assess(args: argparse.Namespace) -> int:
 
 
 def _read_topic(bootstrap: str, topic: str) -> list[Any]:
-    from kafka import KafkaConsumer
-
-    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                             enable_auto_commit=False, consumer_timeout_ms=5000)
-    try:
-        return list(consumer)
-    finally:
-        consumer.close()
+    consumer, records = read_to_end(bootstrap, topic)
+    consumer.close()
+    return records
 
 
 def changed(old: Decision | None, new: Decision) -> bool:

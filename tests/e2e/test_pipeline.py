@@ -99,7 +99,7 @@ def test_a_posted_submission_produces_a_decision(pipeline: Pipeline, decided: di
     assert decision["grading"]["intelligence_assessment"] == "B"  # told_by_subject
     receipt_id = decided["receipt"]["receipt_id"]
     for spec in ALL_TOPICS:
-        for record in read_all(pipeline.bootstrap, pipeline.topic(spec.name), idle_seconds=1):
+        for record in read_all(pipeline.bootstrap, pipeline.topic(spec.name)):
             assert receipt_id.encode() not in record.value
     for outcome in decision["outcomes"]:
         topic = pipeline.topic(OUTCOME_TOPICS[Outcome(outcome)].name)
@@ -114,7 +114,7 @@ def test_crime_desk_and_safeguarding_are_notified(pipeline: Pipeline, decided: d
     seen: set[str] = set()
     deadline = time.monotonic() + 90
     while seen != teams and time.monotonic() < deadline:
-        for record in read_all(pipeline.bootstrap, pipeline.topic(DELIVERED.name), idle_seconds=1):
+        for record in read_all(pipeline.bootstrap, pipeline.topic(DELIVERED.name)):
             note = json_value(record)
             if note["decision_id"] == decision["decision_id"]:
                 assert note["status"] == "delivered"
@@ -127,7 +127,7 @@ def test_crime_desk_and_safeguarding_are_notified(pipeline: Pipeline, decided: d
 def _every_text_outside_the_store(pipeline: Pipeline) -> dict[str, bytes]:
     texts: dict[str, bytes] = {}
     for spec in ALL_TOPICS:
-        for record in read_all(pipeline.bootstrap, pipeline.topic(spec.name), idle_seconds=1):
+        for record in read_all(pipeline.bootstrap, pipeline.topic(spec.name)):
             headers = b"".join(k.encode() + v for k, v in record.headers or [])
             texts[f"{spec.name}@{record.partition}:{record.offset}"] = (record.key or b"") + record.value + headers
     for path in (pipeline.data_dir / "logs").glob("*.log"):
@@ -222,7 +222,7 @@ def test_redelivery_gives_the_same_intel_and_decision_and_no_second_notification
 
     accepted = wait_for(pipeline.bootstrap, pipeline.topic(ACCEPTED.name), opens_to_marker)
     notified_before = [
-        r for r in read_all(pipeline.bootstrap, pipeline.topic(DELIVERED.name), idle_seconds=1)
+        r for r in read_all(pipeline.bootstrap, pipeline.topic(DELIVERED.name))
         if json_value(r)["decision_id"] == decision["decision_id"]
     ]
     outbox_before = len(list((pipeline.data_dir / "outbox").glob("*.eml")))
@@ -240,7 +240,7 @@ def test_redelivery_gives_the_same_intel_and_decision_and_no_second_notification
     assert {d["decision_id"] for d in decisions} == {decision["decision_id"]}
     assert {d["intel_id"] for d in decisions} == {decision["intel_id"]}
     notified_after = [
-        r for r in read_all(pipeline.bootstrap, pipeline.topic(DELIVERED.name), idle_seconds=1)
+        r for r in read_all(pipeline.bootstrap, pipeline.topic(DELIVERED.name))
         if json_value(r)["decision_id"] == decision["decision_id"]
     ]
     assert len(notified_after) == len(notified_before)

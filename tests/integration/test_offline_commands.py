@@ -150,9 +150,11 @@ def test_reassess_publishes_only_changed_decisions(
     undecided = _intel("Someone keeps spraying graffiti tags on the bus shelter on Elm Road every weekend.")
     for item in (same, stale, undecided):
         produce(kafka_bootstrap, names[SANITISED.name], item.model_dump_json().encode(), item.intel_id.encode())
-    produce(kafka_bootstrap, names[DECIDED.name], assess(same, rules).model_dump_json().encode())
+    # Decisions are keyed by intel id, as the router publishes them: one intel's decisions stay in order.
+    produce(kafka_bootstrap, names[DECIDED.name], assess(same, rules).model_dump_json().encode(),
+            same.intel_id.encode())
     old = assess(stale, rules).model_copy(update={"outcomes": [Outcome.INTELLIGENCE_LOG], "priority": Priority.LOW})
-    produce(kafka_bootstrap, names[DECIDED.name], old.model_dump_json().encode())
+    produce(kafka_bootstrap, names[DECIDED.name], old.model_dump_json().encode(), stale.intel_id.encode())
     run_env = {**env, "CPI_KAFKA_BOOTSTRAP": kafka_bootstrap, "CPI_TOPIC_PREFIX": topic_prefix}
 
     first = cpi(run_env, "reassess")
