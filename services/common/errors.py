@@ -15,3 +15,7 @@ class DecodeError(CpiError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+class TransientError(CpiError):
+    """Something outside the message failed (a database or server briefly away): retry, don't dead-letter."""

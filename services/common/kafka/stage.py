@@ -6,7 +6,9 @@ Safe defaults live here once, for all four workers:
   commits only acked offsets, so a crash re-delivers rather than loses;
 - agent concurrency 1 (faust's concurrency>1 can commit past a gap) and no exactly_once;
 - a handler error never escapes the loop (faust would ack the message anyway): the input goes
-  to the dead-letter topic with its origin in headers and the stream keeps flowing.
+  to the dead-letter topic with its origin in headers and the stream keeps flowing;
+- but a TransientError (a store or server briefly away) is retried, and if it persists the worker
+  stops without committing: an outage must not dead-letter every message that arrives during it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 import faust
 import structlog
@@ -27,13 +29,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from schemas import DeadLetter
 from schemas.topics import DEADLETTER, TopicSpec
-from services.common.errors import CpiError, DecodeError
+from services.common.errors import CpiError, DecodeError, TransientError
 from services.common.metrics import DEAD_LETTERS, MESSAGES, PROCESSING_SECONDS, PUBLISHED
 from services.common.settings import WorkerSettings
 
 log = structlog.get_logger(__name__)
 
-_PUBLISH_ATTEMPTS = 5
+_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -125,22 +127,38 @@ def register_stage(
             topics[name] = app.topic(name, value_type=bytes, key_type=bytes)
         return topics[name]
 
-    async def publish(record: Publish) -> None:
-        for attempt in range(1, _PUBLISH_ATTEMPTS + 1):
-            try:
-                pending = await topic_for(record.topic).send(
-                    key=record.key, value=record.value, timestamp=record.timestamp, headers=list(record.headers)
-                )
-                await pending  # the broker has it (acks=all) before the input is acked
-                PUBLISHED.labels(stage, record.topic.name).inc()
+    async def publish(records: Sequence[Publish]) -> None:
+        """Send every record at once and wait until the broker has all of them (acks=all) — one round
+        trip per input message — before the input can be acked. A broker that keeps refusing is not the
+        message's fault: retry, then stop without committing, so the input is redelivered."""
+        remaining = list(records)
+        for attempt in range(1, _ATTEMPTS + 1):
+            sent = [await topic_for(r.topic).send(key=r.key, value=r.value, timestamp=r.timestamp,
+                                                  headers=list(r.headers)) for r in remaining]
+            results = await asyncio.gather(*sent, return_exceptions=True)
+            failed = []
+            for record, result in zip(remaining, results, strict=True):
+                if isinstance(result, BaseException):
+                    failed.append(record)
+                    log.warning("publish_failed", stage=stage, topic=record.topic.name, attempt=attempt,
+                                error=type(result).__name__)
+                else:
+                    PUBLISHED.labels(stage, record.topic.name).inc()
+            if not failed:
                 return
-            except Exception as exc:  # a broker problem, not the message's fault: retry, then stop
-                log.warning("publish_failed", stage=stage, topic=record.topic.name, attempt=attempt,
-                            error=type(exc).__name__)
+            remaining = failed
+            await asyncio.sleep(min(2**attempt, 30))
+        _give_up(stage, "publish")
+
+    async def handle(value: bytes) -> Sequence[Publish]:
+        """The handler, with transient failures (a store or server briefly away) retried, then fatal."""
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                return await handler(value)
+            except TransientError as exc:
+                log.warning("transient_failure", stage=stage, attempt=attempt, error=_safe_message(exc))
                 await asyncio.sleep(min(2**attempt, 30))
-        log.critical("publish_gave_up", stage=stage, topic=record.topic.name)
-        # Leave without committing: the input is redelivered to the next worker, and effects are idempotent.
-        os._exit(70)
+        _give_up(stage, "handler")
 
     @app.agent(input_topic, name=f"cpi-{stage}", concurrency=1)
     async def consume(stream: StreamT[Any]) -> None:
@@ -149,21 +167,26 @@ def register_stage(
             message = event.message
             try:
                 value = event.value if isinstance(event.value, bytes) else bytes(event.value or b"")
-                outputs = await handler(value)
+                outputs = await handle(value)
             except Exception as exc:
                 code = exc.code if isinstance(exc, DecodeError) else _error_code(exc)
-                await publish(dead_letter(stage, message.topic, message.partition, message.offset,
-                                          value=message.value or b"", key=message.key or b"", code=code,
-                                          error=_safe_message(exc)))
+                await publish([dead_letter(stage, message.topic, message.partition, message.offset,
+                                           value=message.value or b"", key=message.key or b"", code=code,
+                                           error=_safe_message(exc))])
                 DEAD_LETTERS.labels(stage, code).inc()
                 MESSAGES.labels(stage, "dead_lettered").inc()
                 log.warning("dead_lettered", stage=stage, topic=message.topic, partition=message.partition,
                             offset=message.offset, error_code=code)
                 continue
-            for record in outputs:
-                await publish(record)
+            await publish(outputs)
             MESSAGES.labels(stage, "processed").inc()
             PROCESSING_SECONDS.labels(stage).observe(time.perf_counter() - started)
+
+
+def _give_up(stage: str, what: str) -> NoReturn:
+    log.critical("giving_up", stage=stage, what=what)
+    # Leave without committing: the input is redelivered to the next worker, and effects are idempotent.
+    os._exit(70)
 
 
 def _error_code(exc: Exception) -> str:

@@ -9,7 +9,13 @@ from typing import Any
 
 import psycopg
 
-from services.sanitiser.adapters.sealed_store import Query, RetentionPolicy, SealedStoreError, SqlSealedStore
+from services.sanitiser.adapters.sealed_store import (
+    Query,
+    RetentionPolicy,
+    SealedStoreError,
+    SealedStoreUnavailable,
+    SqlSealedStore,
+)
 
 # Any fixed number: the advisory lock that makes concurrent first opens migrate one at a time.
 _MIGRATION_LOCK = 0x5EA1ED
@@ -72,6 +78,7 @@ class PostgresSealedStore(SqlSealedStore):
 
     def __init__(self, url: str, keyring_path: Path, retention: RetentionPolicy | None = None) -> None:
         super().__init__(keyring_path, retention)
+        self._url = url
         try:
             self._db = psycopg.connect(url, autocommit=True)
         except psycopg.Error as exc:
@@ -85,6 +92,16 @@ class PostgresSealedStore(SqlSealedStore):
 
     @contextmanager
     def _transaction(self) -> Iterator[Query]:
+        try:
+            if self._db.closed or self._db.broken:
+                self._db = psycopg.connect(self._url, autocommit=True)  # the server came back
+            with self._transaction_on_connection() as query:
+                yield query
+        except psycopg.OperationalError as exc:  # connection lost or server down: retry later
+            raise SealedStoreUnavailable(f"sealed store unavailable: {type(exc).__name__}") from None
+
+    @contextmanager
+    def _transaction_on_connection(self) -> Iterator[Query]:
         with self._db.transaction(), self._db.cursor() as cursor:
 
             def query(sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:

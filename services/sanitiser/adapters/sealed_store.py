@@ -39,7 +39,7 @@ from prometheus_client import Counter
 from schemas import SealedEnvelope, Source
 from services.common import envelope
 from services.common.envelope import EnvelopeError, Keyring, KeyringError
-from services.common.errors import CpiError
+from services.common.errors import CpiError, TransientError
 
 log = structlog.get_logger(__name__)
 
@@ -71,6 +71,10 @@ class UnsealDenied(CpiError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+class SealedStoreUnavailable(TransientError):
+    """The store cannot be reached just now (locked, connection lost); the same call may pass later."""
 
 
 class SealedRecordNotFound(SealedStoreError):
@@ -487,6 +491,7 @@ __all__ = [
     "SealedRecordNotFound",
     "SealedStore",
     "SealedStoreError",
+    "SealedStoreUnavailable",
     "SqlSealedStore",
     "UnsealDenied",
     "open_sealed_store",

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from services.sanitiser.adapters.sealed_store import Query, RetentionPolicy, SqlSealedStore
+from services.sanitiser.adapters.sealed_store import Query, RetentionPolicy, SealedStoreUnavailable, SqlSealedStore
 
 _REFUSE = "BEGIN SELECT RAISE(ABORT, 'the sealed store is append-only'); END"
 
@@ -87,7 +87,10 @@ class SqliteSealedStore(SqlSealedStore):
         def query(sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
             return cursor.execute(sql, params).fetchall()
 
-        cursor.execute("BEGIN IMMEDIATE")
+        try:
+            cursor.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:  # locked or unreadable: it may well pass in a moment
+            raise SealedStoreUnavailable(f"sealed store busy or unreadable: {type(exc).__name__}") from None
         try:
             yield query
         except BaseException:
