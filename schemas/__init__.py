@@ -4,7 +4,7 @@ from schemas.base import Category, CpiModel, HowKnown, LawfulBasis
 from schemas.deadletter import DeadLetter
 from schemas.decision import Decision, Grading, Outcome, Priority, RuleFiring, Thrive
 from schemas.intel import SanitisedIntel
-from schemas.notification import DeliveryChannel, DeliveryStatus, NotificationRecord, Team
+from schemas.notification import DeliveryChannel, DeliveryStatus, NotificationRecord, PendingNotification, Team
 from schemas.submission import (
     AcceptedSubmission,
     Channel,
@@ -35,6 +35,7 @@ __all__ = [
     "Location",
     "NotificationRecord",
     "Outcome",
+    "PendingNotification",
     "Priority",
     "ReceivedSubmission",
     "RejectedSubmission",

@@ -18,6 +18,7 @@ EXPORTED: tuple[type[BaseModel], ...] = (
     schemas.SanitisedIntel,
     schemas.Decision,
     schemas.NotificationRecord,
+    schemas.PendingNotification,
     schemas.DeadLetter,
 )
 

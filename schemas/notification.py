@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated
 
 from pydantic import Field
 
 from schemas.base import CpiModel, Identifier
-from schemas.decision import Outcome, Priority
+from schemas.decision import Decision, Outcome, Priority
 
 
 class Team(StrEnum):
@@ -42,3 +42,12 @@ class NotificationRecord(CpiModel):
     attempts: Annotated[int, Field(ge=1, le=100)]
     delivered_on: date
     error: Annotated[str, Field(max_length=500)] | None = None
+
+
+class PendingNotification(CpiModel):
+    """cpi.notification.retry.v1: a notification not delivered yet, with the decision it is about, so it
+    can be tried again from the topic alone; `record` says how many attempts failed and why."""
+
+    record: NotificationRecord
+    decision: Decision
+    not_before: datetime

@@ -8,7 +8,7 @@ from pydantic import BaseModel
 
 from schemas.decision import Decision, Outcome
 from schemas.intel import SanitisedIntel
-from schemas.notification import NotificationRecord
+from schemas.notification import NotificationRecord, PendingNotification
 from schemas.submission import AcceptedSubmission, ReceivedSubmission, RejectedSubmission
 
 DAY_MS = 24 * 60 * 60 * 1000
@@ -40,7 +40,7 @@ OUTCOME_TOPICS: dict[Outcome, TopicSpec] = {
     for outcome in Outcome
 }
 DELIVERED = TopicSpec("cpi.notification.delivered.v1", NotificationRecord, 6, 90 * DAY_MS)
-RETRY = TopicSpec("cpi.notification.retry.v1", NotificationRecord, 6, 7 * DAY_MS)
+RETRY = TopicSpec("cpi.notification.retry.v1", PendingNotification, 6, 7 * DAY_MS)
 DEADLETTER = TopicSpec("cpi.deadletter.v1", None, 6, 30 * DAY_MS)
 
 ALL_TOPICS: tuple[TopicSpec, ...] = (

@@ -85,7 +85,10 @@ class NotifierSettings(WorkerSettings):
     crime_desk_webhook: str | None = None
     safeguarding_webhook: str | None = None
     outbox_dir: Path | None = Field(default=None, description="Where mail goes when no SMTP host is set.")
-    max_attempts: int = Field(default=5, ge=1, le=100)
+    max_attempts: int = Field(default=8, ge=1, le=100, description="Delivery attempts before dead-lettering.")
+    retry_after_seconds: float = Field(
+        default=10.0, gt=0, description="Wait before the first retry; doubles each time, at most 15 minutes."
+    )
 
     @property
     def outbox(self) -> Path:

@@ -1,16 +1,23 @@
-"""Notifier worker: decisions → crime desk and safeguarding told once each → cpi.notification.delivered.v1."""
+"""Notifier worker: decisions → crime desk and safeguarding told once each → cpi.notification.delivered.v1.
+
+A delivery that fails waits on cpi.notification.retry.v1 (with its decision, so nothing else is
+needed to try again) and is retried with growing pauses; after `max_attempts` it is dead-lettered,
+from where `cpi dlq replay` sends it back once the team's mail server or webhook is mended.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
 import structlog
 from prometheus_client import Counter
 
-from schemas import Decision, DeliveryStatus, NotificationRecord, Team
+from schemas import Decision, DeliveryStatus, NotificationRecord, PendingNotification, Team
 from schemas.base import utc_today
 from schemas.topics import DECIDED, DELIVERED, RETRY
+from services.common.errors import CpiError, DecodeError
 from services.common.kafka.stage import (
     CpiApp,
     Handler,
@@ -26,64 +33,95 @@ from services.notifier.adapters.delivery import DeliveryError, DeliveryLedger, T
 from services.notifier.domain import Notification, notifications_for
 
 STAGE = "notifier"
-_BACKOFF_SECONDS = (0.5, 2.0)
+RETRY_STAGE = "notifier-retry"
+_LONGEST_PAUSE = timedelta(minutes=15)
 
 log = structlog.get_logger(__name__)
 
 NOTIFICATIONS = Counter(
-    "cpi_notifications_total", "Notifications by team and result (delivered, failed, duplicate_skipped).",
+    "cpi_notifications_total",
+    "Notifications by team and result (delivered, failed, retry_scheduled, duplicate_skipped).",
     ["team", "result"],
 )
 
 
-async def _deliver(note: Notification, transport: Transport) -> tuple[int, str | None]:
-    """Try a few times; return the attempts made and the last error, if every attempt failed."""
-    error = None
-    for attempt, pause in enumerate((*_BACKOFF_SECONDS, None), start=1):
+class NotificationUndeliverable(CpiError):
+    """Every attempt to tell a team failed; the pending notification is dead-lettered for replay."""
+
+
+class Notifier:
+    """Delivers each notification once, and schedules or gives up on the ones that fail."""
+
+    def __init__(self, transports: dict[Team, Transport], ledger: DeliveryLedger, settings: NotifierSettings) -> None:
+        self._transports = transports
+        self._ledger = ledger
+        self._settings = settings
+
+    async def attempt(self, note: Notification, decision: Decision, failed_before: int) -> list[Publish]:
+        """One delivery attempt: a delivered record, a retry scheduled, or (out of attempts) an error."""
+        if await asyncio.to_thread(self._ledger.delivered, note.notification_id):
+            NOTIFICATIONS.labels(note.team.value, "duplicate_skipped").inc()
+            return []  # a redelivered decision or retry: this team has been told already
+        transport = self._transports[note.team]
+        attempts = failed_before + 1
         try:
             await asyncio.to_thread(transport.deliver, note)
-            return attempt, None
         except DeliveryError as exc:
-            error = str(exc)
+            NOTIFICATIONS.labels(note.team.value, "failed").inc()
             log.warning("delivery_failed", notification_id=note.notification_id, team=note.team.value,
-                        attempt=attempt, error=error)
-            if pause is not None:
-                await asyncio.sleep(pause)
-    return len(_BACKOFF_SECONDS) + 1, error
+                        attempt=attempts, error=str(exc))
+            if attempts >= self._settings.max_attempts:
+                raise NotificationUndeliverable(
+                    f"{note.team.value} could not be told after {attempts} attempts: {exc}") from None
+            record = self._record(note, decision, transport, attempts, DeliveryStatus.FAILED, str(exc))
+            pause = min(timedelta(seconds=self._settings.retry_after_seconds * 2 ** (attempts - 1)), _LONGEST_PAUSE)
+            pending = PendingNotification(record=record, decision=decision, not_before=datetime.now(UTC) + pause)
+            NOTIFICATIONS.labels(note.team.value, "retry_scheduled").inc()
+            return [Publish(topic=RETRY, key=decision.intel_id.encode(), value=encode(pending),
+                            timestamp=day_timestamp())]
+        await asyncio.to_thread(self._ledger.record, note.notification_id, transport.channel)
+        NOTIFICATIONS.labels(note.team.value, "delivered").inc()
+        record = self._record(note, decision, transport, attempts, DeliveryStatus.DELIVERED, None)
+        return [Publish(topic=DELIVERED, key=decision.intel_id.encode(), value=encode(record),
+                        timestamp=day_timestamp())]
 
+    @staticmethod
+    def _record(note: Notification, decision: Decision, transport: Transport, attempts: int,
+                status: DeliveryStatus, error: str | None) -> NotificationRecord:
+        return NotificationRecord(
+            notification_id=note.notification_id, decision_id=decision.decision_id, intel_id=decision.intel_id,
+            team=note.team, outcome=note.outcome, priority=decision.priority, channel=transport.channel,
+            status=status, attempts=attempts, delivered_on=utc_today(), error=error,
+        )
 
-def make_handler(transports: dict[Team, Transport], ledger: DeliveryLedger) -> Handler:
-    async def handle(value: bytes) -> Sequence[Publish]:
-        decision = decode(Decision, value)
-        records = []
-        for note in notifications_for(decision):
-            if await asyncio.to_thread(ledger.delivered, note.notification_id):
-                NOTIFICATIONS.labels(note.team.value, "duplicate_skipped").inc()
-                continue  # a redelivered decision: this team has been told already
-            transport = transports[note.team]
-            attempts, error = await _deliver(note, transport)
-            if error is None:
-                await asyncio.to_thread(ledger.record, note.notification_id, transport.channel)
-            NOTIFICATIONS.labels(note.team.value, "delivered" if error is None else "failed").inc()
-            record = NotificationRecord(
-                notification_id=note.notification_id, decision_id=decision.decision_id,
-                intel_id=decision.intel_id, team=note.team, outcome=note.outcome, priority=decision.priority,
-                channel=transport.channel,
-                status=DeliveryStatus.DELIVERED if error is None else DeliveryStatus.FAILED,
-                attempts=attempts, delivered_on=utc_today(), error=error,
-            )
-            records.append(Publish(topic=DELIVERED if error is None else RETRY,
-                                   key=decision.intel_id.encode(), value=encode(record),
-                                   timestamp=day_timestamp()))
-        return records
+    def decisions_handler(self) -> Handler:
+        async def handle(value: bytes) -> Sequence[Publish]:
+            decision = decode(Decision, value)
+            return [p for note in notifications_for(decision) for p in await self.attempt(note, decision, 0)]
 
-    return handle
+        return handle
+
+    def retries_handler(self) -> Handler:
+        async def handle(value: bytes) -> Sequence[Publish]:
+            pending = decode(PendingNotification, value)
+            wait = (pending.not_before - datetime.now(UTC)).total_seconds()
+            if wait > 0:
+                await asyncio.sleep(wait)  # retries are in due order per partition; waiting holds only them
+            note = next((n for n in notifications_for(pending.decision)
+                         if n.notification_id == pending.record.notification_id), None)
+            if note is None:
+                raise DecodeError("notification_mismatch", "the pending notification is not one its decision makes")
+            return await self.attempt(note, pending.decision, pending.record.attempts)
+
+        return handle
 
 
 def build(settings: NotifierSettings) -> CpiApp:
     app = create_app(STAGE, settings)
-    ledger = DeliveryLedger(settings.data_dir / "notifier" / "ledger.db")
-    register_stage(app, settings, stage=STAGE, source=DECIDED, handler=make_handler(transports_from(settings), ledger))
+    notifier = Notifier(transports_from(settings), DeliveryLedger(settings.data_dir / "notifier" / "ledger.db"),
+                        settings)
+    register_stage(app, settings, stage=STAGE, source=DECIDED, handler=notifier.decisions_handler())
+    register_stage(app, settings, stage=RETRY_STAGE, source=RETRY, handler=notifier.retries_handler())
     return app
 
 

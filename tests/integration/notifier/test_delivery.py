@@ -24,7 +24,7 @@ from services.notifier.adapters.delivery import (
     transports_from,
 )
 from services.notifier.domain import notifications_for
-from services.notifier.worker import make_handler
+from services.notifier.worker import NotificationUndeliverable, Notifier
 
 
 def decision(outcomes: list[str], priority: str = "high") -> Decision:
@@ -131,7 +131,7 @@ async def test_a_redelivered_decision_notifies_each_team_once(
     port, inbox = smtp_server
     url, received, _control = http_server
     settings = NotifierSettings(smtp_host="127.0.0.1", smtp_port=port, safeguarding_webhook=url, data_dir=tmp_path)
-    handle = make_handler(transports_from(settings), DeliveryLedger(tmp_path / "ledger.db"))
+    handle = Notifier(transports_from(settings), DeliveryLedger(tmp_path / "ledger.db"), settings).decisions_handler()
     body = decision(["intelligence_log", "crime_desk", "safeguarding"]).model_dump_json().encode()
     first = await handle(body)
     records = [NotificationRecord.model_validate_json(p.value) for p in first]
@@ -147,7 +147,7 @@ async def test_a_redelivered_decision_notifies_each_team_once(
 async def test_intelligence_log_only_notifies_nobody(tmp_path: Path) -> None:
     """A decision routed only to the intelligence log produces no notification."""
     settings = NotifierSettings(data_dir=tmp_path)
-    handle = make_handler(transports_from(settings), DeliveryLedger(tmp_path / "ledger.db"))
+    handle = Notifier(transports_from(settings), DeliveryLedger(tmp_path / "ledger.db"), settings).decisions_handler()
     assert await handle(decision(["intelligence_log"], "low").model_dump_json().encode()) == []
     assert not (tmp_path / "outbox").exists()
 
@@ -161,23 +161,48 @@ def test_outbox_writes_one_message_file_per_notification(tmp_path: Path) -> None
     assert "To: desk@x.example" in mail and "Skinny" in mail
 
 
-async def test_a_failed_delivery_goes_to_the_retry_topic_and_is_tried_again_later(
+async def test_a_failed_delivery_is_retried_from_the_retry_topic_until_it_is_delivered(
     http_server: Any, tmp_path: Path
 ) -> None:
-    """When the webhook keeps failing the record is published as failed on the retry topic, and since
-    nothing was delivered, the same decision delivered again is tried again (and then succeeds)."""
+    """A failing webhook puts a pending notification (with its decision, and when to try next) on the
+    retry topic; the retry handler tries again when due, schedules another retry while it still fails,
+    and publishes a delivered record once the webhook answers; the decision is never told twice."""
+    from schemas import PendingNotification
     from schemas.topics import DELIVERED, RETRY
 
     url, received, control = http_server
     control["status"] = 500
-    settings = NotifierSettings(safeguarding_webhook=url, data_dir=tmp_path)
-    handle = make_handler(transports_from(settings), DeliveryLedger(tmp_path / "ledger.db"))
+    settings = NotifierSettings(safeguarding_webhook=url, data_dir=tmp_path, retry_after_seconds=0.05)
+    notifier = Notifier(transports_from(settings), DeliveryLedger(tmp_path / "ledger.db"), settings)
     body = decision(["safeguarding"], "medium").model_dump_json().encode()
-    failed = await handle(body)
-    assert [p.topic for p in failed] == [RETRY]
-    record = NotificationRecord.model_validate_json(failed[0].value)
-    assert record.status.value == "failed" and record.attempts == 3 and record.error
+    first = await notifier.decisions_handler()(body)
+    assert [p.topic for p in first] == [RETRY]
+    pending = PendingNotification.model_validate_json(first[0].value)
+    assert pending.record.status.value == "failed" and pending.record.attempts == 1 and pending.record.error
+    assert pending.decision.decision_id == "d" * 32 and pending.not_before.tzinfo is not None
+
+    retry = notifier.retries_handler()
+    second = await retry(first[0].value)
+    assert [p.topic for p in second] == [RETRY]
+    assert PendingNotification.model_validate_json(second[0].value).record.attempts == 2
     control["status"] = 200
-    retried = await handle(body)
-    assert [p.topic for p in retried] == [DELIVERED]
-    assert len(received) == 4
+    third = await retry(second[0].value)
+    assert [p.topic for p in third] == [DELIVERED]
+    assert NotificationRecord.model_validate_json(third[0].value).attempts == 3
+    assert await retry(second[0].value) == []  # a redelivered retry: already told
+    assert len(received) == 3
+
+
+async def test_a_notification_that_never_gets_through_is_given_up_for_the_dead_letter_topic(
+    http_server: Any, tmp_path: Path
+) -> None:
+    """After max_attempts failures the retry handler raises NotificationUndeliverable, which the stage
+    dead-letters (from where `cpi dlq replay` sends it back once the webhook is mended)."""
+    url, _received, control = http_server
+    control["status"] = 503
+    settings = NotifierSettings(safeguarding_webhook=url, data_dir=tmp_path, retry_after_seconds=0.01,
+                                max_attempts=2)
+    notifier = Notifier(transports_from(settings), DeliveryLedger(tmp_path / "ledger.db"), settings)
+    first = await notifier.decisions_handler()(decision(["safeguarding"], "medium").model_dump_json().encode())
+    with pytest.raises(NotificationUndeliverable):
+        await notifier.retries_handler()(first[0].value)
