@@ -35,6 +35,7 @@ from services.notifier.domain import Notification, notifications_for
 STAGE = "notifier"
 RETRY_STAGE = "notifier-retry"
 _LONGEST_PAUSE = timedelta(minutes=15)
+_LONGEST_HOLD = timedelta(seconds=20)
 
 log = structlog.get_logger(__name__)
 
@@ -105,8 +106,14 @@ class Notifier:
         async def handle(value: bytes) -> Sequence[Publish]:
             pending = decode(PendingNotification, value)
             wait = (pending.not_before - datetime.now(UTC)).total_seconds()
+            if wait > _LONGEST_HOLD.total_seconds():
+                # Not due for a while: hold it briefly, then put it back at the end of the retry topic.
+                # A long sleep here would hold up rebalancing (faust waits for the current event).
+                await asyncio.sleep(_LONGEST_HOLD.total_seconds())
+                return [Publish(topic=RETRY, key=pending.decision.intel_id.encode(), value=value,
+                                timestamp=day_timestamp())]
             if wait > 0:
-                await asyncio.sleep(wait)  # retries are in due order per partition; waiting holds only them
+                await asyncio.sleep(wait)
             note = next((n for n in notifications_for(pending.decision)
                          if n.notification_id == pending.record.notification_id), None)
             if note is None:

@@ -206,3 +206,28 @@ async def test_a_notification_that_never_gets_through_is_given_up_for_the_dead_l
     first = await notifier.decisions_handler()(decision(["safeguarding"], "medium").model_dump_json().encode())
     with pytest.raises(NotificationUndeliverable):
         await notifier.retries_handler()(first[0].value)
+
+
+async def test_a_retry_not_yet_due_is_put_back_rather_than_held(tmp_path: Path, monkeypatch: Any) -> None:
+    """A pending notification due far in the future is held only briefly and then put back, unchanged,
+    on the retry topic (so the worker never sits on one event for minutes)."""
+    from datetime import UTC, datetime, timedelta
+
+    import services.notifier.worker as worker
+    from schemas import PendingNotification
+    from schemas.topics import RETRY
+
+    monkeypatch.setattr(worker, "_LONGEST_HOLD", timedelta(seconds=0.05))
+    settings = NotifierSettings(data_dir=tmp_path)
+    notifier = Notifier(transports_from(settings), DeliveryLedger(tmp_path / "ledger.db"), settings)
+    made = decision(["crime_desk"])
+    note = notifications_for(made)[0]
+    record = NotificationRecord(notification_id=note.notification_id, decision_id=made.decision_id,
+                                intel_id=made.intel_id, team=note.team, outcome=note.outcome, priority=made.priority,
+                                channel=DeliveryChannel.OUTBOX, status="failed", attempts=1,
+                                delivered_on=datetime.now(UTC).date(), error="earlier failure")
+    pending = PendingNotification(record=record, decision=made, not_before=datetime.now(UTC) + timedelta(hours=1))
+    value = pending.model_dump_json().encode()
+    again = await notifier.retries_handler()(value)
+    assert [(p.topic, p.value) for p in again] == [(RETRY, value)]
+    assert not (tmp_path / "outbox").exists()
