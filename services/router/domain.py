@@ -62,11 +62,26 @@ class SubjectCondition(_RulesModel):
     roles: list[SubjectRole] = []
     under_18: bool | None = None
     min_age: Annotated[int, Field(ge=0, le=120)] | None = None
+    max_age: Annotated[int, Field(ge=0, le=120)] | None = None
     identifiable: bool | None = None
 
 
+class TextCount(_RulesModel):
+    """Holds when at least `at_least` different phrases from `lexicons` are found (an indicator checklist).
+
+    A phrase found inside a longer one that was also found is the same sign and is not counted again.
+    """
+
+    lexicons: Annotated[list[str], Field(min_length=1)]
+    at_least: Annotated[int, Field(ge=1, le=20)] = 2
+
+
 class Condition(_RulesModel):
-    """Every field given must hold (and); inside a list, any one item is enough (or)."""
+    """Every field given must hold (and); inside a list, any one item is enough (or).
+
+    `any_of` holds when one nested condition holds; `all_of` when every nested condition holds, which
+    lets a rule combine several alternatives ("a child" and "an adult directing them" and "an offence").
+    """
 
     categories_any: list[Category] = []
     how_known_in: list[HowKnown] = []
@@ -78,7 +93,9 @@ class Condition(_RulesModel):
     has_vehicle: bool | None = None
     text_any: list[str] = []
     text_all: list[str] = []
+    text_count: TextCount | None = None
     any_of: list[Condition] = []
+    all_of: list[Condition] = []
 
 
 class Rule(_RulesModel):
@@ -166,8 +183,12 @@ def _lexicon_references(condition: Condition, path: str) -> Iterator[tuple[str, 
     for field in ("text_any", "text_all"):
         for position, name in enumerate(getattr(condition, field)):
             yield f"{path}.{field}.{position}", name
-    for position, nested in enumerate(condition.any_of):
-        yield from _lexicon_references(nested, f"{path}.any_of.{position}")
+    if condition.text_count is not None:
+        for position, name in enumerate(condition.text_count.lexicons):
+            yield f"{path}.text_count.lexicons.{position}", name
+    for field in ("any_of", "all_of"):
+        for position, nested in enumerate(getattr(condition, field)):
+            yield from _lexicon_references(nested, f"{path}.{field}.{position}")
 
 
 # ------------------------------------------------------------------------------------- loading
@@ -362,6 +383,10 @@ def _subject_evidence(facts: _Facts, wanted: SubjectCondition) -> list[str]:
             if age is None or age < wanted.min_age:
                 continue
             notes.append(f"age {age}")
+        if wanted.max_age is not None:
+            if age is None or age > wanted.max_age:
+                continue
+            notes.append(f"age {age}")
         if wanted.identifiable is not None:
             identifiable = bool(subject.name or subject.aliases or subject.address or subject.description
                                 or subject.date_of_birth)
@@ -418,6 +443,19 @@ def _evaluate(condition: Condition, facts: _Facts) -> list[str] | None:
         if not words:
             return None
         evidence.extend(words)
+    if condition.text_count is not None:
+        signs = list(dict.fromkeys(word.lower() for lexicon in condition.text_count.lexicons
+                                   for word in facts.matches(lexicon)))
+        # One sign matched by two terms ("speaks no english" and "no english") counts once.
+        words = [word for word in signs if not any(word != other and word in other for other in signs)]
+        if len(words) < condition.text_count.at_least:
+            return None
+        evidence.extend(words)
+    for nested in condition.all_of:
+        held = _evaluate(nested, facts)
+        if held is None:
+            return None
+        evidence.extend(held)
     if condition.any_of:
         alternatives = [found for nested in condition.any_of if (found := _evaluate(nested, facts)) is not None]
         if not alternatives:

@@ -14,9 +14,15 @@ from schemas import Category, Outcome, SanitisedIntel
 from services.router.domain import RoutingRules, assess, load_rules
 
 CORPUS = Path(__file__).with_name("corpus.yaml")
-# Written from the routing policy before rules 2026.11.2 and never tuned on: reported on its own, and
-# deliberately not part of the gate, so that nobody is pushed to tune the rules to it.
+# Written from the routing policy before rules 2026.11.2; reported on its own. Since rules 2026.11.3 it is
+# TRAINING data (its misses were studied and the rules changed for them), so it no longer estimates how
+# the rules do on unseen reports. It is gated like the main corpus, so the fixes are not lost.
 HELD_OUT_2 = Path(__file__).with_name("heldout_2.yaml")
+# Written from the routing policy and committed before rules 2026.11.3 were written; never tuned on. This
+# is the honest estimate on unseen reports: printed, deliberately not gated, so that nobody is pushed to
+# tune the rules to it. Its baseline under rules 2026.11.2 is recorded here to print beside the figure.
+HELD_OUT_3 = Path(__file__).with_name("heldout_3.yaml")
+HELD_OUT_3_BASELINE = ("2026.11.2", 0.328, 0.569)
 RECEIVED_ON = date(2026, 11, 20)
 OUTCOME_THRESHOLD = 0.90
 PRIORITY_THRESHOLD = 0.85
@@ -64,6 +70,20 @@ def test_held_out_2_is_broad_and_distinct() -> None:
     assert Counter(case["priority"] for case in cases).keys() == {"high", "medium", "low", "none"}
 
 
+def test_held_out_3_is_broad_and_distinct() -> None:
+    """The third held-out batch has at least 50 cases, all eight categories, all four outcomes and
+    priorities, adults and children, and no id shared with the main corpus or batch 2."""
+    cases = _cases(HELD_OUT_3)
+    assert len(cases) >= 50
+    assert len({case["id"] for case in cases}) == len(cases)
+    assert not {case["id"] for case in cases} & {case["id"] for case in _cases() + _cases(HELD_OUT_2)}
+    assert {c for case in cases for c in case["categories"]} == {c.value for c in Category}
+    assert {o for case in cases for o in case["outcomes"]} == {o.value for o in Outcome}
+    assert Counter(case["priority"] for case in cases).keys() == {"high", "medium", "low", "none"}
+    ages = [s.get("approx_age") for case in cases for s in case.get("subjects", []) if s.get("approx_age") is not None]
+    assert any(age < 18 for age in ages) and any(age >= 18 for age in ages)
+
+
 def _agreement(cases: list[dict[str, Any]], rules: RoutingRules) -> tuple[float, float, list[str]]:
     """Share of cases with exactly the labelled outcome set, share with the labelled priority, and the misses."""
     outcome_hits = priority_hits = 0
@@ -84,19 +104,23 @@ def _agreement(cases: list[dict[str, Any]], rules: RoutingRules) -> tuple[float,
 
 
 def test_corpus_agreement(rules: RoutingRules, capsys: pytest.CaptureFixture[str]) -> None:
-    """The rules give exactly the labelled outcome set for >= 90% of cases and the labelled priority for >= 85%.
+    """The rules give exactly the labelled outcome set for >= 90% of cases and the labelled priority for >= 85%,
+    on the main corpus and on batch 2 (both tuned on).
 
-    Reported on their own as well: batch 1 of held-out cases (in corpus.yaml; written after rules
-    2026.11.1, and tuned on by 2026.11.2, so no longer a fair estimate) and batch 2 (heldout_2.yaml,
-    written before 2026.11.2 and never tuned on: the fairer estimate of how the rules do on reports
-    nobody has seen). Batch 2 is printed, not gated.
+    Reported on their own as well: batch 1 of held-out cases (in corpus.yaml; tuned on since 2026.11.2),
+    batch 2 (heldout_2.yaml; training data since 2026.11.3) and batch 3 (heldout_3.yaml, written before
+    2026.11.3 and never tuned on: the honest estimate of how the rules do on reports nobody has seen).
+    Batch 3 is printed beside its baseline, not gated.
     """
     cases = _cases()
     outcome_rate, priority_rate, misses = _agreement(cases, rules)
     held_out = [case for case in cases if case.get("held_out")]
     held_outcome, held_priority, _ = _agreement(held_out, rules)
     batch_2 = _cases(HELD_OUT_2)
-    batch_2_outcome, batch_2_priority, _ = _agreement(batch_2, rules)
+    batch_2_outcome, batch_2_priority, batch_2_misses = _agreement(batch_2, rules)
+    batch_3 = _cases(HELD_OUT_3)
+    batch_3_outcome, batch_3_priority, _ = _agreement(batch_3, rules)
+    base_version, base_outcome, base_priority = HELD_OUT_3_BASELINE
     with capsys.disabled():
         print(
             f"\nrouter corpus ({len(cases)} cases, rules {rules.version}): "
@@ -105,9 +129,16 @@ def test_corpus_agreement(rules: RoutingRules, capsys: pytest.CaptureFixture[str
             f"{held_priority:.1%}"
         )
         print(
-            f"held-out batch 2 ({len(batch_2)} cases, never tuned on, not gated): outcome sets exactly right "
+            f"batch 2 ({len(batch_2)} cases, TRAINING data since 2026.11.3, gated): outcome sets exactly right "
             f"{batch_2_outcome:.1%}, priority right {batch_2_priority:.1%}"
         )
-        print("\n".join(misses))
+        print(
+            f"held-out batch 3 ({len(batch_3)} cases, never tuned on, not gated; the honest figure): outcome sets "
+            f"exactly right {batch_3_outcome:.1%}, priority right {batch_3_priority:.1%} "
+            f"(baseline under {base_version}: {base_outcome:.1%} and {base_priority:.1%})"
+        )
+        print("\n".join(misses + batch_2_misses))
     assert outcome_rate >= OUTCOME_THRESHOLD, "\n".join(misses)
     assert priority_rate >= PRIORITY_THRESHOLD, "\n".join(misses)
+    assert batch_2_outcome >= OUTCOME_THRESHOLD, "\n".join(batch_2_misses)
+    assert batch_2_priority >= PRIORITY_THRESHOLD, "\n".join(batch_2_misses)

@@ -472,3 +472,63 @@ def test_doorstep_fraud_against_an_older_person_is_safeguarding(rules: RoutingRu
     younger = assess(make_intel(information="A market trader was scammed by a customer paying with a fake note."),
                      rules)
     assert Outcome.SAFEGUARDING not in younger.outcomes
+
+
+# ------------------------------------------------------------------ mechanisms added in rules 2026.11.3
+
+
+def test_child_sent_to_steal_by_an_adult_is_criminal_exploitation(rules: RoutingRules) -> None:
+    """A child plus an adult directing them plus an offence fires without any exploitation keyword."""
+    decision = assess(
+        make_intel(information="Two girls in school uniform are being sent into the shop by a woman who waits "
+                               "outside and takes the bottles they bring out without paying."),
+        rules,
+    )
+    assert "crime.child_exploitation_by_adult" in fired(decision)
+    assert {Outcome.CRIME_DESK, Outcome.SAFEGUARDING} <= set(decision.outcomes)
+    assert decision.priority is Priority.HIGH
+
+
+def test_adult_directing_an_adult_is_not_child_exploitation(rules: RoutingRules) -> None:
+    """The same words about adults do not fire the child rule."""
+    decision = assess(
+        make_intel(information="Two women are being sent into the shop by a man who waits outside and takes "
+                               "the bottles they bring out without paying.",
+                   subjects=[{"role": "person_of_concern", "approx_age": 30}]),
+        rules,
+    )
+    assert "crime.child_exploitation_by_adult" not in fired(decision)
+
+
+def test_sexual_health_contact_is_an_offence_under_16_only(rules: RoutingRules) -> None:
+    """max_age: contraception at 15 fires crime.child_sexual_contact; at 17 with a peer it does not."""
+    text = "She came in asking for emergency contraception."
+    young = assess(make_intel(information=text, subjects=[{"role": "at_risk", "name": "Mia", "approx_age": 15}]),
+                   rules)
+    older = assess(make_intel(information=text, subjects=[{"role": "at_risk", "name": "Mia", "approx_age": 17}]),
+                   rules)
+    assert "crime.child_sexual_contact" in fired(young)
+    assert "crime.child_sexual_contact" not in fired(older)
+
+
+def test_one_labour_indicator_is_not_enough_but_two_are(rules: RoutingRules) -> None:
+    """text_count: a single weak indicator does not fire; two different ones do."""
+    one = assess(make_intel(information="The girl at the counter speaks no English."), rules)
+    two = assess(make_intel(information="The girl at the counter speaks no English. She sleeps on the kitchen floor."),
+                 rules)
+    assert "crime.labour_exploitation_indicators" not in fired(one)
+    assert "crime.labour_exploitation_indicators" in fired(two)
+    assert two.priority is Priority.HIGH
+
+
+def test_domestic_violence_against_an_adult_is_safeguarding_but_a_stranger_assault_is_not(
+        rules: RoutingRules) -> None:
+    """safeguarding.victim_of_harm: violence from a partner is a safety concern; a one-off assault by strangers
+    goes to the crime desk only."""
+    partner = assess(make_intel(information="Her partner punched her in the face last night.",
+                                subjects=[{"role": "at_risk", "name": "Leanne", "approx_age": 31}]), rules)
+    stranger = assess(make_intel(information="He was punched by a stranger outside a nightclub.",
+                                 subjects=[{"role": "at_risk", "name": "Connor", "approx_age": 24}]), rules)
+    assert Outcome.SAFEGUARDING in partner.outcomes
+    assert Outcome.SAFEGUARDING not in stranger.outcomes
+    assert Outcome.CRIME_DESK in stranger.outcomes
