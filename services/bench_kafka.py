@@ -11,14 +11,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from schemas import Channel
 from schemas.topics import ACCEPTED, DECIDED, RECEIVED, SANITISED, TopicSpec
 from services.bench import generated_submissions
 from services.common.envelope import Keyring
 from services.common.kafka.admin import admin_client, apply_topics
 from services.common.kafka.broker import LocalBroker, free_port
+from services.common.processes import wait_until_ready
 from services.common.serde import encode
 from services.common.settings import PlatformSettings
 from services.intake.api import received_record
@@ -39,17 +38,6 @@ def _end_offsets(settings: PlatformSettings, specs: list[TopicSpec]) -> dict[str
         return totals
     finally:
         consumer.close()
-
-
-def _wait_ready(url: str, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"{url} not ready")
 
 
 def through_kafka(count: int) -> dict[str, Any]:
@@ -76,9 +64,8 @@ def through_kafka(count: int) -> dict[str, Any]:
             for name, port in ports.items()
         ]
         try:
-            deadline = time.monotonic() + 120
-            for port in ports.values():
-                _wait_ready(f"http://127.0.0.1:{port}/readyz", deadline)
+            for process, port in zip(processes, ports.values(), strict=True):
+                wait_until_ready(f"http://127.0.0.1:{port}/readyz", process=process)
             from kafka import KafkaProducer
 
             records = [received_record(s, Channel.IMPORT, keyring) for s in generated_submissions(count, seed=11)]

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
 
 from services.common.kafka.reading import read_to_end
+from services.common.processes import wait_until_ready
 
 
 def produce(bootstrap: str, topic: str, value: bytes, key: bytes | None = None) -> None:
@@ -44,3 +50,22 @@ def wait_for(bootstrap: str, topic: str, match: Callable[[Any], bool], timeout: 
 
 def json_value(record: Any) -> Any:
     return json.loads(record.value)
+
+
+@contextmanager
+def worker_process(name: str, env: dict[str, str], port: int, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """`cpi worker NAME` as its own process, ready (its /readyz answers) when the block starts; stopped
+    with SIGTERM when it ends."""
+    with open(log_path, "wb") as log:
+        worker = subprocess.Popen([sys.executable, "-m", "services.cli", "worker", name],
+                                  env={**env, "CPI_WORKER_PORT": str(port)}, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_until_ready(f"http://127.0.0.1:{port}/readyz", process=worker)
+        yield worker
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()

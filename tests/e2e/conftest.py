@@ -7,16 +7,15 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import pytest
 
 from services.common.kafka.broker import free_port
+from services.common.processes import wait_until_ready
 from services.common.settings import PlatformSettings
 
 WORKERS = ("intake", "sanitiser", "router", "notifier")
@@ -42,20 +41,6 @@ class Pipeline:
 
     def settings(self) -> PlatformSettings:
         return PlatformSettings(kafka_bootstrap=self.bootstrap, topic_prefix=self.prefix)
-
-
-def _wait_ready(url: str, process: subprocess.Popen[bytes], name: str, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{name} exited with {process.returncode} before it was ready")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"{name} was not ready at {url} within {timeout:.0f}s")
 
 
 @pytest.fixture(scope="module")
@@ -94,9 +79,8 @@ def pipeline(
             [sys.executable, "-m", "services.cli", "up"], env=env, stdout=log, stderr=subprocess.STDOUT,
         )
     try:
-        for name in WORKERS:
-            _wait_ready(f"{pipe.worker_urls[name]}/readyz", pipe.processes["up"], name)
-        _wait_ready(f"{pipe.api_url}/readyz", pipe.processes["up"], "api")
+        for url in [*pipe.worker_urls.values(), pipe.api_url]:
+            wait_until_ready(f"{url}/readyz", process=pipe.processes["up"])
         yield pipe
     finally:
         up = pipe.processes["up"]

@@ -4,24 +4,19 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from schemas import NotificationRecord, PendingNotification
 from schemas.topics import DEADLETTER, DECIDED, DELIVERED, RETRY
 from services.common.kafka.broker import free_port
 from tests.integration.notifier.test_delivery import decision
-from tests.kafka_helpers import produce, read_all, wait_for
+from tests.kafka_helpers import produce, read_all, wait_for, worker_process
 
 pytestmark = pytest.mark.kafka
 
@@ -60,19 +55,9 @@ def test_a_failing_team_is_told_once_it_recovers_and_nothing_is_lost(
     names = topic_factory(DECIDED, DELIVERED, RETRY, DEADLETTER)
     port = free_port()
     env = {**os.environ, "CPI_KAFKA_BOOTSTRAP": kafka_bootstrap, "CPI_TOPIC_PREFIX": topic_prefix,
-           "CPI_DATA_DIR": str(tmp_path), "CPI_WORKER_PORT": str(port), "CPI_SAFEGUARDING_WEBHOOK": url,
+           "CPI_DATA_DIR": str(tmp_path), "CPI_SAFEGUARDING_WEBHOOK": url,
            "CPI_RETRY_AFTER_SECONDS": "0.5"}
-    with open(tmp_path / "worker.log", "wb") as log:
-        worker = subprocess.Popen([sys.executable, "-m", "services.cli", "worker", "notifier"], env=env,
-                                  stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
+    with worker_process("notifier", env, port, tmp_path / "worker.log"):
         body = decision(["intelligence_log", "crime_desk", "safeguarding"]).model_dump_json().encode()
         produce(kafka_bootstrap, names[DECIDED.name], body, b"1" * 32)
 
@@ -87,9 +72,3 @@ def test_a_failing_team_is_told_once_it_recovers_and_nothing_is_lost(
         assert teams == ["crime_desk", "safeguarding"]
         assert answers == [503, 503, 204]
         assert read_all(kafka_bootstrap, names[DEADLETTER.name]) == []
-    finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(30)
-        except subprocess.TimeoutExpired:
-            worker.kill()

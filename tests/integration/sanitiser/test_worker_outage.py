@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import os
-import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
 import pytest
 
 from schemas import AcceptedSubmission, Channel, Submission
@@ -22,7 +18,7 @@ from services.common.serde import encode
 from services.intake.receiving import received_record
 from services.intake.worker import check_received
 from services.sanitiser.adapters import open_sealed_store
-from tests.kafka_helpers import produce, read_all, wait_for
+from tests.kafka_helpers import produce, read_all, wait_for, worker_process
 
 pytestmark = pytest.mark.kafka
 
@@ -46,39 +42,24 @@ def test_a_locked_store_delays_the_sanitiser_but_dead_letters_nothing(
     accepted = check_received(received_record(Submission.model_validate(SUBMISSION), Channel.API, keyring), keyring)
     assert isinstance(accepted, AcceptedSubmission)
 
-    port = free_port()
     env = {**os.environ, "CPI_KAFKA_BOOTSTRAP": kafka_bootstrap, "CPI_TOPIC_PREFIX": topic_prefix,
-           "CPI_DATA_DIR": str(tmp_path), "CPI_WORKER_PORT": str(port)}
-    log = open(tmp_path / "worker.log", "wb")
-    worker = subprocess.Popen([sys.executable, "-m", "services.cli", "worker", "sanitiser"], env=env,
-                              stdout=log, stderr=subprocess.STDOUT)
+           "CPI_DATA_DIR": str(tmp_path)}
+    log = tmp_path / "worker.log"
     blocker = sqlite3.connect(tmp_path / "sealed.db", timeout=0, isolation_level=None)
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
+        with worker_process("sanitiser", env, free_port(), log) as worker:
+            blocker.execute("BEGIN IMMEDIATE")  # another writer holds the store
+            produce(kafka_bootstrap, names[ACCEPTED.name], encode(accepted), accepted.submission_id.encode())
+            deadline = time.monotonic() + 60
+            while b"transient_failure" not in log.read_bytes() and time.monotonic() < deadline:
                 time.sleep(0.5)
-        blocker.execute("BEGIN IMMEDIATE")  # another writer holds the store
-        produce(kafka_bootstrap, names[ACCEPTED.name], encode(accepted), accepted.submission_id.encode())
-        deadline = time.monotonic() + 60
-        while b"transient_failure" not in (tmp_path / "worker.log").read_bytes() and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert b"transient_failure" in (tmp_path / "worker.log").read_bytes()
-        assert read_all(kafka_bootstrap, names[SANITISED.name]) == []
-        blocker.execute("ROLLBACK")  # the store is back
+            assert b"transient_failure" in log.read_bytes()
+            assert read_all(kafka_bootstrap, names[SANITISED.name]) == []
+            blocker.execute("ROLLBACK")  # the store is back
 
-        intel = wait_for(kafka_bootstrap, names[SANITISED.name], lambda r: b"Dock Street" in r.value)
-        assert b"Brackenbury" not in intel.value
-        assert read_all(kafka_bootstrap, names[DEADLETTER.name]) == []
-        assert worker.poll() is None, "the worker kept running"
+            intel = wait_for(kafka_bootstrap, names[SANITISED.name], lambda r: b"Dock Street" in r.value)
+            assert b"Brackenbury" not in intel.value
+            assert read_all(kafka_bootstrap, names[DEADLETTER.name]) == []
+            assert worker.poll() is None, "the worker kept running"
     finally:
         blocker.close()
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-        log.close()
