@@ -354,6 +354,11 @@ def _target(path: str, ids: set[str]) -> str:
     return "main-form"
 
 
+def _position(body: str, ident: str) -> int:
+    found = body.find(f'id="{ident}"')
+    return found if found >= 0 else len(body)
+
+
 def _errors_by_field(issues: Sequence[ValidationIssue], ids: set[str]) -> dict[str, list[str]]:
     by_field: dict[str, list[str]] = {}
     for item in issues:
@@ -379,7 +384,9 @@ def render_form(*, csrf_token: str, idempotency_key: str, values: Mapping[str, s
         banner = ('<div class="urgent-banner" role="alert"><h2>Call 999 now</h2>'
                   f"<p>{escape(urgent.message)}</p><p>You have told us someone is in immediate danger or a "
                   "crime is happening now. Do not wait for this form.</p></div>")
-    summary = _error_summary(issues, probe.ids) if issues else ""
+    # The summary lists problems in the order a person meets the fields on the page.
+    in_page_order = sorted(issues, key=lambda i: _position(body, _target(i.path, probe.ids)))
+    summary = _error_summary(in_page_order, probe.ids) if issues else ""
     title = ("Error: " if issues else "") + "Share non-urgent information with the police"
     hidden = (f'<input type="hidden" name="csrf_token" value="{escape(csrf_token)}">'
               f'<input type="hidden" name="idempotency_key" value="{escape(idempotency_key)}">'

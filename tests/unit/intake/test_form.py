@@ -228,3 +228,19 @@ def test_naughty_strings_in_the_form_never_give_500(client: TestClient, blns: li
         fields = [("csrf_token", token), *((name, naughty) for name in names)]
         statuses.add(send(client, fields).status_code)
     assert statuses <= {200, 422}
+
+
+def test_the_error_summary_follows_the_order_of_the_page() -> None:
+    """Problems are listed in the order the fields appear (about you first, then what you know), not in
+    the order validation found them, so the summary reads top to bottom like the form."""
+    from schemas import ValidationIssue
+
+    issues = [
+        ValidationIssue(path="/information", code="required", message="Tell us what you know."),
+        ValidationIssue(path="/source/email", code="required", message="Enter your email address."),
+        ValidationIssue(path="/source/name", code="required", message="Enter your name."),
+    ]
+    page = render_form(csrf_token="t", idempotency_key="k", values={"information": ""}, issues=issues)
+    summary = page[page.index('class="error-summary"'):page.index("</ul>", page.index('class="error-summary"'))]
+    links = re.findall(r'<a href="#([^"]+)">', summary)
+    assert links == ["source-name", "source-email", "information"]
