@@ -126,6 +126,14 @@ class NegationRules(_RulesModel):
     clause: list[str]
     after: list[str]
     boundaries: list[str]
+    # Cues that make the rest of the whole sentence hypothetical, across relative clauses ("what would
+    # happen to someone who carried a knife").
+    sentence: list[str] = []
+    # A clause also ends at one of `joins` ("and", "but", a comma) when one of `openers` follows it: a new
+    # verb phrase or a new subject starts ("speaks no English and sleeps on the floor": "sleeps" is not
+    # negated; "no knives and guns" still is).
+    joins: list[str] = []
+    openers: list[str] = []
 
 
 class HandlingRules(_RulesModel):
@@ -296,6 +304,16 @@ def _cue_pattern(cues: tuple[str, ...]) -> re.Pattern[str] | None:
     return re.compile("|".join(parts), re.IGNORECASE)
 
 
+@lru_cache(maxsize=64)
+def _new_clause_pattern(joins: tuple[str, ...], openers: tuple[str, ...]) -> re.Pattern[str] | None:
+    """A join ("and", "but", ",") followed by a word that opens a new clause (a verb or a new subject)."""
+    if not joins or not openers:
+        return None
+    join = "|".join(r"(?<![\w])" + re.escape(j) + r"(?![\w])" if j[0].isalnum() else re.escape(j) for j in joins)
+    opener = "|".join(re.escape(word).replace(r"\ ", r"\s+") for word in openers)
+    return re.compile(rf"(?:{join})\s+(?=(?:{opener})(?![\w'\u2019]))", re.IGNORECASE)
+
+
 _SENTENCE_END = re.compile(r"[.!?;:]")
 _WORD = re.compile(r"[\w'\u2019£]+")
 
@@ -308,13 +326,22 @@ def _is_negated(text: str, start: int, end: int, negation: NegationRules) -> boo
     boundary = _cue_pattern(tuple(negation.boundaries))
     before = text[sentence_start:start]
     after = text[end:sentence_end]
-    if boundary is not None:
-        cuts = list(boundary.finditer(before))
+    sentence_cues = _cue_pattern(tuple(negation.sentence))
+    if sentence_cues is not None and sentence_cues.search(before):
+        return True
+    clause_start = sentence_start
+    for pattern in (boundary, _new_clause_pattern(tuple(negation.joins), tuple(negation.openers))):
+        if pattern is None:
+            continue
+        # Searched up to the end of the match, so that a match which itself opens a new clause (", asking
+        # him for pics") is cut off from a negation before it.
+        cuts = [cut.end() for cut in pattern.finditer(text, clause_start, end) if cut.end() <= start]
         if cuts:
-            before = before[cuts[-1].end():]
-        cut = boundary.search(after)
+            clause_start = cuts[-1]
+        cut = pattern.search(after)
         if cut:
             after = after[: cut.start()]
+    before = text[clause_start:start]
     clause_cues = _cue_pattern(tuple(negation.clause))
     if clause_cues is not None and clause_cues.search(before):
         return True

@@ -532,3 +532,94 @@ def test_domestic_violence_against_an_adult_is_safeguarding_but_a_stranger_assau
     assert Outcome.SAFEGUARDING in partner.outcomes
     assert Outcome.SAFEGUARDING not in stranger.outcomes
     assert Outcome.CRIME_DESK in stranger.outcomes
+
+
+# ------------------------------------------------------------------- rules 2026.11.4 additions
+
+
+def test_negation_ends_at_and_when_a_new_verb_phrase_starts(rules: RoutingRules) -> None:
+    """'speaks no English and sleeps on the kitchen floor': the 'no' negates English, not the sleeping."""
+    decision = assess(make_intel(information="She speaks no English and sleeps on the kitchen floor."), rules)
+    assert "crime.labour_exploitation_indicators" in fired(decision)
+    assert decision.priority is Priority.HIGH
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "No knives and guns were found at the address.",  # one clause: 'guns' is not an opener
+        "He was searched and no knife was found.",  # the negation comes after the 'and'
+        "Nobody has been threatened or stabbed.",
+        "No one mentioned a knife.",
+    ],
+)
+def test_negation_still_reaches_within_its_clause(rules: RoutingRules, sentence: str) -> None:
+    decision = assess(make_intel(information=sentence), rules)
+    assert Outcome.CRIME_DESK not in decision.outcomes
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "No weapons were seen, and he was stabbed in the leg.",
+        "Nobody saw it happen and he was stabbed in the leg.",
+        "There were no witnesses, he said he was stabbed.",
+    ],
+)
+def test_a_new_clause_after_and_or_a_comma_is_not_negated(rules: RoutingRules, sentence: str) -> None:
+    decision = assess(make_intel(information=sentence), rules)
+    assert "crime.weapons_serious_violence" in fired(decision)
+
+
+def test_a_hypothetical_reaches_across_a_relative_clause(rules: RoutingRules) -> None:
+    """'what would happen to someone who carried a knife' stays hypothetical past 'who'."""
+    decision = assess(
+        make_intel(information="In PSHE he asked what would happen to someone who carried a knife for protection."),
+        rules,
+    )
+    assert "crime.weapons_serious_violence" not in fired(decision)
+
+
+@pytest.mark.parametrize(
+    ("sentence", "rule_id"),
+    [
+        ("The men at the car wash are paid cash in hand and have no days off.", "crime.labour_exploitation_indicators"),
+        ("Her boyfriend puts her profile on an escort website.", "crime.sexual_offence"),
+        ("Lads say he keeps a \"strap\" in the bin store.", "crime.weapons_serious_violence"),
+        ("Three sheds were forced open overnight.", "crime.theft"),
+        ("He checks her messages every night and stops her from seeing her family.", "crime.coercion_control"),
+    ],
+)
+def test_standard_indicators_fire(rules: RoutingRules, sentence: str, rule_id: str) -> None:
+    assert rule_id in fired(assess(make_intel(information=sentence), rules))
+
+
+def test_love_bites_and_an_adult_boyfriend_is_sexual_activity_with_a_child(rules: RoutingRules) -> None:
+    decision = assess(
+        make_intel(categories=["child_sexual_exploitation"],
+                   subjects=[{"role": "at_risk", "name": "Amy", "approx_age": 15}],
+                   information="She has love bites on her neck and says her boyfriend is 22."),
+        rules,
+    )
+    assert Outcome.CRIME_DESK in decision.outcomes
+    assert decision.priority is Priority.HIGH
+
+
+def test_missing_category_alone_does_not_make_a_child_high(rules: RoutingRules) -> None:
+    """'Missing, exploited or trafficked' ticked for a child whose concern is self-harm is medium; with a
+    missing episode in the text it is high."""
+    subjects = [{"role": "at_risk", "name": "Amy", "approx_age": 15}]
+    self_harm = assess(make_intel(categories=["missing_exploited_trafficked"], subjects=subjects,
+                                  information="She disclosed thoughts of ending her life."), rules)
+    missing = assess(make_intel(categories=["missing_exploited_trafficked"], subjects=subjects,
+                                information="She went missing for two nights."), rules)
+    assert self_harm.priority is Priority.MEDIUM
+    assert missing.priority is Priority.HIGH
+
+
+def test_buying_for_money_in_a_report_about_controlled_drugs_is_possible_supply(rules: RoutingRules) -> None:
+    decision = assess(make_intel(information="She bought sweets from a boy for £5; they look like cannabis gummies."),
+                      rules)
+    assert "crime.drug_purchase" in fired(decision)
+    alcohol = assess(make_intel(information="She bought a coat from a friend for £5. She was drinking."), rules)
+    assert "crime.drug_purchase" not in fired(alcohol)
