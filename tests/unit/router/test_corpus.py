@@ -177,3 +177,18 @@ def test_corpus_agreement(rules: RoutingRules, capsys: pytest.CaptureFixture[str
     assert batch_2_priority >= PRIORITY_THRESHOLD, "\n".join(batch_2_misses)
     assert batch_3_outcome >= OUTCOME_THRESHOLD, "\n".join(batch_3_misses)
     assert batch_3_priority >= PRIORITY_THRESHOLD, "\n".join(batch_3_misses)
+
+
+def test_held_out_5_is_broad_and_distinct() -> None:
+    """The fifth held-out batch has at least 35 cases, all eight categories, all four outcomes and
+    priorities, adults and children, and no id shared with any other batch."""
+    cases = _cases(Path(__file__).with_name("heldout_5.yaml"))
+    assert len(cases) >= 35
+    assert len({case["id"] for case in cases}) == len(cases)
+    others = _cases() + _cases(HELD_OUT_2) + _cases(HELD_OUT_3) + _cases(HELD_OUT_4)
+    assert not {case["id"] for case in cases} & {case["id"] for case in others}
+    assert {c for case in cases for c in case["categories"]} == {c.value for c in Category}
+    assert {o for case in cases for o in case["outcomes"]} == {o.value for o in Outcome}
+    assert Counter(case["priority"] for case in cases).keys() == {"high", "medium", "low", "none"}
+    ages = [s.get("approx_age") for case in cases for s in case.get("subjects", []) if s.get("approx_age") is not None]
+    assert any(age < 18 for age in ages) and any(age >= 18 for age in ages)
