@@ -81,6 +81,8 @@ class Condition(_RulesModel):
 
     `any_of` holds when one nested condition holds; `all_of` when every nested condition holds, which
     lets a rule combine several alternatives ("a child" and "an adult directing them" and "an offence").
+    `none_of` holds when no nested condition holds ("unless the report says the concern was checked and
+    ruled out").
     """
 
     categories_any: list[Category] = []
@@ -96,6 +98,7 @@ class Condition(_RulesModel):
     text_count: TextCount | None = None
     any_of: list[Condition] = []
     all_of: list[Condition] = []
+    none_of: list[Condition] = []
 
 
 class Rule(_RulesModel):
@@ -194,7 +197,7 @@ def _lexicon_references(condition: Condition, path: str) -> Iterator[tuple[str, 
     if condition.text_count is not None:
         for position, name in enumerate(condition.text_count.lexicons):
             yield f"{path}.text_count.lexicons.{position}", name
-    for field in ("any_of", "all_of"):
+    for field in ("any_of", "all_of", "none_of"):
         for position, nested in enumerate(getattr(condition, field)):
             yield from _lexicon_references(nested, f"{path}.{field}.{position}")
 
@@ -488,6 +491,9 @@ def _evaluate(condition: Condition, facts: _Facts) -> list[str] | None:
         if not alternatives:
             return None
         evidence.extend(alternatives[0])
+    for nested in condition.none_of:
+        if _evaluate(nested, facts) is not None:
+            return None
     return evidence
 
 

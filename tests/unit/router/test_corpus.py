@@ -25,11 +25,19 @@ HELD_OUT_2 = Path(__file__).with_name("heldout_2.yaml")
 HELD_OUT_3 = Path(__file__).with_name("heldout_3.yaml")
 HELD_OUT_3_BASELINE = ("2026.11.2", 0.328, 0.569)
 HELD_OUT_3_UNTUNED = ("2026.11.3", 0.500, 0.655)
-# Written from the routing policy and committed before rules 2026.11.4 were written; never tuned on. This
-# is the honest estimate on unseen reports: printed, deliberately not gated, so that nobody is pushed to
-# tune the rules to it. Its baseline under rules 2026.11.3 is recorded here to print beside the figure.
+# Written from the routing policy and committed before rules 2026.11.4 were written. Since rules 2026.11.5 it
+# is TRAINING data (its misses were studied and the rules changed for them); it passes the thresholds, so it
+# is gated like the others. Its untuned figures are kept for the record: baseline under 2026.11.3 and the
+# held-out figure under 2026.11.4 (both on the labels as they then stood).
 HELD_OUT_4 = Path(__file__).with_name("heldout_4.yaml")
 HELD_OUT_4_BASELINE = ("2026.11.3", 0.640, 0.720)
+HELD_OUT_4_UNTUNED = ("2026.11.4", 0.680, 0.740)
+# Written from the routing policy and committed before rules 2026.11.5 were written; never tuned on (its
+# misses are not printed). This is the honest estimate on unseen reports: printed, deliberately not gated.
+# Baseline under 2026.11.4, on its labels after the one relabel for the 2026.11.5 policy decision
+# (see heldout_5.yaml): 71.1% and 81.6% (68.4% and 81.6% on the labels as first committed).
+HELD_OUT_5 = Path(__file__).with_name("heldout_5.yaml")
+HELD_OUT_5_BASELINE = ("2026.11.4", 0.711, 0.816)
 RECEIVED_ON = date(2026, 11, 20)
 OUTCOME_THRESHOLD = 0.90
 PRIORITY_THRESHOLD = 0.85
@@ -127,13 +135,14 @@ def _agreement(cases: list[dict[str, Any]], rules: RoutingRules) -> tuple[float,
 
 def test_corpus_agreement(rules: RoutingRules, capsys: pytest.CaptureFixture[str]) -> None:
     """The rules give exactly the labelled outcome set for >= 90% of cases and the labelled priority for >= 85%,
-    on the main corpus, batch 2 and batch 3 (all tuned on).
+    on the main corpus and batches 2, 3 and 4 (all tuned on).
 
     Reported on their own as well: batch 1 of held-out cases (in corpus.yaml; tuned on since 2026.11.2),
     batch 2 (heldout_2.yaml; training data since 2026.11.3), batch 3 (heldout_3.yaml; training data since
-    2026.11.4) and batch 4 (heldout_4.yaml, written before 2026.11.4 and never tuned on: the honest estimate
-    of how the rules do on reports nobody has seen). Batch 4 is printed beside its baseline, not gated, and
-    its misses are not printed, so that nobody tunes the rules to them by accident.
+    2026.11.4), batch 4 (heldout_4.yaml; training data since 2026.11.5) and batch 5 (heldout_5.yaml, written
+    before 2026.11.5 and never tuned on: the honest estimate of how the rules do on reports nobody has seen).
+    Batch 5 is printed beside its baseline, not gated, and its misses are not printed, so that nobody tunes
+    the rules to them by accident.
     """
     cases = _cases()
     outcome_rate, priority_rate, misses = _agreement(cases, rules)
@@ -144,7 +153,9 @@ def test_corpus_agreement(rules: RoutingRules, capsys: pytest.CaptureFixture[str
     batch_3 = _cases(HELD_OUT_3)
     batch_3_outcome, batch_3_priority, batch_3_misses = _agreement(batch_3, rules)
     batch_4 = _cases(HELD_OUT_4)
-    batch_4_outcome, batch_4_priority, _ = _agreement(batch_4, rules)
+    batch_4_outcome, batch_4_priority, batch_4_misses = _agreement(batch_4, rules)
+    batch_5 = _cases(HELD_OUT_5)
+    batch_5_outcome, batch_5_priority, _ = _agreement(batch_5, rules)
     with capsys.disabled():
         print(
             f"\nrouter corpus ({len(cases)} cases, rules {rules.version}): "
@@ -165,24 +176,34 @@ def test_corpus_agreement(rules: RoutingRules, capsys: pytest.CaptureFixture[str
             f"and {untuned_priority:.1%})"
         )
         base_version, base_outcome, base_priority = HELD_OUT_4_BASELINE
+        untuned_version, untuned_outcome, untuned_priority = HELD_OUT_4_UNTUNED
         print(
-            f"held-out batch 4 ({len(batch_4)} cases, never tuned on, not gated; the honest figure): outcome sets "
-            f"exactly right {batch_4_outcome:.1%}, priority right {batch_4_priority:.1%} "
+            f"batch 4 ({len(batch_4)} cases, TRAINING data since 2026.11.5, gated): outcome sets exactly right "
+            f"{batch_4_outcome:.1%}, priority right {batch_4_priority:.1%} (baseline under {base_version}: "
+            f"{base_outcome:.1%} and {base_priority:.1%}; held out under {untuned_version}: {untuned_outcome:.1%} "
+            f"and {untuned_priority:.1%})"
+        )
+        base_version, base_outcome, base_priority = HELD_OUT_5_BASELINE
+        print(
+            f"held-out batch 5 ({len(batch_5)} cases, never tuned on, not gated; the honest figure): outcome sets "
+            f"exactly right {batch_5_outcome:.1%}, priority right {batch_5_priority:.1%} "
             f"(baseline under {base_version}: {base_outcome:.1%} and {base_priority:.1%})"
         )
-        print("\n".join(misses + batch_2_misses + batch_3_misses))
+        print("\n".join(misses + batch_2_misses + batch_3_misses + batch_4_misses))
     assert outcome_rate >= OUTCOME_THRESHOLD, "\n".join(misses)
     assert priority_rate >= PRIORITY_THRESHOLD, "\n".join(misses)
     assert batch_2_outcome >= OUTCOME_THRESHOLD, "\n".join(batch_2_misses)
     assert batch_2_priority >= PRIORITY_THRESHOLD, "\n".join(batch_2_misses)
     assert batch_3_outcome >= OUTCOME_THRESHOLD, "\n".join(batch_3_misses)
     assert batch_3_priority >= PRIORITY_THRESHOLD, "\n".join(batch_3_misses)
+    assert batch_4_outcome >= OUTCOME_THRESHOLD, "\n".join(batch_4_misses)
+    assert batch_4_priority >= PRIORITY_THRESHOLD, "\n".join(batch_4_misses)
 
 
 def test_held_out_5_is_broad_and_distinct() -> None:
     """The fifth held-out batch has at least 35 cases, all eight categories, all four outcomes and
     priorities, adults and children, and no id shared with any other batch."""
-    cases = _cases(Path(__file__).with_name("heldout_5.yaml"))
+    cases = _cases(HELD_OUT_5)
     assert len(cases) >= 35
     assert len({case["id"] for case in cases}) == len(cases)
     others = _cases() + _cases(HELD_OUT_2) + _cases(HELD_OUT_3) + _cases(HELD_OUT_4)

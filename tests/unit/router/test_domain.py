@@ -623,3 +623,42 @@ def test_buying_for_money_in_a_report_about_controlled_drugs_is_possible_supply(
     assert "crime.drug_purchase" in fired(decision)
     alcohol = assess(make_intel(information="She bought a coat from a friend for £5. She was drinking."), rules)
     assert "crime.drug_purchase" not in fired(alcohol)
+
+
+# ------------------------------------------------------------------ policy decisions (rules 2026.11.5)
+
+
+def test_child_exploitation_signs_alone_are_safeguarding_not_crime_desk(rules: RoutingRules) -> None:
+    """A missing child with unexplained money or gifts and nobody else described: safeguarding at high, no crime
+    desk. Once someone else acting on the child is described (an older man), it is also the crime desk."""
+    child = [{"role": "at_risk", "name": "Jordan", "approx_age": 14}]
+    alone = assess(make_intel(information="Jordan came back after two nights missing with £200 and new trainers.",
+                              categories=["missing_exploited_trafficked"], subjects=child), rules)
+    assert Outcome.CRIME_DESK not in decision_outcomes(alone)
+    assert Outcome.SAFEGUARDING in decision_outcomes(alone) and alone.priority is Priority.HIGH
+    with_adult = assess(make_intel(information="Jordan came back after two nights missing with £200 and new "
+                                               "trainers; he was dropped off by an older man in a black Audi.",
+                                   categories=["missing_exploited_trafficked"], subjects=child), rules)
+    assert {Outcome.CRIME_DESK, Outcome.SAFEGUARDING} <= set(with_adult.outcomes)
+    assert with_adult.priority is Priority.HIGH
+
+
+def test_a_concern_checked_and_ruled_out_gives_way_unless_something_new_is_reported(rules: RoutingRules) -> None:
+    """`none_of`: a knife rumour searched for and not found is not the crime desk; a cleared child concern is
+    not safeguarding, unless something new is disclosed in the same report."""
+    rumour = assess(make_intel(information="A rumour that Tyler carries a blade was checked. His bag was searched "
+                                           "and no knife was found.",
+                               subjects=[{"role": "other", "name": "Tyler", "approx_age": 15}]), rules)
+    assert Outcome.CRIME_DESK not in decision_outcomes(rumour)
+    child = [{"role": "at_risk", "name": "Grace", "approx_age": 15}]
+    cleared = assess(make_intel(information="Staff have spoken to Grace and the school has no concerns.",
+                                categories=["child_sexual_exploitation"], subjects=child), rules)
+    assert decision_outcomes(cleared) == {Outcome.INTELLIGENCE_LOG}
+    disclosed = assess(make_intel(information="Staff have spoken to Grace and the school has no concerns, but she "
+                                              "disclosed something about her uncle.",
+                                  categories=["child_sexual_exploitation"], subjects=child), rules)
+    assert Outcome.SAFEGUARDING in decision_outcomes(disclosed)
+
+
+def decision_outcomes(decision: Decision) -> set[Outcome]:
+    return set(decision.outcomes)
