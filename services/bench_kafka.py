@@ -20,7 +20,7 @@ from services.common.kafka.broker import LocalBroker, free_port
 from services.common.processes import wait_until_ready
 from services.common.serde import encode
 from services.common.settings import PlatformSettings
-from services.intake.api import received_record
+from services.intake.receiving import received_record
 
 _WORKERS = ("intake", "sanitiser", "router", "notifier")
 

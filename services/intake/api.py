@@ -33,9 +33,9 @@ from services.intake.form import read_form, render_form, render_message, render_
 from services.intake.idempotency import IdempotencyStore, Receipt, idempotency_path
 from services.intake.metrics import RATE_LIMITED, REQUEST_SECONDS
 from services.intake.protection import RateLimiter, csrf_token, csrf_valid, edge_secret, new_csrf_cookie
-from services.intake.receiving import Answer, Intake, KafkaPublisher, Publisher, received_record, refusal
+from services.intake.receiving import Answer, Intake, KafkaPublisher, Publisher, refusal
 
-__all__ = ["Problems", "Receipt", "create_api", "received_record"]
+__all__ = ["Problems", "Receipt", "create_api"]
 
 log = structlog.get_logger(__name__)
 

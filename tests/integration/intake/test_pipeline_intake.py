@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -26,7 +25,7 @@ from services.common.envelope import Keyring, open_envelope
 from services.common.kafka.broker import free_port
 from services.intake.receiving import received_record
 from tests.integration.intake.live import LiveApi, live_api
-from tests.kafka_helpers import produce, read_all, wait_for
+from tests.kafka_helpers import produce, read_all, wait_for, worker_process
 from tests.unit.intake.samples import valid_submission
 
 pytestmark = pytest.mark.kafka
@@ -58,21 +57,10 @@ def api(kafka_bootstrap: str, topic_prefix: str, topics: dict[str, str], tmp_pat
 def intake_worker(kafka_bootstrap: str, topic_prefix: str, api: LiveApi) -> Iterator[subprocess.Popen[bytes]]:
     """`cpi worker intake` as its own process, sharing the edge's data dir (and so its keyring)."""
     env = {**os.environ, "CPI_KAFKA_BOOTSTRAP": kafka_bootstrap, "CPI_TOPIC_PREFIX": topic_prefix,
-           "CPI_DATA_DIR": str(api.settings.data_dir), "CPI_WORKER_PORT": str(free_port()),
+           "CPI_DATA_DIR": str(api.settings.data_dir),
            "CPI_LOG_LEVEL": "warning"}
-    log = open(api.settings.data_dir / "intake-worker.log", "wb")
-    process = subprocess.Popen([sys.executable, "-m", "services.cli", "worker", "intake"], env=env, stdout=log,
-                               stderr=subprocess.STDOUT)
-    try:
+    with worker_process("intake", env, free_port(), api.settings.data_dir / "intake-worker.log") as process:
         yield process
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
 
 
 def form_fields(page: str) -> list[tuple[str, str]]:
