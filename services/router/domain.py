@@ -137,6 +137,9 @@ class NegationRules(_RulesModel):
     # negated; "no knives and guns" still is).
     joins: list[str] = []
     openers: list[str] = []
+    # Lexicons whose phrases are themselves negative statements ("nothing of concern", "no weapon was
+    # found", "no names given"): a negation cue near them must not cancel them.
+    exempt_lexicons: list[LexiconName] = []
 
 
 class HandlingRules(_RulesModel):
@@ -182,6 +185,10 @@ class RoutingRules(_RulesModel):
                 if name not in self.lexicons:
                     raise PydanticCustomError("unknown_lexicon", "Rule '{rule}' uses unknown lexicon '{name}'.",
                                               {"rule": rule.id, "name": name, "path": path})
+        for position, name in enumerate(self.negation.exempt_lexicons):
+            if name not in self.lexicons:
+                raise PydanticCustomError("unknown_lexicon", "negation.exempt_lexicons names unknown lexicon '{name}'.",
+                                          {"name": name, "path": f"negation.exempt_lexicons.{position}"})
         for position, name in enumerate(self.grading.handling.conditional_text):
             if name not in self.lexicons:
                 raise PydanticCustomError(
@@ -381,11 +388,13 @@ class _Facts:
         """The words in the text that match `lexicon`, leaving out negated or hypothetical ones."""
         if lexicon not in self._matches:
             found: list[str] = []
+            negatable = lexicon not in self.rules.negation.exempt_lexicons
             for term in self.rules.lexicons[lexicon]:
                 for match in _compiled_term(term).finditer(self.text):
                     words = " ".join(match.group(0).split())
-                    if words not in found and not _is_negated(self.text, match.start(), match.end(),
-                                                             self.rules.negation):
+                    if words not in found and not (
+                        negatable and _is_negated(self.text, match.start(), match.end(), self.rules.negation)
+                    ):
                         found.append(words)
             self._matches[lexicon] = found
         return self._matches[lexicon]

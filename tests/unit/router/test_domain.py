@@ -662,3 +662,84 @@ def test_a_concern_checked_and_ruled_out_gives_way_unless_something_new_is_repor
 
 def decision_outcomes(decision: Decision) -> set[Outcome]:
     return set(decision.outcomes)
+
+
+# ------------------------------------------------------------------ rules 2026.11.6
+
+
+def test_a_negation_cue_does_not_cancel_a_phrase_that_is_itself_a_clearance(rules: RoutingRules) -> None:
+    """'No smell, nothing of concern': 'nothing of concern' sits after the negating 'No', but it is a
+    statement that a concern was cleared (negation.exempt_lexicons), so the dealing suspicion gives way."""
+    assert "concern_cleared" in rules.negation.exempt_lexicons
+    subject = [{"role": "other", "name": "Dana", "approx_age": 36}]
+    cleared = assess(make_intel(subjects=subject, information="A neighbour thought there was dealing at flat 12. "
+                                "Visited: clients of her hairdressing business. No smell, nothing of concern."),
+                     rules)
+    assert "crime.drug_supply" not in fired(cleared)
+    suspected = assess(make_intel(subjects=subject, information="A neighbour thinks there is dealing at flat 12."),
+                       rules)
+    assert "crime.drug_supply" in fired(suspected)
+
+
+def test_exempt_lexicons_must_exist() -> None:
+    base = load_rules()
+    with pytest.raises(ValueError, match="unknown lexicon 'no_such_lexicon'"):
+        RoutingRules.model_validate(
+            {**base.model_dump(), "negation": {**base.negation.model_dump(), "exempt_lexicons": ["no_such_lexicon"]}}
+        )
+
+
+def test_an_adult_person_of_concern_beside_a_child_in_an_exploitation_report_is_crime_desk(
+    rules: RoutingRules,
+) -> None:
+    """Policy reading of 2026.11.6: in a child exploitation report an adult named or described as a person of
+    concern beside a child at risk is someone else acting on the child. A child of concern is not enough, and
+    'missing, exploited or trafficked' ticked for a toddler hit at home does not count without a sign."""
+    child = {"role": "at_risk", "name": "Amber", "approx_age": 15}
+    adult = {"role": "person_of_concern", "aliases": ["Deano"], "description": "Man about 30 with a black Audi"}
+    peer = {"role": "person_of_concern", "name": "Kyle", "approx_age": 15}
+    text = "Amber has been seen with Deano after school."
+    with_adult = assess(make_intel(categories=["child_sexual_exploitation"], subjects=[child, adult],
+                                   information=text), rules)
+    assert "crime.child_exploitation_person_of_concern" in fired(with_adult)
+    assert with_adult.priority is Priority.HIGH
+    with_peer = assess(make_intel(categories=["child_sexual_exploitation"], subjects=[child, peer],
+                                  information="Amber has been seen with Kyle after school."), rules)
+    assert "crime.child_exploitation_person_of_concern" not in fired(with_peer)
+    toddler = assess(make_intel(categories=["missing_exploited_trafficked"],
+                                subjects=[{"role": "at_risk", "name": "Lily", "approx_age": 3},
+                                          {"role": "person_of_concern", "name": "Dave"}],
+                                information="Lily has bruises on her arms and said Dave smacked her."), rules)
+    assert "crime.child_exploitation_person_of_concern" not in fired(toddler)
+
+
+@pytest.mark.parametrize(
+    ("sentence", "rule_id"),
+    [
+        ("Three lads in the flat, tenant sleeping on the sofa and his bedroom locked.", "crime.cuckooing_indicators"),
+        ("He waits outside her work most evenings and sends 40-50 msgs a day from new numbers.", "crime.harassment"),
+        ("People walk up, hand over cash and get a small wrap from him.", "crime.drug_supply"),
+        ("Comes in with cash in carrier bags, split into several transfers to different names.",
+         "crime.other_offence"),
+        ("She is going abroad in the summer to have \"the special cutting\".", "crime.harmful_practices"),
+        ("Child in the same nappy as yesterday, fridge empty.", "crime.child_neglect"),
+    ],
+)
+def test_indicators_added_in_2026_11_6_fire(rules: RoutingRules, sentence: str, rule_id: str) -> None:
+    subjects = [{"role": "at_risk", "name": "Sam", "approx_age": 2 if "nappy" in sentence else 44}]
+    assert rule_id in fired(assess(make_intel(information=sentence, subjects=subjects), rules))
+
+
+def test_razor_blades_on_a_shopping_list_are_not_weapons(rules: RoutingRules) -> None:
+    decision = assess(make_intel(information="They fill bags with razor blades and meat and walk out."), rules)
+    assert "crime.weapons_serious_violence" not in fired(decision)
+    assert "crime.theft" in fired(decision)
+
+
+def test_a_missing_adult_found_safe_is_not_safeguarding(rules: RoutingRules) -> None:
+    subject = [{"role": "other", "name": "Peter", "approx_age": 44}]
+    found = assess(make_intel(subjects=subject, information="Peter, reported missing yesterday, has come home. "
+                              "There are no concerns about his welfare."), rules)
+    assert Outcome.SAFEGUARDING not in decision_outcomes(found)
+    still_missing = assess(make_intel(subjects=subject, information="Peter was reported missing yesterday."), rules)
+    assert Outcome.SAFEGUARDING in decision_outcomes(still_missing)
