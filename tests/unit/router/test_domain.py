@@ -345,8 +345,10 @@ def test_rules_can_use_subject_aware_and_how_known(rules: RoutingRules) -> None:
         outcomes=["intelligence_log"],
     )
     custom = _with_rule(rules, extra)
-    hit = assess(make_intel(subject_aware=False, how_known="rumour_or_hearsay"), custom)
-    miss = assess(make_intel(subject_aware=True, how_known="rumour_or_hearsay"), custom)
+    # An unidentifiable subject, so the hearsay-about-no-one rule does not make it no action regardless.
+    someone = [{"role": "other"}]
+    hit = assess(make_intel(subject_aware=False, how_known="rumour_or_hearsay", subjects=someone), custom)
+    miss = assess(make_intel(subject_aware=True, how_known="rumour_or_hearsay", subjects=someone), custom)
     assert evidence_of(hit, "test.unaware_rumour") == ["how_known: rumour_or_hearsay", "subject_aware: false"]
     assert miss.outcomes == [Outcome.NO_ACTION]
 
