@@ -298,7 +298,9 @@ def _term_regex(term: str) -> str:
 
 @lru_cache(maxsize=4096)
 def _compiled_term(term: str) -> re.Pattern[str]:
-    return re.compile(r"(?<![\w'])(?:" + _term_regex(term) + r")(?:'s)?(?![\w])", re.IGNORECASE)
+    # A match may not start inside a word, unless it starts with a non-word character ("'ll kill" in "he'll
+    # kill", "£200 in cash").
+    return re.compile(r"(?:(?<![\w'])|(?=\W))(?:" + _term_regex(term) + r")(?:'s)?(?![\w])", re.IGNORECASE)
 
 
 @lru_cache(maxsize=256)
@@ -355,10 +357,16 @@ def _is_negated(text: str, start: int, end: int, negation: NegationRules) -> boo
     clause_cues = _cue_pattern(tuple(negation.clause))
     if clause_cues is not None and clause_cues.search(before):
         return True
-    near_before = " ".join(_WORD.findall(before)[-negation.window_words:])
     word_cues = _cue_pattern(tuple(negation.before))
-    if word_cues is not None and word_cues.search(near_before):
-        return True
+    if word_cues is not None:
+        # A cue word followed by a comma is an answer, not a negation of what follows ("when told no, he
+        # pulled a knife"), so it is left out of the window.
+        answers = [cue.span() for cue in word_cues.finditer(before) if before[cue.end():].lstrip().startswith(",")]
+        for answer_start, answer_end in reversed(answers):
+            before = before[:answer_start] + "," + before[answer_end:]
+        near_before = " ".join(_WORD.findall(before)[-negation.window_words:])
+        if word_cues.search(near_before):
+            return True
     near_after = " ".join(_WORD.findall(after)[: negation.window_words])
     after_cues = _cue_pattern(tuple(negation.after))
     return after_cues is not None and after_cues.search(near_after) is not None

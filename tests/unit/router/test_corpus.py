@@ -56,9 +56,9 @@ BATCHES = [
           "held out under 2026.11.5: 80.0% / 78.0%; under 2026.11.6 round 3: 86.0% / 80.0%"),
     Batch("heldout_9.yaml", "blind, children's and family services", "2026.11.6",
           "held out under 2026.11.5: 68.0% / 72.0%; under 2026.11.6 round 3: 70.0% / 72.0%"),
-    Batch("heldout_10.yaml", "blind, health, adult care and housing, high/medium boundary", None,
+    Batch("heldout_10.yaml", "blind, health, adult care and housing, high/medium boundary", "2026.11.7",
           "held out under 2026.11.5: 82.0% / 82.0%; under 2026.11.6 round 4: 84.0% / 88.0%"),
-    Batch("heldout_11.yaml", "blind, an unselected day's intake, every kind of sharer", None,
+    Batch("heldout_11.yaml", "blind, an unselected day's intake, every kind of sharer", "2026.11.7",
           "held out under 2026.11.5: 68.0% / 78.0%; under 2026.11.6 round 4: 78.0% / 82.0%"),
 ]
 

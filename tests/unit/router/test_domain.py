@@ -745,3 +745,56 @@ def test_a_missing_adult_found_safe_is_not_safeguarding(rules: RoutingRules) -> 
     assert Outcome.SAFEGUARDING not in decision_outcomes(found)
     still_missing = assess(make_intel(subjects=subject, information="Peter was reported missing yesterday."), rules)
     assert Outcome.SAFEGUARDING in decision_outcomes(still_missing)
+
+
+# ------------------------------------------------------------------ rules 2026.11.7
+
+
+def test_a_negation_word_answered_before_a_comma_does_not_negate_what_follows(rules: RoutingRules) -> None:
+    """'When told no, he pulled a kitchen knife': the 'no' is an answer, not a negation of the knife."""
+    told_no = assess(make_intel(information="He demanded diazepam and, when told no, pulled a kitchen knife and "
+                                            "waved it at staff."), rules)
+    assert "crime.weapons_serious_violence" in fired(told_no)
+    negated = assess(make_intel(information="He demanded diazepam; no knife was seen."), rules)
+    assert "crime.weapons_serious_violence" not in fired(negated)
+
+
+def test_a_reduced_relative_clause_ends_a_negation(rules: RoutingRules) -> None:
+    decision = assess(make_intel(information="A spectator nobody recognised punched the referee in the face."), rules)
+    assert "crime.violence_or_threats" in fired(decision)
+
+
+def test_a_threat_to_kill_is_a_threat_not_serious_violence(rules: RoutingRules) -> None:
+    threat = assess(make_intel(information='She said "he\'ll kill me if I say anything".'), rules)
+    assert "crime.violence_or_threats" in fired(threat)
+    assert "crime.weapons_serious_violence" not in fired(threat)
+    killed = assess(make_intel(information="His brother was killed in a fight last year."), rules)
+    assert "crime.weapons_serious_violence" in fired(killed)
+
+
+def test_a_child_concern_checked_and_explained_is_not_exploitation(rules: RoutingRules) -> None:
+    child = [{"role": "at_risk", "name": "Jayden", "approx_age": 14}]
+    explained = assess(make_intel(categories=["criminal_exploitation"], subjects=child, information=(
+        "Jayden had a new iPhone. Dad confirmed it was his birthday present and sent a photo of the receipt; "
+        "we are satisfied there is no concern.")), rules)
+    assert decision_outcomes(explained) == {Outcome.INTELLIGENCE_LOG}
+    unexplained = assess(make_intel(categories=["criminal_exploitation"], subjects=child,
+                                    information="Jayden has a new iPhone he will not explain."), rules)
+    assert Outcome.SAFEGUARDING in decision_outcomes(unexplained) and unexplained.priority is Priority.HIGH
+
+
+def test_training_about_a_harm_is_not_the_harm(rules: RoutingRules) -> None:
+    subject = [{"role": "other", "name": "Andrei", "approx_age": 38}]
+    training = assess(make_intel(subjects=subject, information="After the modern slavery training a colleague "
+                                 "asked about Andrei's lifts to work."), rules)
+    assert "crime.trafficking_forced_labour" not in fired(training)
+    talk = assess(make_intel(subjects=subject, information="After a knife crime talk he asked a question."), rules)
+    assert "crime.weapons_serious_violence" not in fired(talk)
+
+
+def test_a_child_carrying_a_knife_is_also_safeguarding(rules: RoutingRules) -> None:
+    boy = [{"role": "person_of_concern", "description": "Boy in school uniform", "approx_age": 16}]
+    decision = assess(make_intel(subjects=boy, information="He showed another boy a kitchen knife in his "
+                                 "waistband and said it was for the lads who jumped him."), rules)
+    assert {Outcome.CRIME_DESK, Outcome.SAFEGUARDING} <= decision_outcomes(decision)
+    assert decision.priority is Priority.HIGH
