@@ -60,11 +60,11 @@ BATCHES = [
           "held out under 2026.11.5: 82.0% / 82.0%; under 2026.11.6 round 4: 84.0% / 88.0%"),
     Batch("heldout_11.yaml", "blind, an unselected day's intake, every kind of sharer", "2026.11.7",
           "held out under 2026.11.5: 68.0% / 78.0%; under 2026.11.6 round 4: 78.0% / 82.0%"),
-    Batch("heldout_12.yaml", "blind, MASH-style partnership referrals from a big city", None,
+    Batch("heldout_12.yaml", "blind, MASH-style partnership referrals from a big city", "2026.11.8",
           "held out under 2026.11.5: 76.0% / 80.0%; under 2026.11.7: 86.0% / 88.0%"),
-    Batch("heldout_13.yaml", "blind, rural and coastal county", None,
+    Batch("heldout_13.yaml", "blind, rural and coastal county", "2026.11.8",
           "held out under 2026.11.5: 86.0% / 90.0%; under 2026.11.7: 92.0% / 90.0%"),
-    Batch("heldout_14.yaml", "blind, online and digital harms", None,
+    Batch("heldout_14.yaml", "blind, online and digital harms", "2026.11.8",
           "held out under 2026.11.5: 66.0% / 78.0%; under 2026.11.7: 80.0% / 86.0%"),
 ]
 
