@@ -7,8 +7,11 @@ reads and validates the rules file once at start-up.
 from __future__ import annotations
 
 import re
+import re._constants as re_constants
+import re._parser as re_parser
 import uuid
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
@@ -296,11 +299,86 @@ def _term_regex(term: str) -> str:
     return "".join(pieces)
 
 
+_WORD_CHAR = re.compile(r"[\w']")
+
+
+@dataclass(frozen=True)
+class _Term:
+    """A compiled lexicon term. A match may not start inside a word: `guarded` terms are checked for that after
+    the regex finds them (a leading lookbehind would stop the regex engine scanning fast for the term's first
+    letters). A regex term that starts with \b or a lookbehind says where it may start itself (so
+    "\b(?:will|'ll) kill" matches in "he'll kill")."""
+
+    pattern: re.Pattern[str]
+    guarded: bool
+
+    def finditer(self, text: str) -> Iterator[re.Match[str]]:
+        position = 0
+        while (match := self.pattern.search(text, position)) is not None:
+            start = match.start()
+            if self.guarded and start > 0 and _WORD_CHAR.match(text, start - 1):
+                position = start + 1
+                continue
+            yield match
+            position = max(match.end(), start + 1)
+
+
 @lru_cache(maxsize=4096)
-def _compiled_term(term: str) -> re.Pattern[str]:
-    # A match may not start inside a word, unless it starts with a non-word character ("'ll kill" in "he'll
-    # kill", "£200 in cash").
-    return re.compile(r"(?:(?<![\w'])|(?=\W))(?:" + _term_regex(term) + r")(?:'s)?(?![\w])", re.IGNORECASE)
+def _compiled_term(term: str) -> _Term:
+    own_start = term.startswith("re:") and re.match(r"\\b|\(\?<[!=]", term[3:]) is not None
+    return _Term(re.compile("(?:" + _term_regex(term) + r")(?:'s)?(?![\w])", re.IGNORECASE), guarded=not own_start)
+
+
+_MIN_CLUE = 3
+
+
+@lru_cache(maxsize=4096)
+def _clues(term: str) -> tuple[str, ...]:
+    """Lower-case strings of which at least one must be in a text for `term` to match it (empty: no clue).
+
+    Running 1,200 regexes over every report is slow; most terms have a word that must appear, and a substring
+    test rules them out cheaply before the regex runs."""
+    try:
+        parsed = re_parser.parse(_term_regex(term), re.IGNORECASE)
+    except re.error:
+        return ()
+    return _best_clue(list(parsed)) or ()
+
+
+def _best_clue(items: list[tuple[object, object]]) -> tuple[str, ...] | None:
+    """The most selective set of alternative literals that one of must appear for `items` (a parsed sequence)."""
+    candidates: list[tuple[str, ...]] = []
+    run = ""
+    for op, arg in items:
+        if op is re_constants.LITERAL:
+            run += chr(arg).lower()  # type: ignore[arg-type]
+            continue
+        if run:
+            candidates.append((run,))
+            run = ""
+        nested: tuple[str, ...] | None = None
+        if op is re_constants.SUBPATTERN:
+            nested = _best_clue(list(arg[-1]))  # type: ignore[index]
+        elif op in (re_constants.MAX_REPEAT, re_constants.MIN_REPEAT) and arg[0] >= 1:  # type: ignore[index]
+            nested = _best_clue(list(arg[2]))  # type: ignore[index]
+        elif op is re_constants.BRANCH:
+            branches = [_best_clue(list(branch)) for branch in arg[1]]  # type: ignore[index]
+            if all(branches):
+                nested = tuple(clue for branch in branches for clue in branch or ())
+        if nested:
+            candidates.append(nested)
+    if run:
+        candidates.append((run,))
+    usable = [clue for clue in candidates if min(map(len, clue)) >= _MIN_CLUE]
+    # Prefer clues that are not everyday words (almost every report holds "her" or "the"), then longer ones.
+    return max(usable, key=lambda clue: (_COMMON_WORDS.isdisjoint(clue), min(map(len, clue)), -len(clue)),
+               default=None)
+
+
+_COMMON_WORDS = frozenset(
+    "the and her his him she they them their was were has have had for with from that this not are you who out "
+    "off into over been being will would man men one two get got can all any our its".split()
+)
 
 
 @lru_cache(maxsize=256)
@@ -382,6 +460,49 @@ def _searchable_text(intel: SanitisedIntel) -> str:
     return ".\n".join(parts)
 
 
+class _LexiconIndex:
+    """Each lexicon's terms compiled once per rules object, with the clues that rule a term out cheaply."""
+
+    def __init__(self, rules: RoutingRules) -> None:
+        self.terms = {name: [_compiled_term(term) for term in terms] for name, terms in rules.lexicons.items()}
+        # Per lexicon: the terms that have no clue (always tried) and, per clue, the terms it lets through.
+        self.unclued: dict[str, list[int]] = {}
+        self.by_clue: dict[str, dict[str, list[int]]] = {}
+        for name, terms in rules.lexicons.items():
+            self.unclued[name] = []
+            self.by_clue[name] = {}
+            for position, term in enumerate(terms):
+                clues = _clues(term)
+                if not clues:
+                    self.unclued[name].append(position)
+                for clue in clues:
+                    self.by_clue[name].setdefault(clue, []).append(position)
+        self.clues = frozenset(clue for by_clue in self.by_clue.values() for clue in by_clue)
+
+    def candidates(self, lexicon: str, clues_present: frozenset[str]) -> list[_Term]:
+        """The terms of `lexicon` worth running on a text holding `clues_present`, in the lexicon's order."""
+        by_clue = self.by_clue[lexicon]
+        positions = set(self.unclued[lexicon])
+        for clue in clues_present.intersection(by_clue):
+            positions.update(by_clue[clue])
+        terms = self.terms[lexicon]
+        return [terms[position] for position in sorted(positions)]
+
+
+_INDEXES: dict[int, tuple[RoutingRules, _LexiconIndex]] = {}
+
+
+def _index(rules: RoutingRules) -> _LexiconIndex:
+    # Keyed by identity (a rules object is immutable and hashing the whole model on every call is slow); the
+    # rules object is kept with its index so its id cannot be reused while the entry exists.
+    cached = _INDEXES.get(id(rules))
+    if cached is None or cached[0] is not rules:
+        if len(_INDEXES) > 16:
+            _INDEXES.clear()
+        cached = _INDEXES[id(rules)] = (rules, _LexiconIndex(rules))
+    return cached[1]
+
+
 class _Facts:
     """What the rules look at, worked out once per intel; lexicon matches are cached as they are asked for."""
 
@@ -390,6 +511,9 @@ class _Facts:
         self.rules = rules
         self.today = today
         self.text = _searchable_text(intel)
+        self.index = _index(rules)
+        lower_text = self.text.lower()
+        self.clues_present = frozenset(clue for clue in self.index.clues if clue in lower_text)
         self._matches: dict[str, list[str]] = {}
 
     def matches(self, lexicon: str) -> list[str]:
@@ -397,8 +521,8 @@ class _Facts:
         if lexicon not in self._matches:
             found: list[str] = []
             negatable = lexicon not in self.rules.negation.exempt_lexicons
-            for term in self.rules.lexicons[lexicon]:
-                for match in _compiled_term(term).finditer(self.text):
+            for term in self.index.candidates(lexicon, self.clues_present):
+                for match in term.finditer(self.text):
                     words = " ".join(match.group(0).split())
                     if words not in found and not (
                         negatable and _is_negated(self.text, match.start(), match.end(), self.rules.negation)

@@ -798,3 +798,30 @@ def test_a_child_carrying_a_knife_is_also_safeguarding(rules: RoutingRules) -> N
                                  "waistband and said it was for the lads who jumped him."), rules)
     assert {Outcome.CRIME_DESK, Outcome.SAFEGUARDING} <= decision_outcomes(decision)
     assert decision.priority is Priority.HIGH
+
+
+# ------------------------------------------------------------------ the clue prefilter (speed, not behaviour)
+
+
+def test_clues_are_words_a_match_cannot_do_without() -> None:
+    from services.router.domain import _clues
+
+    assert _clues("nappy rash") == ("napp",)  # the stem: nappy and nappies both hold it
+    assert set(_clues(r"re:\b(?:benefits|pension)\s+(?:go|goes)\s+into\b")) == {"benefits", "pension"}
+    assert _clues(r"re:\b(?:her|his)\s+bank\s+card\b") == ("bank",)  # an everyday word is a poor clue
+    assert _clues(r"re:\b(?:\d+)?\s*am\b") == ()  # nothing of three letters is required: always run
+
+
+def test_the_clue_prefilter_never_changes_a_decision(monkeypatch: pytest.MonkeyPatch, rules: RoutingRules) -> None:
+    """Every labelled case is assessed the same with the prefilter as with every term run on every text."""
+    from pathlib import Path
+
+    import services.router.domain as domain
+    from tests.unit.router.test_corpus import _cases, _intel
+
+    here = Path(__file__).parent
+    intels = [_intel(n, case) for path in sorted(here.glob("*.yaml")) for n, case in enumerate(_cases(path))]
+    with_clues = [assess(intel, rules) for intel in intels]
+    monkeypatch.setattr(domain, "_clues", lambda term: ())
+    monkeypatch.setattr(domain, "_INDEXES", {})
+    assert [assess(intel, rules) for intel in intels] == with_clues
