@@ -66,6 +66,12 @@ BATCHES = [
           "held out under 2026.11.5: 86.0% / 90.0%; under 2026.11.7: 92.0% / 90.0%"),
     Batch("heldout_14.yaml", "blind, online and digital harms", "2026.11.8",
           "held out under 2026.11.5: 66.0% / 78.0%; under 2026.11.7: 80.0% / 86.0%"),
+    Batch("heldout_15.yaml", "blind, secondary schools, colleges and alternative provision", None,
+          "held out under 2026.11.5: 64.0% / 84.0%; under 2026.11.8: 74.0% / 86.0%"),
+    Batch("heldout_16.yaml", "blind, night-time economy and transport", None,
+          "held out under 2026.11.5: 78.0% / 88.0%; under 2026.11.8: 84.0% / 92.0%"),
+    Batch("heldout_17.yaml", "blind, mixed and ambiguous reports, many very short", None,
+          "held out under 2026.11.5: 72.0% / 78.0%; under 2026.11.8: 78.0% / 80.0%"),
 ]
 
 
