@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer
 
 from services.common.kafka.reading import read_to_end
-from services.common.processes import wait_until_ready
+from services.common.processes import stop_process, wait_until_ready
 
 
 def produce(bootstrap: str, topic: str, value: bytes, key: bytes | None = None) -> None:
@@ -63,9 +62,4 @@ def worker_process(name: str, env: dict[str, str], port: int, log_path: Path) ->
         wait_until_ready(f"http://127.0.0.1:{port}/readyz", process=worker)
         yield worker
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
+        stop_process(worker)

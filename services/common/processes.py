@@ -1,7 +1,8 @@
-"""Waiting for a process of ours to answer on its health endpoint (used by `cpi bench`, and tests)."""
+"""Waiting for a process of ours to answer on its health endpoint, and stopping it (used by `cpi bench`, and tests)."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import time
 
@@ -23,3 +24,15 @@ def wait_until_ready(url: str, *, process: subprocess.Popen[bytes] | None = None
             pass
         time.sleep(0.5)
     raise CpiError(f"{url} was not ready within {timeout:.0f}s")
+
+
+def stop_process(process: subprocess.Popen[bytes], stop_signal: int = signal.SIGTERM, timeout: float = 30.0) -> None:
+    """Ask `process` to stop with `stop_signal`; kill it if it has not exited after `timeout` seconds."""
+    if process.poll() is not None:
+        return
+    process.send_signal(stop_signal)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

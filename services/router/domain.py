@@ -232,7 +232,7 @@ def load_rules(path: Path | None = None) -> RoutingRules:
     if not isinstance(data, dict):
         raise ConfigurationError(f"{path}:1: the routing rules must be a mapping with version, lexicons and rules")
     try:
-        return RoutingRules.model_validate(data)
+        rules = RoutingRules.model_validate(data)
     except ValidationError as error:
         root = yaml.compose(text)
         problems = []
@@ -245,6 +245,8 @@ def load_rules(path: Path | None = None) -> RoutingRules:
             where = ".".join(str(part) for part in location) or "(top level)"
             problems.append(f"{path}:{line}: {where}: {detail['msg']}")
         raise ConfigurationError("invalid routing rules:\n" + "\n".join(problems)) from error
+    _index(rules)  # compile every term now, at start-up, rather than on the first report
+    return rules
 
 
 def _line_of(node: yaml.Node | None, location: tuple[str | int, ...]) -> int:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from services.common.kafka.broker import free_port
-from services.common.processes import wait_until_ready
+from services.common.processes import stop_process, wait_until_ready
 from services.common.settings import PlatformSettings
 
 WORKERS = ("intake", "sanitiser", "router", "notifier")
@@ -83,11 +83,4 @@ def pipeline(
             wait_until_ready(f"{url}/readyz", process=pipe.processes["up"])
         yield pipe
     finally:
-        up = pipe.processes["up"]
-        if up.poll() is None:
-            up.send_signal(signal.SIGINT)
-            try:
-                up.wait(60)
-            except subprocess.TimeoutExpired:
-                up.kill()
-                up.wait()
+        stop_process(pipe.processes["up"], signal.SIGINT, timeout=60)

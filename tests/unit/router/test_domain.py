@@ -451,6 +451,11 @@ def test_a_relative_clause_is_not_negated_by_its_main_clause(rules: RoutingRules
         ("A post says someone should \"torch\" the community centre.", "crime.violence_or_threats"),
         ("He is said to carry a shank.", "crime.weapons_serious_violence"),
         ("Men took her to the bank to withdraw cash for work that was never done.", "crime.other_offence"),
+        ("The men at the car wash are paid cash in hand and have no days off.", "crime.labour_exploitation_indicators"),
+        ("Her boyfriend puts her profile on an escort website.", "crime.sexual_offence"),
+        ("Lads say he keeps a \"strap\" in the bin store.", "crime.weapons_serious_violence"),
+        ("Three sheds were forced open overnight.", "crime.theft"),
+        ("He checks her messages every night and stops her from seeing her family.", "crime.coercion_control"),
     ],
 )
 def test_professional_vocabulary_fires(rules: RoutingRules, sentence: str, rule_id: str) -> None:
@@ -582,20 +587,6 @@ def test_a_hypothetical_reaches_across_a_relative_clause(rules: RoutingRules) ->
     assert "crime.weapons_serious_violence" not in fired(decision)
 
 
-@pytest.mark.parametrize(
-    ("sentence", "rule_id"),
-    [
-        ("The men at the car wash are paid cash in hand and have no days off.", "crime.labour_exploitation_indicators"),
-        ("Her boyfriend puts her profile on an escort website.", "crime.sexual_offence"),
-        ("Lads say he keeps a \"strap\" in the bin store.", "crime.weapons_serious_violence"),
-        ("Three sheds were forced open overnight.", "crime.theft"),
-        ("He checks her messages every night and stops her from seeing her family.", "crime.coercion_control"),
-    ],
-)
-def test_standard_indicators_fire(rules: RoutingRules, sentence: str, rule_id: str) -> None:
-    assert rule_id in fired(assess(make_intel(information=sentence), rules))
-
-
 def test_love_bites_and_an_adult_boyfriend_is_sexual_activity_with_a_child(rules: RoutingRules) -> None:
     decision = assess(
         make_intel(categories=["child_sexual_exploitation"],
@@ -716,19 +707,21 @@ def test_an_adult_person_of_concern_beside_a_child_in_an_exploitation_report_is_
 
 
 @pytest.mark.parametrize(
-    ("sentence", "rule_id"),
+    ("sentence", "age", "rule_id"),
     [
-        ("Three lads in the flat, tenant sleeping on the sofa and his bedroom locked.", "crime.cuckooing_indicators"),
-        ("He waits outside her work most evenings and sends 40-50 msgs a day from new numbers.", "crime.harassment"),
-        ("People walk up, hand over cash and get a small wrap from him.", "crime.drug_supply"),
-        ("Comes in with cash in carrier bags, split into several transfers to different names.",
+        ("Three lads in the flat, tenant sleeping on the sofa and his bedroom locked.", 44,
+         "crime.cuckooing_indicators"),
+        ("He waits outside her work most evenings and sends 40-50 msgs a day from new numbers.", 44,
+         "crime.harassment"),
+        ("People walk up, hand over cash and get a small wrap from him.", 44, "crime.drug_supply"),
+        ("Comes in with cash in carrier bags, split into several transfers to different names.", 44,
          "crime.other_offence"),
-        ("She is going abroad in the summer to have \"the special cutting\".", "crime.harmful_practices"),
-        ("Child in the same nappy as yesterday, fridge empty.", "crime.child_neglect"),
+        ("She is going abroad in the summer to have \"the special cutting\".", 44, "crime.harmful_practices"),
+        ("Child in the same nappy as yesterday, fridge empty.", 2, "crime.child_neglect"),
     ],
 )
-def test_indicators_added_in_2026_11_6_fire(rules: RoutingRules, sentence: str, rule_id: str) -> None:
-    subjects = [{"role": "at_risk", "name": "Sam", "approx_age": 2 if "nappy" in sentence else 44}]
+def test_indicators_added_in_2026_11_6_fire(rules: RoutingRules, sentence: str, age: int, rule_id: str) -> None:
+    subjects = [{"role": "at_risk", "name": "Sam", "approx_age": age}]
     assert rule_id in fired(assess(make_intel(information=sentence, subjects=subjects), rules))
 
 
