@@ -302,6 +302,14 @@ def _term_regex(term: str) -> str:
 
 
 _WORD_CHAR = re.compile(r"[\w']")
+# An age in a subject's free description: "about 13", "aged 16 or 17", "a 15-year-old", "15yo"; not "about
+# 30 minutes" or "about 6 months".
+_DESCRIBED_AGE = re.compile(
+    r"\b(?:aged?|about|around|approximately|approx\.?|roughly|maybe|possibly|perhaps)\s+(\d{1,2})\b"
+    r"(?!\s*(?:minutes|mins|hours|days|weeks|months|times|%|pounds|miles|metres|feet|ft|cm|kg|stone|years\s+ago|[:.]\d))"
+    r"|\b(\d{1,2})\s*[- ]?(?:years?[- ]old|yrs?\b|yo\b|y/o)",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -534,11 +542,15 @@ class _Facts:
         return self._matches[lexicon]
 
     def age(self, subject: Subject) -> int | None:
-        """Age in whole years from date of birth (at `today`), else the approximate age, else unknown."""
+        """Age in whole years from date of birth (at `today`), else the approximate age, else an age the
+        description gives ("girl about 13", "a 15-year-old"), else unknown."""
         if subject.date_of_birth is not None:
             born = subject.date_of_birth
             return self.today.year - born.year - ((self.today.month, self.today.day) < (born.month, born.day))
-        return subject.approx_age
+        if subject.approx_age is not None:
+            return subject.approx_age
+        found = _DESCRIBED_AGE.search(subject.description or "")
+        return int(found.group(1) or found.group(2)) if found else None
 
 
 def _subject_evidence(facts: _Facts, wanted: SubjectCondition) -> list[str]:

@@ -66,12 +66,20 @@ BATCHES = [
           "held out under 2026.11.5: 86.0% / 90.0%; under 2026.11.7: 92.0% / 90.0%"),
     Batch("heldout_14.yaml", "blind, online and digital harms", "2026.11.8",
           "held out under 2026.11.5: 66.0% / 78.0%; under 2026.11.7: 80.0% / 86.0%"),
-    Batch("heldout_15.yaml", "blind, secondary schools, colleges and alternative provision", None,
+    Batch("heldout_15.yaml", "blind, secondary schools, colleges and alternative provision", "2026.11.9",
           "held out under 2026.11.5: 64.0% / 84.0%; under 2026.11.8: 74.0% / 86.0%"),
-    Batch("heldout_16.yaml", "blind, night-time economy and transport", None,
+    Batch("heldout_16.yaml", "blind, night-time economy and transport", "2026.11.9",
           "held out under 2026.11.5: 78.0% / 88.0%; under 2026.11.8: 84.0% / 92.0%"),
-    Batch("heldout_17.yaml", "blind, mixed and ambiguous reports, many very short", None,
+    Batch("heldout_17.yaml", "blind, mixed and ambiguous reports, many very short", "2026.11.9",
           "held out under 2026.11.5: 72.0% / 78.0%; under 2026.11.8: 78.0% / 80.0%"),
+    Batch("heldout_18.yaml", "blind, probation, youth justice and substance-misuse services", None,
+          "held out under 2026.11.8: 82.0% / 84.0%; under 2026.11.9: 86.0% / 88.0%"),
+    Batch("heldout_19.yaml", "blind, community and voluntary sector, plain everyday language", None,
+          "held out under 2026.11.8: 90.0% / 88.0%; under 2026.11.9: 94.0% / 90.0%"),
+    Batch("heldout_20.yaml", "blind, businesses and workplaces", None,
+          "held out under 2026.11.8: 78.0% / 80.0%; under 2026.11.9: 92.0% / 90.0%"),
+    Batch("heldout_21.yaml", "blind, children's homes and out-of-hours handover notes with abbreviations", None,
+          "held out under 2026.11.8: 88.0% / 88.0%; under 2026.11.9: 94.0% / 92.0%"),
 ]
 
 

@@ -177,6 +177,23 @@ def test_child_from_approx_age(rules: RoutingRules) -> None:
     assert assess(adult, rules).outcomes == [Outcome.NO_ACTION]
 
 
+@pytest.mark.parametrize(
+    ("description", "child"),
+    [
+        ("Girl about 13, school hoodie", True),
+        ("Teenage boy, about 16 or 17", True),
+        ("A 15-year-old in a red coat", True),
+        ("Man about 50 with a grey ponytail", False),
+        ("Baby daughter, about 6 months", False),  # months are not years: the age stays unknown
+        ("Comes back in about 10 minutes", False),
+    ],
+)
+def test_age_from_a_subject_description(rules: RoutingRules, description: str, child: bool) -> None:
+    """With no date of birth or approximate age, an age the description gives counts ("girl about 13")."""
+    intel = make_intel(subjects=[{"role": "at_risk", "description": description}])
+    assert ("safeguarding.child_at_risk" in fired(assess(intel, rules))) is child
+
+
 # ---------------------------------------------------------------------- outcomes and priority
 
 
@@ -818,3 +835,80 @@ def test_the_clue_prefilter_never_changes_a_decision(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(domain, "_clues", lambda term: ())
     monkeypatch.setattr(domain, "_INDEXES", {})
     assert [assess(intel, rules) for intel in intels] == with_clues
+
+
+def test_a_person_of_concern_in_an_offence_report_goes_to_the_crime_desk(rules: RoutingRules) -> None:
+    """Naming someone as a person of concern in a report of organised crime is reporting a possible offence by
+    them, even in words no lexicon knows; not when the report says the concern was ruled out, and not for
+    anti-social behaviour alone (noise, nuisance)."""
+    person = {"role": "person_of_concern", "name": "Dylan"}
+    text = "Every Friday he sells designer trainers from the boot of a van; the labels are misspelt."
+    reported = assess(make_intel(categories=["organised_crime"], subjects=[person], information=text), rules)
+    assert "crime.person_of_concern" in fired(reported)
+    assert Outcome.CRIME_DESK in reported.outcomes and reported.priority is Priority.MEDIUM
+    cleared = assess(make_intel(categories=["organised_crime"], subjects=[person],
+                                information=text + " Trading standards checked: nothing of concern."), rules)
+    nuisance = assess(make_intel(categories=["anti_social_behaviour"], subjects=[person],
+                                 information="He plays loud music most nights."), rules)
+    assert Outcome.CRIME_DESK not in cleared.outcomes
+    assert Outcome.CRIME_DESK not in nuisance.outcomes
+
+
+def test_someone_at_risk_kept_at_a_cannabis_grow_is_possible_trafficking(rules: RoutingRules) -> None:
+    text = "Windows blacked out, a strong smell of cannabis and he never goes out."
+    kept = assess(make_intel(subjects=[{"role": "at_risk", "description": "Teenage boy"}], information=text), rules)
+    empty_house = assess(make_intel(information=text), rules)
+    assert "crime.cannabis_farm_worker" in fired(kept)
+    assert set(kept.outcomes) >= {Outcome.CRIME_DESK, Outcome.SAFEGUARDING} and kept.priority is Priority.HIGH
+    assert "crime.cannabis_cultivation" in fired(empty_house) and empty_house.priority is Priority.MEDIUM
+
+
+def test_grooming_of_an_adult_is_medium_unless_sexual(rules: RoutingRules) -> None:
+    """An 82-year-old told to keep an online 'boyfriend' secret: fraud and safeguarding, medium. Sexual
+    grooming of an adult, or grooming of a child, stays high."""
+    adult = {"role": "at_risk", "name": "Margaret", "approx_age": 82}
+    romance = assess(make_intel(subjects=[adult], information="He has told her not to tell her family."), rules)
+    sexual = assess(make_intel(categories=["child_sexual_exploitation"], subjects=[adult],
+                               information="He comes to her room and has told her not to tell her family."), rules)
+    child = assess(make_intel(subjects=[{**adult, "approx_age": 14}],
+                              information="He has told her not to tell her family."), rules)
+    assert "crime.grooming_adult" in fired(romance) and romance.priority is Priority.MEDIUM
+    assert Outcome.CRIME_DESK in romance.outcomes
+    assert sexual.priority is Priority.HIGH and child.priority is Priority.HIGH
+
+
+@pytest.mark.parametrize(
+    ("sentence", "rule_id"),
+    [
+        ("He said there's no point now he's kicked out of school.", "crime.violence_or_threats"),
+        ("He has fresh cuts and bruises from falls when drunk.", "crime.violence_or_threats"),
+        ("Ben is missing school most Mondays to care for his mum.", "safeguarding.missing_person"),
+        ("CCTV shows two former pupils throwing bricks at the windows.", "safeguarding.child_harm"),
+    ],
+)
+def test_words_that_only_look_like_a_concern_do_not_fire(rules: RoutingRules, sentence: str, rule_id: str) -> None:
+    assert rule_id not in fired(assess(make_intel(subjects=[{"role": "at_risk", "approx_age": 40}],
+                                                  information=sentence), rules))
+
+
+@pytest.mark.parametrize(
+    ("sentence", "rule_id"),
+    [
+        ("Her parents have booked flights and an engagement has been arranged with a cousin.",
+         "crime.harmful_practices"),
+        ("Bar staff saw him put his hand up the skirt of a woman too drunk to stand.", "crime.sexual_offence"),
+        ("Through the night a string of different men go up to her room.", "crime.sexual_offence"),
+        ("He takes their wages for rent and holds their bank cards.", "crime.labour_exploitation_indicators"),
+        ("She said he has nothing left to live for and is saving up his tablets.", "safeguarding.adult_vulnerability"),
+    ],
+)
+def test_this_rounds_indicators_fire(rules: RoutingRules, sentence: str, rule_id: str) -> None:
+    assert rule_id in fired(assess(make_intel(information=sentence), rules))
+
+
+def test_a_worry_that_turned_out_otherwise_clears_a_suspected_offence(rules: RoutingRules) -> None:
+    decision = assess(make_intel(
+        subjects=[{"role": "at_risk", "approx_age": 84}],
+        information="Neighbours were worried someone was taking his pension, but it is his daughter collecting it "
+                    "as agreed, and the bank sees nothing odd."), rules)
+    assert Outcome.CRIME_DESK not in decision.outcomes
