@@ -912,3 +912,61 @@ def test_a_worry_that_turned_out_otherwise_clears_a_suspected_offence(rules: Rou
         information="Neighbours were worried someone was taking his pension, but it is his daughter collecting it "
                     "as agreed, and the bank sees nothing odd."), rules)
     assert Outcome.CRIME_DESK not in decision.outcomes
+
+
+def test_a_home_taken_over_is_cuckooing_at_high(rules: RoutingRules) -> None:
+    decision = assess(make_intel(
+        subjects=[{"role": "at_risk", "name": "Graham", "approx_age": 54}],
+        information="Two lads from London are staying at his and won't leave, they've got his key, and he sleeps on "
+                    "the landing because they told him to keep out of the living room."), rules)
+    assert "crime.cuckooing_indicators" in fired(decision)
+    assert decision.priority is Priority.HIGH
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "Staff have not seen or heard of any fights, damage or anyone being approached.",
+        "He didn't say he had one or that anybody had threatened him.",
+    ],
+)
+def test_not_seen_or_heard_and_did_not_say_negate_the_clause(rules: RoutingRules, sentence: str) -> None:
+    assert Outcome.CRIME_DESK not in assess(make_intel(information=sentence), rules).outcomes
+
+
+def test_forced_labour_checked_and_ruled_out_is_not_a_concern(rules: RoutingRules) -> None:
+    """'Working for nothing' was the worry; contracts, own passports and 'no concerns were found' clear it."""
+    decision = assess(make_intel(
+        categories=["modern_slavery"],
+        information="A customer worried the car wash staff might be working for nothing. A licensing visit found "
+                    "written contracts; they held their own passports. No concerns were found."), rules)
+    assert Outcome.CRIME_DESK not in decision.outcomes and Outcome.SAFEGUARDING not in decision.outcomes
+
+
+@pytest.mark.parametrize(
+    ("sentence", "rule_id"),
+    [
+        ("When she could not pay, he made her have sex with him.", "crime.sexual_offence"),
+        ("Her landlord says she can pay the rent another way.", "crime.sexual_offence"),
+        ("She is being taken to be married to a man she has never met.", "crime.harmful_practices"),
+        ("Most of the lead was stripped off the vestry roof.", "crime.theft"),
+        ("They ripped up the pitch and it will cost a few thousand to put right.", "crime.criminal_damage"),
+        ("He rented two flats using passports in two different names.", "crime.other_offence"),
+    ],
+)
+def test_second_rounds_indicators_fire(rules: RoutingRules, sentence: str, rule_id: str) -> None:
+    assert rule_id in fired(assess(make_intel(information=sentence), rules))
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "After their unpaid work session they were kicking in the glass panels of the bus shelter.",
+        "The group on mopeds is noisy and customers find it intimidating.",
+    ],
+)
+def test_probation_unpaid_work_and_an_intimidating_crowd_are_not_forced_labour_or_threats(
+    rules: RoutingRules, sentence: str
+) -> None:
+    fired_rules = fired(assess(make_intel(information=sentence), rules))
+    assert not fired_rules & {"crime.trafficking_forced_labour", "crime.violence_or_threats"}
