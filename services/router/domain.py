@@ -513,13 +513,26 @@ def _index(rules: RoutingRules) -> _LexiconIndex:
     return cached[1]
 
 
+def _age(subject: Subject, today: date) -> int | None:
+    """Age in whole years from date of birth (at `today`), else the approximate age, else an age the
+    description gives ("girl about 13", "a 15-year-old"), else unknown."""
+    if subject.date_of_birth is not None:
+        born = subject.date_of_birth
+        return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+    if subject.approx_age is not None:
+        return subject.approx_age
+    found = _DESCRIBED_AGE.search(subject.description or "")
+    return int(found.group(1) or found.group(2)) if found else None
+
+
 class _Facts:
     """What the rules look at, worked out once per intel; lexicon matches are cached as they are asked for."""
 
     def __init__(self, intel: SanitisedIntel, rules: RoutingRules, today: date) -> None:
         self.intel = intel
         self.rules = rules
-        self.today = today
+        # Each subject's age, worked out once: rules ask about ages many times per intel.
+        self.ages = [_age(subject, today) for subject in intel.subjects]
         self.text = _searchable_text(intel)
         self.index = _index(rules)
         lower_text = self.text.lower()
@@ -541,24 +554,12 @@ class _Facts:
             self._matches[lexicon] = found
         return self._matches[lexicon]
 
-    def age(self, subject: Subject) -> int | None:
-        """Age in whole years from date of birth (at `today`), else the approximate age, else an age the
-        description gives ("girl about 13", "a 15-year-old"), else unknown."""
-        if subject.date_of_birth is not None:
-            born = subject.date_of_birth
-            return self.today.year - born.year - ((self.today.month, self.today.day) < (born.month, born.day))
-        if subject.approx_age is not None:
-            return subject.approx_age
-        found = _DESCRIBED_AGE.search(subject.description or "")
-        return int(found.group(1) or found.group(2)) if found else None
-
-
 def _subject_evidence(facts: _Facts, wanted: SubjectCondition) -> list[str]:
     evidence = []
     for index, subject in enumerate(facts.intel.subjects):
         if wanted.roles and subject.role not in wanted.roles:
             continue
-        age = facts.age(subject)
+        age = facts.ages[index]
         notes = [f"role {subject.role.value}"]
         if wanted.under_18 is not None:
             if (age is not None and age < 18) != wanted.under_18:
@@ -756,7 +757,7 @@ def assess(
     if handling_firing is not None:
         rationale.append(handling_firing)
 
-    child_involved = any((age := facts.age(s)) is not None and age < 18 for s in intel.subjects)
+    child_involved = any(age is not None and age < 18 for age in facts.ages)
     grading = Grading(
         source_evaluation=source_evaluation,
         intelligence_assessment=rules.grading.intelligence_assessment[intel.how_known],

@@ -473,6 +473,18 @@ def test_a_relative_clause_is_not_negated_by_its_main_clause(rules: RoutingRules
         ("Lads say he keeps a \"strap\" in the bin store.", "crime.weapons_serious_violence"),
         ("Three sheds were forced open overnight.", "crime.theft"),
         ("He checks her messages every night and stops her from seeing her family.", "crime.coercion_control"),
+        ("Her parents have booked flights and an engagement has been arranged with a cousin.",
+         "crime.harmful_practices"),
+        ("Bar staff saw him put his hand up the skirt of a woman too drunk to stand.", "crime.sexual_offence"),
+        ("Through the night a string of different men go up to her room.", "crime.sexual_offence"),
+        ("He takes their wages for rent and holds their bank cards.", "crime.labour_exploitation_indicators"),
+        ("She said he has nothing left to live for and is saving up his tablets.", "safeguarding.adult_vulnerability"),
+        ("When she could not pay, he made her have sex with him.", "crime.sexual_offence"),
+        ("Her landlord says she can pay the rent another way.", "crime.sexual_offence"),
+        ("She is being taken to be married to a man she has never met.", "crime.harmful_practices"),
+        ("Most of the lead was stripped off the vestry roof.", "crime.theft"),
+        ("They ripped up the pitch and it will cost a few thousand to put right.", "crime.criminal_damage"),
+        ("He rented two flats using passports in two different names.", "crime.other_offence"),
     ],
 )
 def test_professional_vocabulary_fires(rules: RoutingRules, sentence: str, rule_id: str) -> None:
@@ -891,21 +903,6 @@ def test_words_that_only_look_like_a_concern_do_not_fire(rules: RoutingRules, se
                                                   information=sentence), rules))
 
 
-@pytest.mark.parametrize(
-    ("sentence", "rule_id"),
-    [
-        ("Her parents have booked flights and an engagement has been arranged with a cousin.",
-         "crime.harmful_practices"),
-        ("Bar staff saw him put his hand up the skirt of a woman too drunk to stand.", "crime.sexual_offence"),
-        ("Through the night a string of different men go up to her room.", "crime.sexual_offence"),
-        ("He takes their wages for rent and holds their bank cards.", "crime.labour_exploitation_indicators"),
-        ("She said he has nothing left to live for and is saving up his tablets.", "safeguarding.adult_vulnerability"),
-    ],
-)
-def test_this_rounds_indicators_fire(rules: RoutingRules, sentence: str, rule_id: str) -> None:
-    assert rule_id in fired(assess(make_intel(information=sentence), rules))
-
-
 def test_a_worry_that_turned_out_otherwise_clears_a_suspected_offence(rules: RoutingRules) -> None:
     decision = assess(make_intel(
         subjects=[{"role": "at_risk", "approx_age": 84}],
@@ -941,21 +938,6 @@ def test_forced_labour_checked_and_ruled_out_is_not_a_concern(rules: RoutingRule
         information="A customer worried the car wash staff might be working for nothing. A licensing visit found "
                     "written contracts; they held their own passports. No concerns were found."), rules)
     assert Outcome.CRIME_DESK not in decision.outcomes and Outcome.SAFEGUARDING not in decision.outcomes
-
-
-@pytest.mark.parametrize(
-    ("sentence", "rule_id"),
-    [
-        ("When she could not pay, he made her have sex with him.", "crime.sexual_offence"),
-        ("Her landlord says she can pay the rent another way.", "crime.sexual_offence"),
-        ("She is being taken to be married to a man she has never met.", "crime.harmful_practices"),
-        ("Most of the lead was stripped off the vestry roof.", "crime.theft"),
-        ("They ripped up the pitch and it will cost a few thousand to put right.", "crime.criminal_damage"),
-        ("He rented two flats using passports in two different names.", "crime.other_offence"),
-    ],
-)
-def test_second_rounds_indicators_fire(rules: RoutingRules, sentence: str, rule_id: str) -> None:
-    assert rule_id in fired(assess(make_intel(information=sentence), rules))
 
 
 @pytest.mark.parametrize(
