@@ -12,6 +12,7 @@ from schemas.base import (
     HowKnown,
     Identifier,
     LawfulBasis,
+    Normalised,
     PastDate,
     refuse_control_characters,
 )
@@ -19,7 +20,7 @@ from schemas.submission import Categories, Location, Subject, Vehicle
 
 # Scrubbing replaces source references with a marker, so the text may grow or shrink a little.
 SanitisedText = Annotated[
-    str, Field(min_length=1, max_length=20_000), AfterValidator(refuse_control_characters)
+    str, Field(min_length=1, max_length=20_000), Normalised, AfterValidator(refuse_control_characters)
 ]
 
 

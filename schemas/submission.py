@@ -17,6 +17,7 @@ from schemas.base import (
     HowKnown,
     Identifier,
     LawfulBasis,
+    Normalised,
     PastDate,
     ShortText,
     Tag,
@@ -60,11 +61,11 @@ def _valid_postcode(value: str) -> str:
     return f"{compact[:-3]} {compact[-3:]}"
 
 
-Email = Annotated[str, Field(min_length=3, max_length=254), AfterValidator(_valid_email)]
-Phone = Annotated[str, Field(min_length=5, max_length=32), AfterValidator(_valid_phone)]
-Postcode = Annotated[str, Field(min_length=5, max_length=8), AfterValidator(_valid_postcode)]
+Email = Annotated[str, Field(min_length=3, max_length=254), Normalised, AfterValidator(_valid_email)]
+Phone = Annotated[str, Field(min_length=5, max_length=32), Normalised, AfterValidator(_valid_phone)]
+Postcode = Annotated[str, Field(min_length=5, max_length=8), Normalised, AfterValidator(_valid_postcode)]
 Information = Annotated[
-    str, Field(min_length=20, max_length=10_000), AfterValidator(refuse_control_characters)
+    str, Field(min_length=20, max_length=10_000), Normalised, AfterValidator(refuse_control_characters)
 ]
 
 
@@ -120,7 +121,7 @@ class Location(CpiModel):
 
 
 class Vehicle(CpiModel):
-    registration: Annotated[str, Field(min_length=1, max_length=16)] | None = None
+    registration: Annotated[str, Field(min_length=1, max_length=16), Normalised] | None = None
     make: Tag | None = None
     model: Tag | None = None
     colour: Tag | None = None

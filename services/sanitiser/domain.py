@@ -19,9 +19,12 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 
 import yaml
+from confusable_homoglyphs.confusables import confusables_data
+from nicknames import NickNamer
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from schemas import Location, SanitisedIntel, Source, Subject, SubmissionContent, Vehicle
+from schemas.base import normalise_text
 
 REDACTION_MARKER = "[source redacted]"
 DEFAULT_PHRASES = Path(__file__).with_name("scrub_phrases.yaml")
@@ -53,6 +56,17 @@ class ScrubConfig(BaseModel):
     self_references: tuple[str, ...]
     first_person_role_leads: tuple[str, ...]
     first_person: tuple[str, ...]
+    organisation_abbreviations: dict[str, tuple[str, ...]]
+    short_form_exclusions: frozenset[str]
+    workplaces: tuple[str, ...]
+    header_labels: tuple[str, ...]
+    by_lines: tuple[str, ...]
+    sign_offs: tuple[str, ...]
+    role_heads: frozenset[str]
+    organisation_settings: frozenset[str]
+    street_words: tuple[str, ...]
+    role_abbreviations: dict[str, tuple[str, ...]]
+    short_name_suffixes: tuple[str, ...]
 
     @field_validator(
         "name_particles",
@@ -61,6 +75,9 @@ class ScrubConfig(BaseModel):
         "organisation_stop_words",
         "generic_email_domains",
         "generic_email_local_parts",
+        "short_form_exclusions",
+        "role_heads",
+        "organisation_settings",
     )
     @classmethod
     def _lower_case(cls, words: frozenset[str]) -> frozenset[str]:
@@ -111,7 +128,8 @@ def sanitise(
         scrubbed, found = scrubber.scrub(value, facts_only=facts_only)
         count += found
         # A marker can be longer than what it replaced; never break the contract's length limit.
-        return scrubbed if len(scrubbed) <= limit else scrubbed[: limit - 1] + "…"
+        # "..." rather than "…", which the contracts' NFKC would widen to three characters anyway.
+        return scrubbed if len(scrubbed) <= limit else scrubbed[: limit - 3] + "..."
 
     def maybe(value: str | None, limit: int, *, facts_only: bool = False) -> str | None:
         return None if value is None else clean(value, limit, facts_only=facts_only)
@@ -181,6 +199,11 @@ class _Rule:
     # Words just before a match that belong to it ("Mrs" Khan, "the senior" housing officer),
     # kept out of the per-source patterns so that those stay small and quick to compile.
     prefix: re.Pattern[str] | None = None
+    # Words just after a match that belong to it ("Kelby" Uni, "Lakeside" CAMHS team, an extension).
+    suffix: re.Pattern[str] | None = None
+    # Lower-case strings one of which the text must hold for the rule to find anything: a quick test
+    # that spares most texts the rules about headers, sign-offs and "cc" lines they do not have.
+    clues: tuple[str, ...] = ()
 
     def spans(self, text: str) -> Iterator[tuple[int, int]]:
         for match in self.pattern.finditer(text):
@@ -217,6 +240,9 @@ class _PhoneRule(_Rule):
 class _Shared:
     title_prefix: re.Pattern[str]
     role_prefix: re.Pattern[str]
+    organisation_prefix: re.Pattern[str]
+    organisation_suffix: re.Pattern[str]
+    not_a_street: str
     role_families: list[_Rule]
     rules: list[_Rule]
     source_rules: Callable[[Source], list[_Rule]]
@@ -237,26 +263,28 @@ class _Scrubber:
     def __init__(self, source: Source, config: ScrubConfig, protected: Iterable[str]) -> None:
         self._identity = config._shared.source_rules(source)
         self._all = self._identity + config._shared.rules
-        facts = sorted({fact.strip() for fact in protected if len(fact.strip()) >= 2}, key=len)
-        self._protected = (
-            re.compile(_bounded(_alternation(_phrase(fact) for fact in facts) + _POSSESSIVE), re.IGNORECASE)
-            if facts
-            else None
-        )
+        self._facts = sorted({_loose(normalise(fact.strip())) for fact in protected if len(fact.strip()) >= 2},
+                             key=len)
 
     def scrub(self, text: str, *, facts_only: bool = False) -> tuple[str, int]:
         """facts_only: the text is a subject fact (a name, an address), not the writer's prose,
         so only the source's identifiers are removed, not first-person words."""
+        text = normalise(text)
         rules = self._identity if facts_only else self._all
-        guarded = [m.span() for m in self._protected.finditer(text)] if self._protected else []
+        lowered = text.lower()
+        guarded = _fact_spans(text, self._facts)
         quoted = [m.span() for m in _QUOTED.finditer(text)]
-        spans = []
+        spans: list[tuple[int, int]] = []
         for rule in rules:
+            if rule.clues and not any(clue in lowered for clue in rule.clues):
+                continue
             for start, end in rule.spans(text):
                 if start == end:
                     continue
-                if rule.prefix and (before := rule.prefix.search(text, max(0, start - 80), start)):
+                if rule.prefix and (before := rule.prefix.search(text, _words_back(text, start), start)):
                     start = before.start()
+                if rule.suffix and (after := rule.suffix.match(text, end)):
+                    end = after.end()
                 if rule.protectable and any(
                     s <= start and end <= e and e - s > end - start for s, e in guarded
                 ):
@@ -264,6 +292,8 @@ class _Scrubber:
                 if rule.first_person and any(s <= start and end <= e for s, e in quoted):
                     continue
                 spans.append((start, end))
+        if not facts_only:
+            spans += _signature_block(text, spans, guarded)
         if not spans:
             return text, 0
         spans.sort()
@@ -280,6 +310,100 @@ class _Scrubber:
             position = end
         pieces.append(text[position:])
         return "".join(pieces), len(merged)
+
+
+def _words_back(text: str, start: int, words: int = 5) -> int:
+    """Where the five words before `start` begin: as far back as a prefix rule ("one of our own senior",
+    "Mrs", "Uni of the") can reach, so it is searched for in a few words, not a long window."""
+    at = start
+    for _ in range(words):
+        at = max(text.rfind(" ", 0, at - 1), text.rfind("\n", 0, at - 1))
+        if at <= 0:
+            return 0
+    return at
+
+
+_LOOSE = str.maketrans({"\u2019": "'", "-": " ", "\n": " ", "\t": " "})
+
+
+def _loose(text: str) -> str:
+    """Lower case, one kind of apostrophe, hyphens and line breaks as spaces: character for character,
+    so that positions in it are positions in the text."""
+    lowered = text.lower()
+    return (lowered if len(lowered) == len(text) else text).translate(_LOOSE)
+
+
+def _fact_spans(text: str, facts: list[str]) -> list[tuple[int, int]]:
+    """Where the subject facts stand in the text, as whole words (and their possessive): found by plain
+    search, since a fact is literal and a pattern compiled per report would cost more than the scrub."""
+    if not facts:
+        return []
+    loose = _loose(text)
+    spans = []
+    for fact in facts:
+        at = loose.find(fact)
+        while at != -1:
+            end = at + len(fact)
+            if (at == 0 or not loose[at - 1].isalnum()) and (end == len(loose) or not loose[end].isalnum()
+                                                           or loose.startswith("'s", end)):
+                spans.append((at, end + 2 if loose.startswith("'s", end) else end))
+            at = loose.find(fact, at + 1)
+    return spans
+
+
+def _signature_block(text: str, spans: list[tuple[int, int]], guarded: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The closing block of short lines where the writer has put their name, role or organisation: from
+    its first line that holds a removal to the end of the text, everything is the signature (a colleague,
+    the office's street, a switchboard, a team), unless a line holds a subject fact. The text's first line
+    is never part of it: a one-line report is a report, not a signature."""
+    lines = [(m.start(), m.end()) for m in re.finditer(r"[^\n]*", text) if m.start() < len(text) or m.end() > m.start()]
+    block_start = None
+    for start, end in reversed(lines[1:]):
+        line = text[start:end]
+        if not line.strip():
+            continue
+        if len(line) > 100 or _SENTENCE.search(line) or any(s < end and start < e for s, e in guarded):
+            break
+        if any(start <= s < end for s, _ in spans):
+            block_start = start
+    return [(block_start, len(text.rstrip()))] if block_start is not None else []
+
+
+# --- normalising -----------------------------------------------------------------------------
+
+
+def normalise(text: str) -> str:
+    """The form every text is compared in, and kept in: the contracts' normalisation (NFKC, invisible
+    characters gone, spaces and dashes unified), then look-alike letters inside a Latin word read as
+    the Latin letters they imitate ("Kh\\u0430n", with a Cyrillic a, is "Khan"). A word wholly in another
+    script is left alone: Cyrillic or Greek text is not a disguise."""
+    text = str(normalise_text(text))
+    if text.isascii():
+        return text
+    table = _look_alikes()
+    return _WORD.sub(lambda m: _fold_word(m.group(), table), text)
+
+
+_WORD = re.compile(r"[^\W_]+")
+
+
+def _fold_word(word: str, table: dict[int, str]) -> str:
+    if word.isascii() or not any(char.isascii() for char in word):
+        return word
+    return word.translate(table)
+
+
+@lru_cache(maxsize=1)
+def _look_alikes() -> dict[int, str]:
+    """Unicode's confusables (UTS #39 data, via confusable_homoglyphs): each non-ASCII character that
+    looks like exactly an ASCII letter or digit, mapped to it."""
+    table: dict[int, str] = {}
+    for char, glyphs in confusables_data.items():
+        if len(char) == 1 and not char.isascii() and char.isalpha():
+            latin = [g["c"] for g in glyphs if len(g["c"]) == 1 and g["c"].isascii() and g["c"].isalnum()]
+            if latin:
+                table[ord(char)] = latin[0]
+    return table
 
 
 # --- building patterns -----------------------------------------------------------------------
@@ -320,8 +444,8 @@ def _exact(word: str) -> str:
 
 
 def _acronym(letters: str) -> str:
-    """'OPS' or 'O.P.S.', exactly in capitals."""
-    return _exact(f"{letters}|" + r"\.\s?".join(letters) + r"\.?")
+    """'OPS', 'O.P.S.', 'O. P. S.', 'O P S' or 'OP S', exactly as cased ('UoK')."""
+    return _exact(r"(?:\.\s?|\s)?".join(re.escape(letter) for letter in letters) + r"\.?")
 
 
 def _token(word: str, config: ScrubConfig) -> str:
@@ -341,14 +465,19 @@ def _words(text: str) -> list[str]:
 
 
 
-def _source_rules(source: Source, config: ScrubConfig) -> list[_Rule]:
-    return [
-        *_name_rules(source.name, config),
-        *_email_rules(source.email, config),
-        *_phone_rules(source.phone),
-        *_organisation_rules(source.organisation, config),
-        *_role_rules(source.role, config),
-    ]
+def _source_rules_cached(config: ScrubConfig) -> Callable[[Source], list[_Rule]]:
+    """The rules for a source, built from each part's rules compiled once: professionals share more than
+    once, and colleagues share an organisation, a role and a domain."""
+    names = lru_cache(maxsize=4096)(lambda name: _name_rules(name, config))
+    emails = lru_cache(maxsize=4096)(lambda email: _email_rules(email, config))
+    organisations = lru_cache(maxsize=1024)(lambda organisation: _organisation_rules(organisation, config))
+    roles = lru_cache(maxsize=1024)(lambda role: _role_rules(role, config))
+
+    def rules(source: Source) -> list[_Rule]:
+        return [*names(source.name), *emails(source.email), *_phone_rules(source.phone),
+                *organisations(source.organisation), *roles(source.role)]
+
+    return rules
 
 
 def _compile(
@@ -357,8 +486,10 @@ def _compile(
     protectable: bool = False,
     first_person: bool = False,
     prefix: re.Pattern[str] | None = None,
+    suffix: re.Pattern[str] | None = None,
+    clues: Iterable[str] = (),
 ) -> _Rule:
-    return _Rule(re.compile(pattern, re.IGNORECASE), protectable, first_person, prefix)
+    return _Rule(re.compile(pattern, re.IGNORECASE), protectable, first_person, prefix, suffix, tuple(clues))
 
 
 def _name_rules(name: str, config: ScrubConfig) -> list[_Rule]:
@@ -390,6 +521,7 @@ def _name_rules(name: str, config: ScrubConfig) -> list[_Rule]:
             if given.lower() in {formal, *shorts}:
                 givens |= {formal.capitalize(), *(s.capitalize() for s in shorts)}
         givens = {g for g in givens if len(g) >= 2}
+        short_forms = _given_short_forms(given, config) - {g.lower() for g in givens}
         bare |= givens | {m for m in middles if len(m.rstrip(".")) >= 2}
         given_pattern = _names(givens)
         initials = [token[0].upper() for token in tokens[: start] if token[0].isalpha()]
@@ -404,17 +536,85 @@ def _name_rules(name: str, config: ScrubConfig) -> list[_Rule]:
         rules.append(_compile(_bounded(_alternation([full, short, reverse])), prefix=title))
         letters = "".join(initials) + last[0].upper()
         short_letters = initials[0] + last[0].upper()
-        # "SK", "S.K.", "SJK": initials are short, so a longer subject fact may keep them.
+        # "SK", "S.K.", "S K", "SJK", "S-K"; "SKh": initials are short, so a longer subject fact may keep them.
         rules.append(
             _compile(
                 rf"(?<![\w.]){_alternation([_acronym(letters), _acronym(short_letters)])}(?!\w)",
                 protectable=True,
             )
         )
+        # Nicknames, diminutives and short forms ("Bob", "Peggy", "Bim"), written as names are:
+        # capitalised or in capitals, so that "pat" the verb or "bill" the invoice stay.
+        if short_forms:
+            forms = frozenset(f for form in short_forms for f in (form.capitalize(), form.upper()))
+            rules.append(_WordSetRule(_CAPITALISED_WORD, protectable=True, prefix=title, words=forms))
     # "Khan", "Sarah", and with a title ("Mrs Khan", "Miss Sarah"), which no subject fact keeps.
     tokens_pattern = _alternation(_token(word, config) for word in bare)
     rules.append(_compile(_bounded(tokens_pattern + _POSSESSIVE), protectable=True, prefix=title))
     return rules
+
+
+_VOWELS = frozenset("aeiouy")
+
+
+@lru_cache(maxsize=1)
+def _nicknamer() -> NickNamer:
+    return NickNamer()
+
+
+def _given_short_forms(given: str, config: ScrubConfig) -> set[str]:
+    """What a given name is shortened to, lower case: the curated nicknames both ways (Robert <-> Bob,
+    and Bob's other long forms' nicknames), prefixes of three letters or more ("Abi", "Chris"), and
+    the syllables a long name is called by ("Bim", "Bimbo", "Bola" of Abimbola; "Seun" of Oluwaseun)."""
+    names = _nicknamer()
+    plain = _fold(given).lower()
+    forms = names.nicknames_of(plain) | names.canonicals_of(plain)
+    for canonical in names.canonicals_of(plain):
+        forms |= names.nicknames_of(canonical)
+    letters = re.sub(r"[^a-z]", "", plain)
+    if len(letters) >= 4:
+        # "Fi", "Jo"; "Bern" -> "Bernie", "Dec" -> "Deccy", "Mag" -> "Mags": a short stem and a pet ending.
+        stems = {letters[:size] for size in range(2, 5) if size < len(letters)}
+        forms |= {stem for stem in stems if len(stem) > 2 or stem[-1] in _VOWELS}
+        forms |= {stem + ending for stem in stems if len(stem) > 2 for ending in config.short_name_suffixes}
+        forms |= {stem + stem[-1] + ending for stem in stems if len(stem) > 2 and stem[-1] not in _VOWELS
+                  for ending in ("y", "ie", "ers")}
+    if len(letters) >= 5:
+        forms |= {letters[:size] for size in range(3, len(letters))}
+        for onset in range(1, len(letters) - 2):
+            if letters[onset] not in _VOWELS and letters[onset - 1] in _VOWELS:
+                forms |= {letters[onset:onset + size] for size in range(3, 7) if onset + size <= len(letters)}
+    return {
+        form for form in forms
+        if len(form) >= 2 and _VOWELS & set(form) and form not in config.short_form_exclusions and form != plain
+    }
+
+
+# A word as a name is written, capitalised or in capitals, and its possessive: "Bob", "BOB", "Bob's".
+_CAPITALISED_WORD = re.compile(r"(?<![\w'\u2019\-])[A-Z][A-Za-z\u00c0-\u024f]*(?=(?:['\u2019]s)?(?![\w'\u2019\-]))")
+
+
+@dataclass(frozen=True)
+class _WordSetRule(_Rule):
+    """Words looked up in a set rather than matched by a pattern: a name's many short forms cost a set,
+    not a regular expression to compile for every source."""
+
+    words: frozenset[str] = frozenset()
+
+    def spans(self, text: str) -> Iterator[tuple[int, int]]:
+        for match in self.pattern.finditer(text):
+            if match.group() in self.words:
+                end = match.end()
+                if text.startswith(("'s", "\u2019s"), end):
+                    end += 2
+                yield match.start(), end
+
+
+# Labels of a domain that say nothing about whose it is ("www", "co", "uk", "nhs").
+_DOMAIN_GENERIC_LABELS = frozenset(
+    "www mail email com org net uk co ac gov sch nhs police mod ltd plc me info edu int eu ie scot wales "
+    "cymru london biz io".split()
+)
 
 
 def _email_rules(email: str, config: ScrubConfig) -> list[_Rule]:
@@ -422,54 +622,135 @@ def _email_rules(email: str, config: ScrubConfig) -> list[_Rule]:
     patterns = [re.escape(email), re.escape(local) + r"@[\w\-]+(?:\.[\w\-]+)+"]
     if local not in config.generic_email_local_parts and len(local) >= 3:
         patterns.append(rf"(?<![\w.@+\-]){re.escape(local)}(?![\w@])")  # "sarah.khan" alone
+    rules = []
+    tokens = {part for part in re.split(r"[._\-+\d]+", local)
+              if len(part) >= 3 and part not in config.generic_email_local_parts}
     if domain not in config.generic_email_domains:
         # Any address or web page at the source's own domain names the organisation.
-        patterns.append(rf"(?:[\w.+\-]+@|(?:https?://)?(?:www\.)?)(?<![\w\-]){re.escape(domain)}(?:/\S*)?(?![\w\-])")
-    return [_compile(pattern) for pattern in patterns]
+        patterns.append(rf"(?:(?<![\w.+\-])[\w.+\-]+@|(?<![\w/:.\-])(?:https?://)?(?:www\.)?)(?<![\w\-])"
+                        rf"{re.escape(domain)}(?:/\S*)?(?![\w\-])")
+        # ...and so does its distinctive label alone: "copperfieldrangers", "quayside-chaplaincy".
+        tokens |= {label for label in domain.split(".") if len(label) >= 3 and label not in _DOMAIN_GENERIC_LABELS}
+    rules.append(_compile(_alternation(patterns)))
+    if tokens:
+        rules.append(_compile(_bounded(_alternation(_token(t, config) for t in tokens)), protectable=True))
+    return rules
+
+
+# "ext 204", "x204", "extn. 12" after the number belong to it.
+_EXTENSION = re.compile(r"[ \t]*,?[ \t]*(?:ext|extn|ex|x)\.?[ \t]*\d{1,6}\b", re.IGNORECASE)
 
 
 def _phone_rules(phone: str | None) -> list[_Rule]:
-    """The source's number however it is written: spaces, dashes, brackets, +44 or 0."""
+    """The source's number however it is written: spaces, dashes, brackets, +44 or 0, an extension."""
     if not phone:
         return []
     digits = re.sub(r"\D", "", phone)
     if phone.lstrip().startswith("+") or digits.startswith("00"):
         digits = digits.removeprefix("00")
         if not digits.startswith("44"):
-            return [_PhoneRule(_PHONE_RUN, number=digits, prefixes=("00",))]
+            return [_PhoneRule(_PHONE_RUN, suffix=_EXTENSION, number=digits, prefixes=("00",))]
         digits = digits[2:]
-    return [_PhoneRule(_PHONE_RUN, number=digits.removeprefix("0"), prefixes=_UK_PREFIXES)]
+    return [_PhoneRule(_PHONE_RUN, suffix=_EXTENSION, number=digits.removeprefix("0"), prefixes=_UK_PREFIXES)]
+
+
+# Where an organisation's name has parts: "The Probation Service - Eastfield South PDU",
+# "Ward 7 (Children's Unit), Pellham General Hospital", "Kelby Council | Youth Service".
+_ORGANISATION_PARTS = re.compile(r"\s+-\s+|[,;:()|/]")
 
 
 def _organisation_rules(organisation: str, config: ScrubConfig) -> list[_Rule]:
-    """The name, its short forms ("Oakfield Primary School" -> "Oakfield Primary", "Oakfield")
-    and its acronym ("OPS")."""
-    inside = re.findall(r"\(([^)]*)\)", organisation)  # "(CAMHS)" is a name of its own
-    tokens = _words(re.sub(r"\([^)]*\)", " ", organisation))
+    """The name and every form it is written in: each part, every run of words with a distinctive word
+    in it ("Pellham General", "Eastfield South PDU"), each distinctive word alone, reordered ("Kelby
+    University" for "University of Kelby"), with generic words abbreviated ("Kelby Uni"), and acronyms
+    of the whole and of its runs, with and without generic words ("WBC", "CRYFC", "LCAMHS", "UoK")."""
     leading = {word.lower() for word in config.organisation_leading_words}
-    while len(tokens) > 1 and tokens[0].lower() in leading:
-        tokens.pop(0)
-    generic = config.organisation_generic_words
-    forms, single = [" ".join(tokens)], []
-    while len(tokens) > 1 and tokens[-1].lower().strip("'\u2019") in generic:
-        tokens.pop()
-        if any(token.lower() not in generic for token in tokens):
-            forms.append(" ".join(tokens))
-    if len(forms) > 1 and " " not in forms[-1]:
-        single.append(forms.pop())  # "Oakfield" alone: a subject's "Oakfield Road" may keep it
-    letters = "".join(
-        word[0].upper()
-        for word in _words(re.sub(r"\([^)]*\)", " ", organisation))
-        if word.lower() not in config.organisation_stop_words and word[0].isalnum()
-    )
+    phrases: set[str] = set()
+    singles: set[str] = set()
+    acronyms: set[str] = set()
+    for part in [organisation, *_ORGANISATION_PARTS.split(organisation)]:
+        tokens = _words(part.replace("&", " & "))
+        while tokens and tokens[0].lower() in leading:
+            tokens.pop(0)
+        if not tokens:
+            continue
+        phrases.add(" ".join(tokens))
+        acronyms |= _acronyms(tokens, config)
+        for first in range(len(tokens)):
+            for stop in range(first + 1, len(tokens) + 1):
+                run = tokens[first:stop]
+                stop_words = config.organisation_stop_words
+                if run[0].lower() in stop_words or run[-1].lower() in stop_words:
+                    continue
+                if not any(_distinctive(token, config) for token in run):
+                    continue
+                if len(run) == 1:
+                    singles.add(run[0].strip("'\u2019"))
+                else:
+                    phrases.add(" ".join(run))
+                    acronyms |= _acronyms(run, config)
+        lowered = [token.lower() for token in tokens]
+        if "of" in lowered[1:-1]:  # "University of Kelby" -> "Kelby University"
+            at = lowered.index("of")
+            tail = tokens[at + 1:]
+            if tail and tail[0].lower() in leading:
+                tail = tail[1:]
+            phrases.add(" ".join(tail + tokens[:at]))
+    phrases |= {abbreviated for phrase in phrases for abbreviated in _abbreviations(phrase, config)}
+    shared = config._shared
     the = r"(?:(?:" + "|".join(re.escape(w) for w in leading) + r")\s+)?" if leading else ""
-    patterns = [_phrase(form) for form in forms + [i for i in inside if i.strip()]]
-    if len(letters) >= 3:
-        patterns.append(_acronym(letters))
-    rules = [_compile(_bounded(the + _alternation(patterns) + _POSSESSIVE))]
-    if single:
-        rules.append(_compile(_bounded(the + _token(single[0], config) + _POSSESSIVE), protectable=True))
+    patterns = [_phrase(phrase) for phrase in phrases] + [_acronym(letters) for letters in acronyms]
+    rules = [_compile(_bounded(the + _alternation(patterns) + _POSSESSIVE), prefix=shared.organisation_prefix,
+                      suffix=shared.organisation_suffix)]
+    if singles:
+        # A distinctive word alone ("Oakfield"): a subject's "14 Oakfield Road" may keep it, and so does a
+        # street or park named like the organisation ("a house on Calder Road"): that is where a subject was.
+        rules.append(_compile(
+            _bounded(the + _alternation(_token(word, config) for word in singles) + _POSSESSIVE)
+            + shared.not_a_street, protectable=True, prefix=shared.organisation_prefix,
+            suffix=shared.organisation_suffix))
+    kinds = {token.lower() for token in _words(organisation)} & config.organisation_settings
+    if kinds:
+        # "the pharmacy", "this hotel", when the sharer is a pharmacy or a hotel: their own setting.
+        settings = _alternation(_phrase(kind) for kind in kinds)
+        rules.append(_compile(_bounded(rf"(?:the|this)\s+{settings}(?:e?s)?")))
     return rules
+
+
+def _distinctive(token: str, config: ScrubConfig) -> bool:
+    """A word that says which organisation, not what kind: "Oakfield", not "Primary" or "7"."""
+    word = token.lower().strip("'\u2019")
+    word = word.removesuffix("'s").removesuffix("\u2019s")
+    return (len(word) >= 2 and not word.isdigit() and word not in config.organisation_generic_words
+            and word not in config.organisation_stop_words)
+
+
+def _acronyms(tokens: list[str], config: ScrubConfig) -> set[str]:
+    """Initials of a run of words, three letters or more: with and without its generic words, and with
+    'of'/'and' as a small letter or a capital ("UoK", "UOK"). A word in capitals gives all its letters
+    ("Lakeside CAMHS" -> "LCAMHS"; "Rangers Youth FC" -> "RYFC")."""
+    def initials(word: str) -> str:
+        return word if word.isupper() and word.isalpha() and len(word) <= 6 else word[0].upper()
+
+    words = [word for word in tokens if word[0].isalnum() or word == "&"]
+    plain = [initials(w) for w in words if w.lower() not in config.organisation_stop_words and w != "&"]
+    distinctive = [initials(t) for t in words if _distinctive(t, config) or t.isupper()]
+    with_small = [t[0].lower() if t.lower() in config.organisation_stop_words else initials(t)
+                  for t in words if t.lower() not in {"the", "a", "an"}]
+    first_only = [t[0].upper() for t in words if t.lower() not in config.organisation_stop_words and t != "&"]
+    forms = {"".join(plain), "".join(distinctive), "".join(with_small), "".join(with_small).upper(),
+             "".join(first_only)}
+    return {form for form in forms if len(form) >= 3 and form[0].isalnum()}
+
+
+def _abbreviations(phrase: str, config: ScrubConfig) -> set[str]:
+    """The phrase with each generic word in its usual short form: "Kelby University" -> "Kelby Uni"."""
+    words = phrase.split()
+    forms = set()
+    for at, word in enumerate(words):
+        for short in config.organisation_abbreviations.get(word.lower(), ()):
+            forms.add(" ".join([*words[:at], short, *words[at + 1:]]))
+    return forms
 
 
 def _role_phrase(phrase: str) -> str:
@@ -480,8 +761,10 @@ def _role_phrase(phrase: str) -> str:
 
 
 def _role_rules(role: str, config: ScrubConfig) -> list[_Rule]:
-    """The role title, its core ("Senior Housing Officer" -> "Housing Officer"), its acronym and
-    every title of the same family ("class teacher" -> "form tutor"), with "the", "her"..."""
+    """The role title, its core ("Senior Housing Officer" -> "Housing Officer"), what it is called without
+    its head noun ("Family Support Worker" -> "Family Support"), its usual abbreviations ("Exec Head",
+    "night mgr", "Cons. Psych"), its acronym ("EP", "FSW", exactly in capitals) and every title of the
+    same family ("class teacher" -> "form tutor"), with "the", "her"..."""
     modifiers = {word.lower() for word in config.role_modifiers}
     parts = [part.strip() for part in re.split(r"[/,;&()]|\band\b", role) if part.strip()]
     phrases = set(parts)
@@ -490,13 +773,27 @@ def _role_rules(role: str, config: ScrubConfig) -> list[_Rule]:
         while len(words) > 1 and (words[0].lower() in modifiers or words[0].isdigit()):
             words.pop(0)
         phrases.add(" ".join(words))
+        if len(words) >= 3 and words[-1].lower() in config.role_heads:
+            phrases.add(" ".join(words[:-1]))
         stop = config.organisation_stop_words
         letters = "".join(w[0].upper() for w in _words(part) if w.lower() not in stop)
-        if len(letters) >= 3 and len(_words(part)) >= 3:
+        if len(letters) >= 2 and len(_words(part)) >= 2:
             phrases.add(letters)
+    phrases |= {short for phrase in list(phrases) for short in _role_abbreviations(phrase, config)}
     families = [family for family in config._shared.role_families if family.pattern.search(role)]
     pattern = _bounded(_alternation(_role_phrase(p) for p in phrases))
     return [_compile(pattern, prefix=config._shared.role_prefix), *families]
+
+
+def _role_abbreviations(phrase: str, config: ScrubConfig) -> set[str]:
+    """Every combination of the usual short forms of a role's words, at most a few dozen."""
+    choices = [[word, *config.role_abbreviations.get(word.lower(), ())] for word in phrase.split()]
+    forms = {""}
+    for options in choices:
+        forms = {f"{form} {option}".strip() for form in forms for option in options}
+        if len(forms) > 64:
+            return set()
+    return forms - {phrase}
 
 
 def _shared(config: ScrubConfig) -> _Shared:
@@ -505,8 +802,19 @@ def _shared(config: ScrubConfig) -> _Shared:
     modifiers = _alternation([*(_phrase(m) for m in config.role_modifiers), r"\d+"])
     titles = _alternation(_phrase(t) for t in config.titles)
     role_prefix = re.compile(rf"(?<!\w)(?:{determiners}\s+)?(?:{modifiers}\s+)*\Z", re.IGNORECASE)
+    kinds = sorted({*config.organisation_generic_words, *(short for shorts in config.organisation_abbreviations.values()
+                                                           for short in shorts)} - config.organisation_stop_words)
+    kind = _alternation(_phrase(word) for word in kinds if word.isalnum() or "'" in word)
     return _Shared(
         title_prefix=re.compile(rf"(?<!\w){titles}(?:\.\s*|\s+)\Z", re.IGNORECASE),
+        not_a_street=r"(?!\s+" + _alternation(_phrase(word) for word in config.street_words) + r"(?!\w))",
+        # "Uni of" Kelby, "the Hospital of" St Cross
+        organisation_prefix=re.compile(rf"(?<!\w)(?:the\s+)?(?:{kind}\s+){{1,3}}of\s+(?:the\s+)?\Z", re.IGNORECASE),
+        # Kelby "Uni", Lakeside "CAMHS team", Eastfield South PDU "(ES PDU)": kind words and team
+        # acronyms after the name belong to it.
+        organisation_suffix=re.compile(
+            rf"(?:[ \t]+(?:{kind}|(?-i:[A-Z][A-Z&]{{1,5}}))(?![\w&]))*(?:[ \t]*\((?-i:[A-Z][A-Za-z .&]{{0,12}})\))?",
+            re.IGNORECASE),
         # "her", "the senior", "our year 5" before a role title
         role_prefix=role_prefix,
         role_families=[
@@ -514,9 +822,72 @@ def _shared(config: ScrubConfig) -> _Shared:
             for family in config.role_families
         ],
         rules=_setting_rules(config),
-        # Professionals share more than once: keep the rules of recent sources compiled.
-        source_rules=lru_cache(maxsize=1024)(lambda source: _source_rules(source, config)),
+        source_rules=_source_rules_cached(config),
     )
+
+
+class _SignOffRule(_Rule):
+    """A sign-off and the signature block under it: "Kind regards, Jo | FSW | ...", "Thanks,\nK",
+    "Regards\nSarah Khan\nClass Teacher\n01632 ...". From the closing words to the end of the block:
+    the lines after it while they are short and read like a signature, across one blank line when
+    what follows is contact details."""
+
+    def spans(self, text: str) -> Iterator[tuple[int, int]]:
+        for match in self.pattern.finditer(text):
+            end = text.find("\n", match.end())
+            end = len(text) if end == -1 else end
+            taken = 0
+            while end < len(text) and taken < 10:
+                rest = text[end:]
+                line = re.match(r"\n[ \t]*([^\n]*)", rest)
+                if line is None:
+                    break
+                content = line.group(1)
+                if not content.strip():
+                    after = re.match(r"\n[ \t]*\n[ \t]*([^\n]*)", rest)
+                    if after and _CONTACT_LINE.search(after.group(1)) and len(after.group(1)) <= 100:
+                        end += after.end()
+                        taken += 1
+                        continue
+                    break
+                if len(content) > 100 or _SENTENCE.search(content):
+                    break
+                end += line.end()
+                taken += 1
+            yield match.start(), end
+
+
+# A line of contact details: an address at a domain, a phone-like run, a web page, "Tel:", a bar.
+_CONTACT_LINE = re.compile(r"@|\d[\d ()\-]{6,}\d|www\.|https?://|\||\b(?:tel|mob|mobile|email|e-mail|ext|"
+                           r"fax|phone|direct|switchboard|web)\b", re.IGNORECASE)
+# A line that is a sentence of the report, not part of a signature: several words ending in a full stop.
+_SENTENCE = re.compile(r"(?:\S+\s+){6,}\S*[.!?]\s*$")
+
+
+def _structure_rules(config: ScrubConfig) -> list[_Rule]:
+    """The parts of a text that are about its writer by their place in it: letter and e-mail headers,
+    forwarded-mail headers, cc / typed by / dictated by lines, and sign-off blocks."""
+    labels = _alternation(_phrase(label) for label in config.header_labels)
+    by_lines = _alternation(_phrase(label) for label in config.by_lines)
+    sign_offs = _alternation(_phrase(words) for words in config.sign_offs)
+    return [
+        # "From: Jo Bloggs <jo@...>", "Cc: ...", "Author: ...", "Referrer name: ..." lines, whole.
+        _compile(rf"(?m)^[ \t>*\-]*(?:{labels})[ \t]*:[^\n]*", clues=[":"]),
+        # "-----Original Message-----", "Begin forwarded message:", "On 3 Mar 2025, Jo wrote:"
+        _compile(r"(?m)^[ \t>]*-{2,}[ \t]*(?:original message|forwarded message)[ \t]*-{2,}[^\n]*|"
+                 r"^[ \t>]*begin forwarded message:?[^\n]*|"
+                 r"^[ \t>]*on\b[^\n]{4,120}\b(?:wrote|napisa[lł]\w*|a scris|escreveu|ysgrifennodd|schrieb)\s*:",
+                 clues=["--", "forwarded", ":"]),
+        # "dictated by Dr A Smith, typed by JB 12/03", "cc: Mark Evans (DSL)": to the end of the line.
+        _compile(rf"(?<!\w)(?:{by_lines})\b[ \t]*:?[ \t]*(?=(?-i:[A-Z])|\d)[^\n]*", clues=[" by", "behalf"]),
+        _compile(r"(?<![\w.])c\.?c\.?(?:'d|ed)?(?:\s+to)?[ \t]*:[^\n]*|(?<!\w)(?-i:cc|CC|Cc)\s+(?=(?-i:[A-Z]))[^\n]*",
+                 clues=["cc"]),
+        # "- Jo", "-- Sarah K", "~ K" closing the text.
+        _compile(r"(?:^|\n)[ \t]*(?:-{1,2}|~)[ \t]*(?-i:[A-Z])[\w.'\u2019 ]{0,30}\s*\Z", clues=["-", "~"]),
+        _SignOffRule(re.compile(
+            rf"(?im)(?:^|(?<=[.!?])[ \t]+)[ \t]*(?:{sign_offs})(?=[ \t]*(?:[,.!\-|:]|\n|\Z|[ \t]+(?-i:[A-Z])))"),
+            clues=tuple({words.split()[0].lower() for words in config.sign_offs})),
+    ]
 
 
 def _setting_rules(config: ScrubConfig) -> list[_Rule]:
@@ -537,12 +908,24 @@ def _setting_rules(config: ScrubConfig) -> list[_Rule]:
         pronoun_forms += sorted(form.replace("'", _APOSTROPHE) for form in forms)
     pronouns = rf"(?<![\w'\u2019\-]){_exact(_alternation(pronoun_forms))}(?![\w'\u2019\-])"
     determiners = _alternation(_phrase(d) for d in config.determiners)
+    places = _alternation(_phrase(p) for p in (*config.settings, *config.workplaces))
+    proper = r"(?-i:[A-Z])[\w'\u2019&\-]*"
+    where = rf"(?:\s+(?:on|at|in|off)\s+(?:the\s+)?{proper}(?:\s+{proper}){{0,3}})?"
     return [
+        *_structure_rules(config),
+        # "our Albion Road office", "my ward", "our new Hatfield site", "our office on Albion Road"
+        _compile(_bounded(rf"{mine}(?:{proper}\s+){{0,3}}(?:{places}){plural}{where}"), first_person=True,
+                 clues=["my", "our"]),
+        # "here at the yard", "here on the ward", "here at Pellham General"
+        _compile(_bounded(rf"here\s+(?:at|on|in)\s+(?:the\s+)?(?:(?:{proper}\s+){{0,3}}(?:{places}){plural}|"
+                          rf"{proper}(?:\s+{proper}){{0,3}})"), first_person=True, clues=["here"]),
         # "I am her teacher", "we're his GP practice", "I work as a youth worker"
-        _compile(_bounded(rf"{leads}\s+(?:{determiners}\s+)?(?:{modifiers}\s+)*{roles}"), first_person=True),
+        _compile(_bounded(rf"{leads}\s+(?:{determiners}\s+)?(?:{modifiers}\s+)*{roles}"), first_person=True,
+                 clues=["i", "we"]),
         # "in my class" -> "in [marker]", "one of our pupils", "our DSL", "this school"
-        _compile(_bounded(rf"{mine}(?:{things}|{roles}){plural}"), first_person=True, protectable=True),
-        _compile(_bounded(r"this\s+" + _alternation(_phrase(s) for s in config.settings))),
+        _compile(_bounded(rf"{mine}(?:{things}|{roles}){plural}"), first_person=True, protectable=True,
+                 clues=["my", "our"]),
+        _compile(_bounded(r"this\s+" + _alternation(_phrase(s) for s in config.settings)), clues=["this"]),
         _compile(_bounded(_alternation(_phrase(s) for s in config.self_references))),
         _compile(pronouns, first_person=True, protectable=True),
     ]

@@ -21,6 +21,7 @@ from schemas import (
     Subject,
     Vehicle,
 )
+from schemas.base import normalise_text
 from schemas.submission import SubjectRole
 from services.router.domain import DECISION_NAMESPACE, RoutingRules, assess, load_rules
 
@@ -36,14 +37,22 @@ PHRASES = [
     "no names or places are known", "but", "not", ".", ",", "year 9 pupils", "threatened to kill",
 ]
 
-_letters = st.characters(codec="utf-8", exclude_categories=("Cc", "Cs"))
+
+
+def visible(text: str) -> bool:
+    """The contracts drop invisible characters (Cf, variation selectors, fillers): is anything left?"""
+    return str(normalise_text(text)).strip() != ""
+
+
+# Cf (format) characters are invisible and removed by the contracts, so text made only of them is empty.
+_letters = st.characters(codec="utf-8", exclude_categories=("Cc", "Cs", "Cf"))
 free_text = st.text(alphabet=_letters, min_size=1, max_size=60)
-one_line = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cc", "Cs", "Zl", "Zp")),
-                   min_size=1, max_size=40).filter(lambda s: s.strip() != "" and "\x85" not in s)
-description = free_text.filter(lambda s: s.strip() != "")
+one_line = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cc", "Cs", "Cf", "Zl", "Zp")),
+                   min_size=1, max_size=40).filter(lambda s: visible(s) and "\x85" not in s)
+description = free_text.filter(visible)
 past_dates = st.dates(min_value=date(1906, 1, 1), max_value=LAST_PAST_DAY)
 information = st.lists(st.one_of(st.sampled_from(PHRASES), free_text), min_size=1, max_size=12).map(" ".join).filter(
-    lambda s: s.strip() != ""
+    visible
 )
 
 subjects = st.builds(

@@ -1,20 +1,90 @@
-"""The scrubber against a corpus of realistic texts: no source identifier may survive, and the
-figures for self-references removed and subject facts kept are printed (pytest -s to see them)."""
+"""The scrubber against labelled corpora of realistic texts, measured for source protection first.
+
+`corpus.yaml` is the main corpus. Each `heldout_N.yaml` was written blind, from the sanitising policy in
+DESIGN.md only, by an author who never saw the scrubber, its phrase lists or the other corpora, and was
+committed before it was first run. A batch stays HELD OUT until someone studies its misses to change the
+scrubber; from then on it is TRAINING data: gated like the main corpus, so the fixes are not lost, but no
+longer an estimate of how the scrubber does on text nobody has seen. Held-out batches are printed, not
+gated, and their misses are never printed, so that nobody tunes the scrubber to them by accident.
+
+Figures, safety first: source identifiers leaked (of those written in the texts), then self-references
+removed and subject facts kept. The scrubbed text is normalised before it is searched, so an identifier
+that survived with an invisible character inside it still counts as leaked.
+"""
 
 from __future__ import annotations
 
 import re
+import unicodedata
+from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from confusable_homoglyphs.confusables import confusables_data
 
 from schemas import Source
 from services.sanitiser.domain import ScrubConfig, load_scrub_config, scrub
 
-CORPUS = yaml.safe_load((Path(__file__).with_name("corpus.yaml")).read_text(encoding="utf-8"))
+HERE = Path(__file__).parent
+CORPUS = yaml.safe_load((HERE / "corpus.yaml").read_text(encoding="utf-8"))
 PHONE_RUN = re.compile(r"\+?[\d(][\d\s().\-]*\d")
+MAX_LEAK_RATE = 1 / 400
+MIN_SELF_REFS_REMOVED = 0.95
+MIN_FACTS_KEPT = 0.97
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One labelled file: where it came from, since when it is training data, and its untuned figures."""
+
+    file: str
+    origin: str
+    # The scrubber change from which its misses were studied (so it is gated), or None while held out.
+    tuned_since: str | None
+    # Leaks, self-references removed and facts kept before anyone tuned on it, for the record.
+    untuned: str
+    # A training batch not yet at the bar may not get worse than this many leaks (a ratchet).
+    max_leaks: int | None = None
+
+
+SESSION_START = "b497d9d"  # the scrubber before it normalised text or knew signatures, nicknames and acronyms
+BATCHES = [
+    Batch("heldout_1.yaml", "blind: schools, colleges and early years; e-mails, signatures, nicknames",
+          "2026-12-02", f"{SESSION_START}: 95 of 266 leaked; first rewrite: 32 of 266", max_leaks=7),
+    Batch("heldout_2.yaml", "blind: every profession; invisible and look-alike characters, all caps, phones",
+          "2026-12-02", f"{SESSION_START}: 87 of 264 leaked; first rewrite: 21 of 264", max_leaks=6),
+    Batch("heldout_3.yaml", "blind: health; clinical letters, dictated/typed by, cc lists, forwarded NHS mail",
+          None, f"{SESSION_START}: 99 of 243 leaked"),
+    Batch("heldout_4.yaml", "blind: housing, councils, probation, youth justice, fire service, clubs, faith",
+          None, f"{SESSION_START}: 79 of 233 leaked"),
+    Batch("heldout_5.yaml", "blind: voluntary sector and businesses; other languages; very short and long", None,
+          f"{SESSION_START}: 85 of 221 leaked"),
+    Batch("heldout_6.yaml", "blind, FROZEN final batch: an unselected day's intake, every trap", None,
+          f"{SESSION_START}: 60 of 189 leaked"),
+]
+
+
+@lru_cache(maxsize=1)
+def _latin_look_alikes() -> dict[int, str]:
+    """Every character Unicode's confusables data says looks like one ASCII letter or digit."""
+    table: dict[int, str] = {}
+    for char, glyphs in confusables_data.items():
+        if len(char) == 1 and not char.isascii():
+            latin = [g["c"] for g in glyphs if len(g["c"]) == 1 and g["c"].isascii() and g["c"].isalnum()]
+            if latin:
+                table[ord(char)] = latin[0]
+    return table
+
+
+def plain(text: str) -> str:
+    """What a reader sees, independently of the code under test: NFKC, no invisible (Cf) characters,
+    look-alike letters read as the ASCII they imitate. Leaks are searched for in this form."""
+    text = unicodedata.normalize("NFKC", text)
+    text = "".join(char for char in text if unicodedata.category(char) != "Cf")
+    return text.translate(_latin_look_alikes())
 
 
 def national_digits(phone: str) -> str:
@@ -28,32 +98,54 @@ def national_digits(phone: str) -> str:
 
 def survives(identifier: str, text: str) -> bool:
     """Case-insensitive, as a whole word (so "Ben" is not found in "Bench")."""
+    identifier = plain(identifier).strip()
     return re.search(rf"(?<!\w){re.escape(identifier)}(?!\w)", text, re.IGNORECASE) is not None
 
 
-def leaks(source: Source, extra: list[str], text: str, config: ScrubConfig) -> list[str]:
-    """Every source identifier still in `text`: names, variants, email, its local part, phone."""
+def identifiers(source: Source, extra: list[str], original: str, config: ScrubConfig) -> list[str]:
+    """What must not survive: the labelled forms, and the source block's own values written in the text."""
     local = source.email.rpartition("@")[0]
-    found = [
-        identifier
-        for identifier in [source.name, source.organisation, source.email, *extra]
-        if survives(identifier, text)
-    ]
-    if local.lower() not in config.generic_email_local_parts and survives(local, text):
-        found.append(local)
-    if source.phone:
-        number = national_digits(source.phone)
-        for run in PHONE_RUN.finditer(text):
-            if number in re.sub(r"\D", "", run.group()):
-                found.append(run.group())
+    found = [str(item) for item in extra]
+    candidates = [source.name, source.organisation, source.email]
+    if local.lower() not in config.generic_email_local_parts:
+        candidates.append(local)
+    for value in candidates:
+        if survives(value, original) and value.lower() not in {item.lower() for item in found}:
+            found.append(value)
     return found
 
 
-def run_corpus(config: ScrubConfig) -> dict[str, Any]:
-    sources = {key: Source.model_validate(value) for key, value in CORPUS["sources"].items()}
-    leaked: list[str] = []
-    refs_total = refs_removed = facts_total = facts_kept = 0
-    for number, case in enumerate(CORPUS["cases"]):
+def phone_leaks(source: Source, text: str) -> list[str]:
+    if not source.phone:
+        return []
+    number = national_digits(source.phone)
+    return [run.group() for run in PHONE_RUN.finditer(text) if number in re.sub(r"\D", "", run.group())]
+
+
+@dataclass
+class Figures:
+    cases: int = 0
+    identifiers: int = 0
+    leaked: list[str] = field(default_factory=list)
+    refs: int = 0
+    refs_removed: int = 0
+    facts: int = 0
+    facts_kept: int = 0
+    misses: list[str] = field(default_factory=list)
+
+    def line(self, name: str) -> str:
+        refs = self.refs_removed / max(self.refs, 1)
+        facts = self.facts_kept / max(self.facts, 1)
+        return (f"{name}: {self.cases} cases; leaked {len(self.leaked)} of {self.identifiers} source identifiers; "
+                f"self-references removed {self.refs_removed}/{self.refs} ({refs:.1%}); "
+                f"subject facts kept {self.facts_kept}/{self.facts} ({facts:.1%})")
+
+
+def run_cases(document: dict[str, Any], config: ScrubConfig) -> Figures:
+    sources = {key: Source.model_validate(value) for key, value in document["sources"].items()}
+    result = Figures()
+    for number, case in enumerate(document["cases"]):
+        name = case.get("id", f"case {number}")
         source = sources[case["source"]]
         protected = [
             fact
@@ -61,72 +153,137 @@ def run_corpus(config: ScrubConfig) -> dict[str, Any]:
             for fact in [subject.get("name"), *subject.get("aliases", []), subject.get("address")]
             if fact
         ]
+        original = plain(case["text"])
         text, _ = scrub(case["text"], source, config, protected=protected)
-        found = leaks(source, case.get("leaks", []), text, config)
-        leaked += [f"case {number}: {identifier!r} in {text!r}" for identifier in found]
-        refs = case.get("self_refs", [])
-        refs_total += len(refs)
-        refs_removed += sum(not survives(ref, text) for ref in refs)
-        facts = [str(fact) for fact in case.get("facts", [])]
-        facts_total += len(facts)
-        kept = [fact for fact in facts if str(fact).lower() in text.lower()]
-        facts_kept += len(kept)
-        for fact in set(facts) - set(kept):
-            print(f"case {number}: fact lost {fact!r}: {text!r}")
-        for ref in refs:
-            if survives(ref, text):
-                print(f"case {number}: self-reference kept {ref!r}: {text!r}")
-    return {
-        "cases": len(CORPUS["cases"]),
-        "leaked": leaked,
-        "refs": (refs_removed, refs_total),
-        "facts": (facts_kept, facts_total),
-    }
-
-
-@pytest.fixture(scope="module")
-def figures() -> dict[str, Any]:
-    result = run_corpus(load_scrub_config())
-    removed, refs = result["refs"]
-    kept, facts = result["facts"]
-    print(
-        f"\ncorpus: {result['cases']} cases; source identifiers leaked: {len(result['leaked'])}; "
-        f"self-references removed: {removed}/{refs} ({removed / refs:.1%}); "
-        f"subject facts retained: {kept}/{facts} ({kept / facts:.1%})"
-    )
+        text = plain(text)
+        result.cases += 1
+        wanted = identifiers(source, case.get("leaks", []), original, config)
+        phones = phone_leaks(source, original)
+        result.identifiers += len(wanted) + len(phones)
+        found = [identifier for identifier in wanted if survives(identifier, text)] + phone_leaks(source, text)
+        result.leaked += [f"{name}: {identifier!r}" for identifier in found]
+        result.misses += [f"{name}: leaked {identifier!r}: {text!r}" for identifier in found]
+        for ref in case.get("self_refs", []):
+            result.refs += 1
+            if survives(str(ref), text):
+                result.misses.append(f"{name}: self-reference kept {ref!r}: {text!r}")
+            else:
+                result.refs_removed += 1
+        for fact in case.get("facts", []):
+            result.facts += 1
+            if plain(str(fact)).lower() in text.lower():
+                result.facts_kept += 1
+            else:
+                result.misses.append(f"{name}: fact lost {fact!r}: {text!r}")
     return result
 
 
+def load(batch: Batch) -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load((HERE / batch.file).read_text(encoding="utf-8"))
+    return document
+
+
+@pytest.fixture(scope="module")
+def config() -> ScrubConfig:
+    return load_scrub_config()
+
+
+@pytest.fixture(scope="module")
+def main_figures(config: ScrubConfig) -> Figures:
+    figures = run_cases(CORPUS, config)
+    print("\n" + figures.line("main corpus"))
+    for miss in figures.misses:
+        print("  " + miss)
+    return figures
+
+
+@pytest.fixture(scope="module")
+def batch_figures(config: ScrubConfig) -> dict[str, Figures]:
+    results = {batch.file: run_cases(load(batch), config) for batch in BATCHES}
+    held = Figures()
+    for batch in BATCHES:
+        figures = results[batch.file]
+        state = f"training since {batch.tuned_since}" if batch.tuned_since else "HELD OUT"
+        print(f"\n{figures.line(batch.file)}  [{state}; {batch.origin}; untuned: {batch.untuned}]")
+        if batch.tuned_since:
+            for miss in figures.misses:
+                print("  " + miss)
+        else:
+            held.cases += figures.cases
+            held.identifiers += figures.identifiers
+            held.leaked += figures.leaked
+            held.refs += figures.refs
+            held.refs_removed += figures.refs_removed
+            held.facts += figures.facts
+            held.facts_kept += figures.facts_kept
+    if held.cases:
+        print("\n" + held.line("all held-out batches (never tuned on; misses not shown)"))
+    return results
+
+
 def test_corpus_is_large_and_varied() -> None:
-    """The corpus has at least 100 cases from at least 8 kinds of organisation."""
+    """The main corpus has at least 100 cases from at least 8 kinds of organisation."""
     kinds = {source["organisation_type"] for source in CORPUS["sources"].values()}
     assert len(CORPUS["cases"]) >= 100
     assert len(kinds) >= 8
 
 
-def test_no_source_identifier_survives(figures: dict[str, Any]) -> None:
+def test_every_batch_file_is_listed_and_well_formed() -> None:
+    """Every heldout file is in BATCHES; every case names a defined source and has a unique id."""
+    listed = {batch.file for batch in BATCHES}
+    assert {path.name for path in HERE.glob("heldout_*.yaml")} == listed
+    ids: set[str] = set()
+    for batch in BATCHES:
+        document = load(batch)
+        for case in document["cases"]:
+            assert case["source"] in document["sources"], (batch.file, case.get("id"))
+            assert case["id"] not in ids, case["id"]
+            ids.add(case["id"])
+
+
+def test_no_source_identifier_survives_in_the_main_corpus(main_figures: Figures) -> None:
     """Not one source identifier (name, variants, email or its local part, phone in any format,
-    organisation and its short forms, role) survives scrubbing in any case."""
-    assert figures["leaked"] == []
+    organisation and its short forms, role) survives scrubbing in any case of the main corpus."""
+    assert main_figures.leaked == []
 
 
-def test_self_references_are_removed(figures: dict[str, Any]) -> None:
+def test_self_references_are_removed(main_figures: Figures) -> None:
     """At least 95% of the phrases pointing at the writer ("I am her teacher", "our surgery") go."""
-    removed, total = figures["refs"]
-    assert removed / total >= 0.95
+    assert main_figures.refs_removed / main_figures.refs >= MIN_SELF_REFS_REMOVED
 
 
-def test_subject_facts_are_retained(figures: dict[str, Any]) -> None:
-    """At least 95% of the subject facts (names, aliases, addresses, places, times) are kept."""
-    kept, total = figures["facts"]
-    assert kept / total >= 0.95
+def test_subject_facts_are_retained(main_figures: Figures) -> None:
+    """At least 97% of the subject facts (names, aliases, addresses, places, times) are kept."""
+    assert main_figures.facts_kept / main_figures.facts >= MIN_FACTS_KEPT
 
 
-def test_leak_check_would_catch_a_leak() -> None:
-    """The leak check itself finds a name, a phone written differently and an email's local part."""
+@pytest.mark.parametrize("batch", [b for b in BATCHES if b.tuned_since], ids=lambda b: b.file)
+def test_training_batches_hold_the_bar(batch: Batch, batch_figures: dict[str, Figures]) -> None:
+    """A batch already tuned on keeps the issue's bar: at most 1 leak in 400 identifiers (or, until it gets
+    there, no more leaks than it has now), at least 95% of self-references removed and 97% of facts kept."""
+    figures = batch_figures[batch.file]
+    allowed = figures.identifiers * MAX_LEAK_RATE if batch.max_leaks is None else batch.max_leaks
+    assert len(figures.leaked) <= allowed, figures.leaked
+    assert figures.refs_removed >= figures.refs * MIN_SELF_REFS_REMOVED
+    assert figures.facts_kept >= figures.facts * MIN_FACTS_KEPT
+
+
+def test_held_out_batches_are_measured(batch_figures: dict[str, Figures]) -> None:
+    """Held-out batches are run and printed (pytest -s), never gated; each has identifiers to find."""
+    for batch in BATCHES:
+        if batch.tuned_since is None:
+            assert batch_figures[batch.file].identifiers > 0, batch.file
+
+
+def test_leak_check_would_catch_a_leak(config: ScrubConfig) -> None:
+    """The leak check itself finds a name, a phone written differently, an email's local part, and a name
+    with an invisible character inside it."""
     source = Source.model_validate(CORPUS["sources"]["teacher"])
-    text = "sarah KHAN rang from +44 (0)1632-960-001; reply to S.Khan please"
-    found = leaks(source, [], text, load_scrub_config())
-    assert "Sarah Khan" in found
-    assert "s.khan" in found
-    assert any("1632" in item for item in found)
+    case = {"source": "teacher", "text": "sarah KHAN rang from +44 (0)1632-960-001; reply to S.Khan please",
+            "leaks": ["S.Khan"]}
+    found = run_cases({"sources": {"teacher": CORPUS["sources"]["teacher"]}, "cases": [case]}, config)
+    assert found.identifiers == 3  # S.Khan, Sarah Khan, the phone
+    assert phone_leaks(source, "+44 (0)1632-960-001")
+    assert survives("Khan", plain("Kh\u200ban"))
+    assert survives("Khan", plain("Kh\u0430n"))  # a Cyrillic a
+    assert survives("s.khan", "reply to S.Khan please")

@@ -1,0 +1,126 @@
+"""Residual risk, pure: what in a scrubbed intel could still point at whoever shared it.
+
+The scrubber removes what it can derive from the source block and the text's structure. What it
+cannot be sure of is scored here, on the sanitised intel alone (the source is not consulted, so the
+check also catches identifiers the source block never mentioned): an e-mail, phone or web address
+that is not a subject's, a name-like run left in a sign-off, an acronym nothing in the subjects
+explains. Above the configured threshold the sanitiser holds the intel for the Intelligence Unit
+instead of releasing it. Reasons carry a code (safe for logs and metrics) and an excerpt (only ever
+shown to the Intelligence Unit, inside the sealed held record).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from schemas import SanitisedIntel
+
+DEFAULT_HOLD_THRESHOLD = 0.5
+
+# What each kind of finding adds to the score: an address that reaches someone is enough alone;
+# a name-like run or an unexplained acronym is a doubt, and two doubts are enough.
+_WEIGHTS = {
+    "email_address": 1.0,
+    "web_address": 0.6,
+    "phone_number": 0.6,
+    "name_in_sign_off": 0.5,
+    "unexplained_acronym": 0.25,
+}
+
+
+@dataclass(frozen=True)
+class RiskReason:
+    code: str  # one of _WEIGHTS: safe in logs and metric labels
+    excerpt: str  # the text found: provenance, possibly; only inside the sealed held record
+
+
+@dataclass(frozen=True)
+class ResidualRisk:
+    score: float  # 0.0 (nothing found) to 1.0 (capped)
+    reasons: tuple[RiskReason, ...]
+
+    def holds(self, threshold: float) -> bool:
+        return bool(self.reasons) and self.score >= threshold
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        """The distinct reason codes, sorted: what logs and metrics may say."""
+        return tuple(sorted({reason.code for reason in self.reasons}))
+
+
+_EMAIL = re.compile(r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+")
+_WEB = re.compile(r"(?:https?://|www\.)\S+|\b[\w\-]+\.(?:co\.uk|org\.uk|ac\.uk|gov\.uk|sch\.uk|nhs\.uk|com|org|net|uk)\b",
+                  re.IGNORECASE)
+_PHONE = re.compile(r"(?<![\w])(?:\+|00)?\d[\d \-().]{8,}\d(?![\w])")
+_ACRONYM = re.compile(r"(?<![\w.])[A-Z][A-Z&]{1,6}(?![\w])")
+_SIGN_OFF = re.compile(
+    r"(?im)^[ \t>]*(?:kind |best |warm |many )?(?:regards|thanks|thank you|cheers|best wishes|sincerely|"
+    r"yours(?: sincerely| faithfully)?|signed|from|author|typed by|dictated by|cc)\b[^\n]*(?:\n[^\n]*){0,4}"
+)
+_NAME_RUN = re.compile(r"\b[A-Z][a-z'\u2019\-]+(?:\s+[A-Z][a-z'\u2019\-]+){0,2}\b")
+
+# Acronyms every report uses that say nothing about who wrote it.
+_COMMON_ACRONYMS = frozenset(
+    "A&E ASB CCTV CSE CCE CSA DOB GP NHS NFA UK MASH DV DA OCG PNC NI ID OK TV PC PCSO SMS "
+    "CPI AM PM ASAP FYI NB RE FW FWD TBC VW BMW HGV MOT SIM ATM KFC ICU CAMHS SEN SEND EHCP "
+    "ADHD ASD LGBT LGBTQ HIV STI PTSD ADHD AWOL HMO GBH ABH NRM DWP GCSE PE IT RE MP".split()
+)
+
+
+def assess_residual_risk(intel: SanitisedIntel) -> ResidualRisk:
+    """Score what in the scrubbed intel could still identify its source, with a reason for each."""
+    facts = _subject_text(intel)
+    texts = [intel.information, *(s.description or "" for s in intel.subjects),
+             *(loc.description for loc in intel.locations), *(v.description or "" for v in intel.vehicles)]
+    reasons: list[RiskReason] = []
+    for text in texts:
+        reasons += _findings(text, facts)
+    score = min(1.0, sum(_WEIGHTS[reason.code] for reason in reasons))
+    return ResidualRisk(score=round(score, 3), reasons=tuple(reasons))
+
+
+def _subject_text(intel: SanitisedIntel) -> str:
+    """Everything the sharer told us about the subjects themselves, lower-cased, for 'is it theirs?'."""
+    parts: list[str] = []
+    for subject in intel.subjects:
+        parts += [subject.name or "", *subject.aliases, subject.address or ""]
+    parts += [vehicle.registration or "" for vehicle in intel.vehicles]
+    parts += [location.postcode or "" for location in intel.locations]
+    return "\n".join(parts).lower()
+
+
+def _findings(text: str, facts: str) -> list[RiskReason]:
+    found: list[RiskReason] = []
+    for match in _EMAIL.finditer(text):
+        if match.group().lower() not in facts:
+            found.append(RiskReason("email_address", match.group()))
+    emails = [m.span() for m in _EMAIL.finditer(text)]
+    for match in _WEB.finditer(text):
+        if not any(s <= match.start() < e for s, e in emails) and match.group().lower() not in facts:
+            found.append(RiskReason("web_address", match.group()))
+    for match in _PHONE.finditer(text):
+        if sum(c.isdigit() for c in match.group()) >= 10 and not _subjects_number(text, match.start()):
+            found.append(RiskReason("phone_number", match.group()))
+    for block in _SIGN_OFF.finditer(text):
+        for name in _NAME_RUN.finditer(block.group()):
+            word = name.group()
+            if word.lower() not in facts and word.lower() not in _SIGN_OFF_WORDS:
+                found.append(RiskReason("name_in_sign_off", word))
+    for match in _ACRONYM.finditer(text):
+        if match.group() not in _COMMON_ACRONYMS and match.group().lower() not in facts:
+            found.append(RiskReason("unexplained_acronym", match.group()))
+    return found
+
+
+_SIGN_OFF_WORDS = frozenset(
+    "regards kind best warm many thanks thank you cheers wishes sincerely yours faithfully signed from "
+    "author typed by dictated cc".split()
+)
+# "her number is 07700 900123", "his mobile": a number said to be a subject's is a fact, not a leak.
+_THEIRS = re.compile(r"\b(?:his|her|their|he|she|they|subject|mum|dad|mother|father|partner|boyfriend|"
+                     r"girlfriend|brother|sister)\b[^.\n]{0,40}$", re.IGNORECASE)
+
+
+def _subjects_number(text: str, start: int) -> bool:
+    return _THEIRS.search(text[max(0, start - 60):start]) is not None
