@@ -364,6 +364,8 @@ def _signature_block(text: str, spans: list[tuple[int, int]], guarded: list[tupl
             continue
         if len(line) > 100 or _SENTENCE.search(line) or any(s < end and start < e for s, e in guarded):
             break
+        if _SHORT_SENTENCE.search(line) and not any(start <= s < end for s, _ in spans):
+            break  # "Jayden has a new phone.": the report's last sentence, above any signature
         if any(start <= s < end for s, _ in spans):
             block_start = start
     return [(block_start, len(text.rstrip()))] if block_start is not None else []
@@ -633,7 +635,8 @@ def _email_rules(email: str, config: ScrubConfig) -> list[_Rule]:
         tokens |= {label for label in domain.split(".") if len(label) >= 3 and label not in _DOMAIN_GENERIC_LABELS}
     rules.append(_compile(_alternation(patterns)))
     if tokens:
-        rules.append(_compile(_bounded(_alternation(_token(t, config) for t in tokens)), protectable=True))
+        rules.append(_compile(_bounded(_alternation(_token(t, config) for t in tokens)) + config._shared.not_a_street,
+                              protectable=True))
     return rules
 
 
@@ -860,6 +863,8 @@ class _SignOffRule(_Rule):
 # A line of contact details: an address at a domain, a phone-like run, a web page, "Tel:", a bar.
 _CONTACT_LINE = re.compile(r"@|\d[\d ()\-]{6,}\d|www\.|https?://|\||\b(?:tel|mob|mobile|email|e-mail|ext|"
                            r"fax|phone|direct|switchboard|web)\b", re.IGNORECASE)
+# A short line that reads as a sentence: three words or more ending in a full stop, ! or ?.
+_SHORT_SENTENCE = re.compile(r"(?:\S+\s+){2,}\S*[a-z0-9)'\u2019\"][.!?]\s*$")
 # A line that is a sentence of the report, not part of a signature: several words ending in a full stop.
 _SENTENCE = re.compile(r"(?:\S+\s+){6,}\S*[.!?]\s*$")
 

@@ -1,0 +1,269 @@
+"""The scrubber class by class, both ways: removed where it points at the source, kept where it is a
+subject fact; and a property over generated sources and texts."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from schemas import Source, Submission
+from schemas.base import normalise_text
+from services.sanitiser.domain import REDACTION_MARKER, ScrubConfig, load_scrub_config, normalise, scrub
+
+M = REDACTION_MARKER
+CF = ["\u200b", "\u00ad", "\u2060", "\ufeff", "\u200e", "\u200d", "\u202c"]
+
+
+@pytest.fixture(scope="module")
+def config() -> ScrubConfig:
+    return load_scrub_config()
+
+
+def source(**fields: str) -> Source:
+    base = {"name": "Robert Thornton", "role": "Family Support Worker",
+            "organisation": "Westmoor Borough Council - Lakeside CAMHS team", "organisation_type": "local_authority",
+            "email": "rob.thornton@westmoor.gov.uk", "phone": "01632 960447"}
+    return Source.model_validate({**base, **fields})
+
+
+def clean(text: str, who: Source, config: ScrubConfig, protected: tuple[str, ...] = ()) -> str:
+    return scrub(text, who, config, protected=protected)[0]
+
+
+def gone(identifier: str, text: str) -> bool:
+    return re.search(rf"(?<!\w){re.escape(identifier)}(?!\w)", text, re.IGNORECASE) is None
+
+
+# --- normalising ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("invisible", CF)
+def test_invisible_characters_inside_identifiers_do_not_hide_them(invisible: str, config: ScrubConfig) -> None:
+    """A zero-width space, soft hyphen, word joiner, BOM, direction mark or joiner inside the surname, the
+    e-mail or the phone no longer defeats the scrubber."""
+    text = (f"Seen by Thorn{invisible}ton; mail rob.thorn{invisible}ton@westmoor.gov.uk or ring "
+            f"01632{invisible}960{invisible}447. Jayden was there.")
+    out = clean(text, source(), config)
+    assert "Thornton" not in out and "960447" not in out.replace(" ", "")
+    assert "Jayden was there." in out
+
+
+def test_look_alike_letters_inside_a_latin_word_are_read_as_latin(config: ScrubConfig) -> None:
+    """A Cyrillic o (U+043E) in "Thornton" is folded and removed; a word wholly in Cyrillic is left as written."""
+    out = clean("Thornt\u043en saw him near Москва Kebabs.", source(), config)
+    assert out == f"{M} saw him near Москва Kebabs."
+
+
+def test_the_edge_normalises_what_it_accepts() -> None:
+    """The contracts hold normalised text: invisible characters gone, full-width letters plain, dashes one
+    kind; an e-mail with a soft hyphen in it is accepted as the plain address."""
+    assert normalise_text("Kh\u200ban\u00a0\uff2b \u2013 x\ufeff") == "Khan K - x"
+    submission = Submission.model_validate({
+        "source": {"name": "Sa\u200brah Khan", "role": "Teacher", "organisation": "Oakfield", "organisation_type":
+                   "education", "email": "s.kh\u00adan@oakfield.sch.uk"},
+        "lawful_basis": "safeguarding", "urgency": {"immediate_risk": False, "crime_in_progress": False},
+        "categories": ["criminal_exploitation"], "information": "Jay\u200bden has two phones and new trainers.",
+        "how_known": "witnessed_directly"})
+    assert submission.source.name == "Sarah Khan"
+    assert submission.source.email == "s.khan@oakfield.sch.uk"
+    assert submission.information == "Jayden has two phones and new trainers."
+
+
+def test_text_of_nothing_but_invisible_characters_is_refused() -> None:
+    """Twenty zero-width spaces are not twenty characters of information: validation says it is too short."""
+    with pytest.raises(ValueError, match="at least 20"):
+        Submission.model_validate({
+            "source": {"name": "A B", "role": "Teacher", "organisation": "Oakfield", "organisation_type":
+                       "education", "email": "a@b.org"},
+            "lawful_basis": "safeguarding", "urgency": {"immediate_risk": False, "crime_in_progress": False},
+            "categories": ["criminal_exploitation"], "information": "\u200b" * 30, "how_known": "witnessed_directly"})
+
+
+# --- names -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("written", ["Bob", "Robbie", "BOB", "Rob's", "R.T.", "RT", "R T", "R. T.",
+                                     "Mr Thornton", "Thornton, Robert", "THORNTON Robert", "Robert T."])
+def test_name_variants_go(written: str, config: ScrubConfig) -> None:
+    """Nicknames from the curated data, initials in every punctuation, title + surname, reversed order."""
+    assert clean(f"It was seen by {written} on Friday.", source(), config) == f"It was seen by {M} on Friday."
+
+
+@pytest.mark.parametrize(("name", "written"), [("Abimbola Okonjo", "Bimbo"), ("Abimbola Okonjo", "Bim"),
+                                              ("Oluwaseun Adeyemi", "Seun"), ("Bernadette Quinn", "Bernie"),
+                                              ("Declan McCann", "Deccy"), ("Agnieszka Wrona", "Aga"),
+                                              ("Christopher Dale", "Kit"), ("Margaret Lowe", "Peggy")])
+def test_short_forms_of_any_given_name_go(name: str, written: str, config: ScrubConfig) -> None:
+    """Short forms the nicknames data has, and those made from the name's own stems and syllables."""
+    assert clean(f"Thanks to {written} for the lift.", source(name=name), config) == f"Thanks to {M} for the lift."
+
+
+def test_short_forms_are_names_only_when_written_as_names(config: ScrubConfig) -> None:
+    """'bob' the verb and 'kit' the football kit stay; a subject called Bobby Nash keeps his name."""
+    text = "He wore his kit and let the boat bob. Bobby Nash was with him."
+    out = clean(text, source(name="Christopher Bobbins"), config, protected=("Bobby Nash",))
+    assert "his kit" in out and "boat bob" in out and "Bobby Nash" in out
+
+
+def test_subject_sharing_the_source_surname_keeps_it(config: ScrubConfig) -> None:
+    """A subject named Kayla Thornton is a fact: her full name stays, the source's surname alone goes."""
+    out = clean("Kayla Thornton was seen; Thornton rang it in.", source(), config, protected=("Kayla Thornton",))
+    assert out == f"Kayla Thornton was seen; {M} rang it in."
+
+
+# --- organisation --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("written", ["WBC", "W.B.C.", "Westmoor Borough Council", "Westmoor Council", "Westmoor",
+                                     "LCAMHS", "Lakeside CAMHS", "the Lakeside CAMHS team", "Westmoor's"])
+def test_organisation_forms_and_acronyms_go(written: str, config: ScrubConfig) -> None:
+    """Every part of the organisation, its distinctive runs and words, and acronyms of whole and runs."""
+    assert gone(written.removesuffix("'s"), clean(f"Referred via {written} last week.", source(), config))
+
+
+@pytest.mark.parametrize(("organisation", "written"), [
+    ("University of Kelby", "Kelby Uni"), ("University of Kelby", "Kelby University"),
+    ("The Probation Service - Eastfield South PDU", "Eastfield South PDU (ES PDU)"),
+    ("Ward 7 (Children's Unit), Pellham General Hospital", "Ward 7, Pellham General"),
+    ("Copperfield Rangers Youth FC", "CRYFC"), ("Ashbourne Vale NHS Community Trust", "AVNCT")])
+def test_organisation_written_shorter_or_differently_goes(organisation: str, written: str,
+                                                          config: ScrubConfig) -> None:
+    """Short forms, reorderings, abbreviations and acronyms the source block never spells out."""
+    out = clean(f"Seen at {written} on Monday.", source(organisation=organisation), config)
+    assert out == f"Seen at {M} on Monday."
+
+
+def test_a_street_named_like_the_organisation_is_a_place(config: ScrubConfig) -> None:
+    """'a house on Westmoor Road' is where the subject went; the organisation's name alone still goes."""
+    out = clean("He takes bags to a house on Westmoor Road. Westmoor know.", source(), config)
+    assert "Westmoor Road" in out and out.endswith(f"{M} know.")
+
+
+def test_the_sources_own_domain_and_mailbox_go(config: ScrubConfig) -> None:
+    """The domain's distinctive label and the local part's parts go; a subject's gmail address stays."""
+    out = clean("See westmoor.gov.uk or email rob.thornton, not jay.k@gmail.com", source(), config)
+    assert "westmoor" not in out.lower() and "jay.k@gmail.com" in out
+
+
+# --- structure -----------------------------------------------------------------------------------
+
+
+def test_headers_cc_and_typed_by_lines_go(config: ScrubConfig) -> None:
+    """From/Sent/To/Cc header lines, forwarded markers and 'dictated by' lines, with colleagues in them."""
+    text = ("-----Original Message-----\nFrom: R Thornton <rob.thornton@westmoor.gov.uk>\nSent: 03 March 2025\n"
+            "To: MASH\nCc: Priya Shah; Dan Evans\nSubject: Jayden Price\n\nJayden has a new phone.\n"
+            "Dictated by Dr Ann Hale, typed by JB")
+    out = clean(text, source(), config)
+    for colleague in ("Priya Shah", "Dan Evans", "Ann Hale", "JB", "03 March"):
+        assert colleague not in out
+    assert "Subject: Jayden Price" in out and "Jayden has a new phone." in out
+
+
+def test_sign_off_and_signature_block_go_with_colleagues_and_office(config: ScrubConfig) -> None:
+    """From the closing words to the end of the signature: a colleague, the office street, a switchboard."""
+    text = ("Jayden was collected by a man in a black Audi, AB12 CDE, at 3pm.\n\nKind regards,\nBob\n"
+            "Family Support | Unit 3, Saltire House, Argyle Street\nLine manager: Eilidh Grant\n020 7946 0999")
+    out = clean(text, source(), config, protected=("AB12 CDE",))
+    assert out.startswith("Jayden was collected by a man in a black Audi, AB12 CDE, at 3pm.")
+    for leak in ("Bob", "Saltire", "Argyle", "Eilidh", "0999", "regards"):
+        assert leak not in out
+
+
+def test_a_closing_line_with_a_subject_fact_is_kept(config: ScrubConfig) -> None:
+    """A short last line about the subject is not signature just because the writer's name is above it."""
+    text = "Seen at the park.\nRob\nKayla Thornton, 14 Mill Lane"
+    out = clean(text, source(), config, protected=("Kayla Thornton", "14 Mill Lane"))
+    assert "Kayla Thornton, 14 Mill Lane" in out
+
+
+def test_thanks_in_a_sentence_is_not_a_sign_off(config: ScrubConfig) -> None:
+    """'Thanks for the lift' and 'the Best Western hotel' are the report, not a signature."""
+    text = "She said thanks for the lift.\nThey went to the Best Western hotel on Ring Road."
+    assert clean(text, source(), config) == text
+
+
+# --- the source's own places ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("written", "left"), [
+    ("He came to our Albion Road office on Friday.", "He came to"),
+    ("He waits here at the yard most days.", "He waits"),
+    ("She was admitted on my ward at 2am.", "She was admitted"),
+    ("He sleeps in our office on Albion Road.", "He sleeps in")])
+def test_the_sources_own_places_go(written: str, left: str, config: ScrubConfig) -> None:
+    """A place named in the first person or as the writer's own setting is provenance."""
+    out = clean(written, source(), config)
+    assert out.startswith(left) and M in out and "Albion" not in out and "yard" not in out and "ward" not in out
+
+
+def test_a_place_where_the_subject_was_seen_stays(config: ScrubConfig) -> None:
+    """'at the yard on Mill Lane' without 'our' or 'here' is where a subject was, a fact."""
+    text = "Jayden was seen at the car wash on Mill Lane."
+    assert clean(text, source(), config) == text
+
+
+# --- the property --------------------------------------------------------------------------------
+
+GIVEN = ["Robert", "Margaret", "Christopher", "Abimbola", "Siobhan", "Tomasz", "Priya", "Declan", "Fatima"]
+NICK = {"Robert": "Bob", "Margaret": "Peggy", "Christopher": "Kit", "Abimbola": "Bim", "Siobhan": "Siobh",
+        "Tomasz": "Tomek", "Priya": "Pri", "Declan": "Dec", "Fatima": "Fati"}
+SURNAMES = ["Okonkwo", "Llewellyn", "Brennan", "Kowalczyk", "Raghunathan", "Haughton", "Ferreira"]
+PLACES = ["Ashcombe", "Greywell", "Corrindale", "Hollinsby", "Tregarran", "Wrexley"]
+KINDS = [("Primary School", "education"), ("Medical Centre", "health"), ("Borough Council", "local_authority"),
+         ("Housing Association", "housing"), ("Youth Project", "youth_service"),
+         ("Community Trust", "voluntary_sector")]
+PHONE_FORMATS = ["0{a} {b}", "0{a}-{b}", "(0{a}) {b}", "+44 {a} {b}", "+44 (0){a} {b}", "0044 {a} {b}",
+                 "tel:0{a}{b}", "0{a}.{b}", "0{a} {b} ext 21"]
+
+
+@st.composite
+def sources_and_texts(draw: st.DrawFn) -> tuple[Source, str, list[str], list[str]]:
+    given, surname = draw(st.sampled_from(GIVEN)), draw(st.sampled_from(SURNAMES))
+    place, (kind, kind_type) = draw(st.sampled_from(PLACES)), draw(st.sampled_from(KINDS))
+    organisation = f"{place} {kind}"
+    acronym = "".join(word[0] for word in organisation.split())
+    area, number = "1632", f"960{draw(st.integers(100, 999))}"
+    phone = draw(st.sampled_from(PHONE_FORMATS)).format(a=area, b=number)
+    who = Source(name=f"{given} {surname}", role="Support Worker", organisation=organisation,
+                 organisation_type=kind_type, email=f"{given.lower()}.{surname.lower()}@{place.lower()}.org.uk",
+                 phone=f"01632 {number}")
+    inserted = draw(st.lists(st.sampled_from([
+        f"{given} {surname}", NICK[given], f"{given[0]}.{surname[0]}.", f"{given[0]}{surname[0]}",
+        f"Mr {surname}", f"{surname}, {given}", who.email, f"{given.lower()}.{surname.lower()}",
+        organisation, acronym, place, phone]), min_size=1, max_size=4))
+    junk = draw(st.lists(st.sampled_from(CF), min_size=0, max_size=3))
+    facts = ["Jayden Price", "14 Mill Lane", "AB12 CDE", "07700 900123"]
+    pieces = []
+    for item in inserted:
+        if junk and len(item) > 3:
+            at = draw(st.integers(1, len(item) - 1))
+            item = item[:at] + draw(st.sampled_from(junk)) + item[at:]
+        pieces.append(item)
+    text = (f"Jayden Price of 14 Mill Lane was seen with {pieces[0]} near a car AB12 CDE. "
+            + " ".join(f"Contact {piece} again." for piece in pieces[1:])
+            + " His own phone is 07700 900123.")
+    return who, text, [i for i in inserted], facts
+
+
+def _digits(text: str) -> str:
+    return re.sub(r"\D", "", text)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sources_and_texts())
+def test_inserted_identifiers_never_survive_and_facts_do(case: tuple[Source, str, list[str], list[str]]) -> None:
+    """For generated sources and texts, the source's name, nickname, initials, e-mail, organisation or its
+    acronym, or phone in any format, with invisible characters inside, never survives; the subject's name,
+    address, registration and phone always do."""
+    who, text, inserted, facts = case
+    out = normalise(scrub(text, who, load_scrub_config(), protected=("Jayden Price", "14 Mill Lane", "AB12 CDE"))[0])
+    for identifier in inserted:
+        if re.search(r"\d{6}", _digits(identifier)):
+            assert _digits(who.phone or "")[1:] not in _digits(out), (identifier, out)
+        else:
+            assert gone(str(normalise_text(identifier)), out), (identifier, out)
+    for fact in facts:
+        assert fact in out, (fact, out)
