@@ -3,6 +3,7 @@
 from schemas.base import Category, CpiModel, HowKnown, LawfulBasis
 from schemas.deadletter import DeadLetter
 from schemas.decision import Decision, Grading, Outcome, Priority, RuleFiring, Thrive
+from schemas.held import HeldContent, HeldIntel, HeldReason, HeldStatus
 from schemas.intel import SanitisedIntel
 from schemas.notification import DeliveryChannel, DeliveryStatus, NotificationRecord, PendingNotification, Team
 from schemas.submission import (
@@ -30,6 +31,10 @@ __all__ = [
     "DeliveryChannel",
     "DeliveryStatus",
     "Grading",
+    "HeldContent",
+    "HeldIntel",
+    "HeldReason",
+    "HeldStatus",
     "HowKnown",
     "LawfulBasis",
     "Location",

@@ -16,6 +16,8 @@ EXPORTED: tuple[type[BaseModel], ...] = (
     schemas.AcceptedSubmission,
     schemas.RejectedSubmission,
     schemas.SanitisedIntel,
+    schemas.HeldIntel,
+    schemas.HeldContent,
     schemas.Decision,
     schemas.NotificationRecord,
     schemas.PendingNotification,

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 
 from schemas.decision import Decision, Outcome
+from schemas.held import HeldIntel
 from schemas.intel import SanitisedIntel
 from schemas.notification import NotificationRecord, PendingNotification
 from schemas.submission import AcceptedSubmission, ReceivedSubmission, RejectedSubmission
@@ -34,6 +35,11 @@ RECEIVED = TopicSpec("cpi.submission.received.v1", ReceivedSubmission, 6, 7 * DA
 ACCEPTED = TopicSpec("cpi.submission.accepted.v1", AcceptedSubmission, 6, 7 * DAY_MS)
 REJECTED = TopicSpec("cpi.submission.rejected.v1", RejectedSubmission, 6, 30 * DAY_MS)
 SANITISED = TopicSpec("cpi.intel.sanitised.v1", SanitisedIntel, 6, 365 * DAY_MS)
+# Compacted, never deleted by age: records are revisions of one intel's review, keyed by intel id, and
+# compaction keeps the latest per intel however long review takes (a time limit could drop an intel
+# nobody has released yet). Once it is released, compaction drops the older revisions and their sealed
+# excerpts with them.
+HELD = TopicSpec("cpi.intel.held.v1", HeldIntel, 6, -1, cleanup_policy="compact")
 DECIDED = TopicSpec("cpi.outcome.decided.v1", Decision, 6, 365 * DAY_MS)
 OUTCOME_TOPICS: dict[Outcome, TopicSpec] = {
     outcome: TopicSpec(f"cpi.outcome.{outcome.value.replace('_', '-')}.v1", Decision, 6, 365 * DAY_MS)
@@ -48,6 +54,7 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     ACCEPTED,
     REJECTED,
     SANITISED,
+    HELD,
     DECIDED,
     *OUTCOME_TOPICS.values(),
     DELIVERED,

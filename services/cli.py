@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "services.common.dlq",
     "services.intake.cli",
     "services.sanitiser.cli",
+    "services.sanitiser.held_cli",
     "services.router.cli",
     "services.up",
     "services.bench",

@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.sanitiser.residual import DEFAULT_HOLD_THRESHOLD
+
 
 class PlatformSettings(BaseSettings):
     """What every process needs: where Kafka is, where data lives, how to log."""
@@ -62,6 +64,11 @@ class SanitiserSettings(WorkerSettings):
         default=None, description="sqlite:///path or postgresql://...; default <data_dir>/sealed.db"
     )
     retention_years: int = Field(default=6, ge=1, le=100, description="MoPI-style review period for sealed records.")
+    # At most 1.0 (the highest score), so no setting can switch holding off altogether.
+    hold_threshold: float = Field(
+        default=DEFAULT_HOLD_THRESHOLD, gt=0.0, le=1.0,
+        description="Residual-risk score at which intel is held for the Intelligence Unit instead of released.",
+    )
 
     @property
     def sealed_store(self) -> str:

@@ -15,16 +15,25 @@ from services.common.settings import SanitiserSettings
 from services.intake.domain import validate_submission
 from services.sanitiser.adapters.sealed_store import UnsealDenied
 from services.sanitiser.domain import load_scrub_config, sanitise
+from services.sanitiser.residual import assess_residual_risk
 from services.sanitiser.worker import open_store
+
+# Exit codes of `cpi sanitise`, added when both happen (5); not 2 or 3, which every cpi command uses for an
+# error and a refusal.
+REJECTED_EXIT, HELD_EXIT = 1, 4
 
 
 def _sanitise(args: argparse.Namespace) -> int:
-    """JSON Lines of Submission in, SanitisedIntel out; each source sealed into the configured store."""
+    """JSON Lines of Submission in, SanitisedIntel out; each source sealed into the configured store.
+
+    As in the worker, intel whose residual risk reaches the hold threshold is not written out: a
+    `held` line on stderr gives its line, intel id and reason codes (never the text found).
+    """
     settings = SanitiserSettings()
     Keyring.load_or_create(settings.keyring_file)
     store = open_store(settings)
     config = load_scrub_config()
-    failures = 0
+    failures = held = 0
     try:
         for number, line in read_lines(args.file):
             try:
@@ -43,10 +52,16 @@ def _sanitise(args: argparse.Namespace) -> int:
             # Offline lines have no submission id of their own: each run seals each line afresh.
             intel_id = store.seal(uuid.uuid4().hex, submission.source, received_on)
             intel = sanitise(submission, submission.source, intel_id=intel_id, received_on=received_on, config=config)
+            risk = assess_residual_risk(intel)
+            if risk.holds(settings.hold_threshold):
+                print(json.dumps({"line": number, "status": "held", "intel_id": intel_id, "reasons": list(risk.codes)}),
+                      file=sys.stderr)
+                held += 1
+                continue
             write_jsonl([intel.model_dump_json()])
     finally:
         store.close()
-    return 1 if failures else 0
+    return (REJECTED_EXIT if failures else 0) + (HELD_EXIT if held else 0)
 
 
 def _report(number: int, errors: list[dict[str, Any]]) -> None:
@@ -98,7 +113,11 @@ def _purge(args: argparse.Namespace) -> int:
 
 
 def register(commands: Any) -> None:
-    sanitise_cmd = commands.add_parser("sanitise", help="offline: Submission JSON Lines in, SanitisedIntel out")
+    sanitise_cmd = commands.add_parser(
+        "sanitise", help="offline: Submission JSON Lines in, SanitisedIntel out",
+        description="Exit 0 when every line was sanitised; 1 if a line was rejected, 4 if one was held for "
+                    "review (its intel not written), 5 if both.",
+    )
     sanitise_cmd.add_argument("file", help="a JSON Lines file, or - for stdin")
     sanitise_cmd.set_defaults(run=_sanitise)
 

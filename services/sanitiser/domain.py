@@ -615,7 +615,7 @@ class _WordSetRule(_Rule):
 # Labels of a domain that say nothing about whose it is ("www", "co", "uk", "nhs").
 _DOMAIN_GENERIC_LABELS = frozenset(
     "www mail email com org net uk co ac gov sch nhs police mod ltd plc me info edu int eu ie scot wales "
-    "cymru london biz io".split()
+    "cymru london biz io example test invalid localhost".split()
 )
 
 

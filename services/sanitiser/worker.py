@@ -1,4 +1,9 @@
-"""Sanitiser worker: accepted → provenance sealed in the store → cpi.intel.sanitised.v1 without it."""
+"""Sanitiser worker: accepted → provenance sealed in the store → cpi.intel.sanitised.v1 without it.
+
+Intel that may still point at its source (a residual-risk score at the threshold) goes to
+cpi.intel.held.v1 instead, sealed, for the Intelligence Unit to review with `cpi held`; the worker
+never releases it.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,11 @@ import asyncio
 from collections.abc import Sequence
 from datetime import UTC
 
+import structlog
+from prometheus_client import Counter
+
 from schemas import AcceptedSubmission, SanitisedIntel, Submission
-from schemas.topics import ACCEPTED, SANITISED
+from schemas.topics import ACCEPTED, HELD, SANITISED
 from services.common.envelope import EnvelopeError, Keyring, open_envelope
 from services.common.errors import DecodeError
 from services.common.kafka.stage import (
@@ -23,8 +31,17 @@ from services.common.serde import decode, encode
 from services.common.settings import SanitiserSettings
 from services.sanitiser.adapters.sealed_store import RetentionPolicy, SealedStore, open_sealed_store
 from services.sanitiser.domain import ScrubConfig, load_scrub_config, sanitise
+from services.sanitiser.held import hold
+from services.sanitiser.residual import assess_residual_risk
 
 STAGE = "sanitiser"
+
+log = structlog.get_logger(__name__)
+
+# Labelled by reason code only: an excerpt, or anything else from the text, would put what may be
+# provenance on the metrics page.
+HELD_TOTAL = Counter("cpi_sanitiser_held_total",
+                     "Intel held for Intelligence Unit review instead of released, by reason code.", ["reason"])
 
 
 def seal_and_sanitise(
@@ -43,13 +60,25 @@ def seal_and_sanitise(
     return sanitise(submission, submission.source, intel_id=intel_id, received_on=received_on, config=config)
 
 
-def make_handler(keyring: Keyring, store: SealedStore, config: ScrubConfig) -> Handler:
+def release_or_hold(intel: SanitisedIntel, keyring: Keyring, hold_threshold: float) -> Publish:
+    """The sanitised intel for the router, or, if its residual risk reaches the threshold, the sealed
+    held record for the Intelligence Unit instead (counted and logged by reason code only)."""
+    key, stamp = intel.intel_id.encode(), day_timestamp()
+    risk = assess_residual_risk(intel)
+    if not risk.holds(hold_threshold):
+        return Publish(topic=SANITISED, key=key, value=encode(intel), timestamp=stamp)
+    for code in risk.codes:
+        HELD_TOTAL.labels(reason=code).inc()
+    log.info("intel_held", intel_id=intel.intel_id, score=risk.score, reason_codes=list(risk.codes))
+    return Publish(topic=HELD, key=key, value=encode(hold(intel, risk, keyring)), timestamp=stamp)
+
+
+def make_handler(keyring: Keyring, store: SealedStore, config: ScrubConfig, hold_threshold: float) -> Handler:
     async def handle(value: bytes) -> Sequence[Publish]:
         accepted = decode(AcceptedSubmission, value)
         # The store does blocking I/O (SQLite/PostgreSQL): keep it off the event loop.
         intel = await asyncio.to_thread(seal_and_sanitise, accepted, keyring, store, config)
-        return [Publish(topic=SANITISED, key=intel.intel_id.encode(), value=encode(intel),
-                        timestamp=day_timestamp())]
+        return [release_or_hold(intel, keyring, hold_threshold)]
 
     return handle
 
@@ -64,7 +93,7 @@ def build(settings: SanitiserSettings, *, store: SealedStore | None = None) -> C
     keyring = Keyring.load_or_create(settings.keyring_file)
     store = store or open_store(settings)
     register_stage(app, settings, stage=STAGE, source=ACCEPTED,
-                   handler=make_handler(keyring, store, load_scrub_config()))
+                   handler=make_handler(keyring, store, load_scrub_config(), settings.hold_threshold))
     return app
 
 

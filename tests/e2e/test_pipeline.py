@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 import signal
+import sqlite3
+import subprocess
+import sys
 import time
 import uuid
 from typing import Any
@@ -11,9 +15,21 @@ from typing import Any
 import httpx
 import pytest
 
-from schemas import AcceptedSubmission, Outcome
-from schemas.topics import ACCEPTED, ALL_TOPICS, DEADLETTER, DECIDED, DELIVERED, OUTCOME_TOPICS, RECEIVED, SANITISED
+from schemas import AcceptedSubmission, HeldIntel, Outcome
+from schemas.topics import (
+    ACCEPTED,
+    ALL_TOPICS,
+    DEADLETTER,
+    DECIDED,
+    DELIVERED,
+    HELD,
+    OUTCOME_TOPICS,
+    RECEIVED,
+    SANITISED,
+)
 from services.common.envelope import Keyring, open_envelope
+from services.sanitiser.domain import REDACTION_MARKER
+from services.sanitiser.held import open_held
 from tests.e2e.conftest import WORKERS, Pipeline
 from tests.kafka_helpers import json_value, produce, read_all, wait_for
 
@@ -141,14 +157,144 @@ def _every_text_outside_the_store(pipeline: Pipeline) -> dict[str, bytes]:
     return texts
 
 
+# Someone who is neither the source nor a subject: the scrubber does not know them, the residual-risk
+# check must see the address and hold the report. (Its domain shares no label with the source's, which
+# the scrubber rightly removes wherever it appears.)
+THIRD_PARTY = "jo.bloggs@riverside-lettings.co.uk"
+IU = ["--role", "intelligence_unit", "--officer-id", "DS-0042", "--reason", "Checking a held report before release."]
+
+
+def cpi(pipeline: Pipeline, *args: str) -> subprocess.CompletedProcess[str]:
+    """The real `cpi` command line, as an officer runs it against this pipeline's broker and store."""
+    return subprocess.run([sys.executable, "-m", "services.cli", *args], env=pipeline.env, capture_output=True,
+                          text=True, timeout=300, check=False)
+
+
+@pytest.fixture(scope="module")
+def held(pipeline: Pipeline) -> dict[str, Any]:
+    """Post a canary submission whose text also gives a third party's e-mail, and wait for its record on the
+    held topic (found by opening the envelopes: nothing readable there links it to the submission)."""
+    marker = f"ZX{uuid.uuid4().hex[:12]}"
+    body = submission(marker)
+    body["information"] += f" For more, contact {THIRD_PARTY}."
+    response = httpx.post(f"{pipeline.api_url}/api/v1/submissions", json=body, timeout=30)
+    assert response.status_code == 202, response.text
+    keyring = Keyring.load(pipeline.data_dir / "keys" / "keyring.json")
+
+    def seals_marker(record: Any) -> bool:
+        found = HeldIntel.model_validate_json(record.value)
+        return found.sealed is not None and marker in open_held(found, keyring).intel.information
+
+    record = wait_for(pipeline.bootstrap, pipeline.topic(HELD.name), seals_marker)
+    return {"marker": marker, "record": record, "held": HeldIntel.model_validate_json(record.value)}
+
+
+def test_a_report_with_residual_risk_is_held_not_sanitised(pipeline: Pipeline, held: dict[str, Any]) -> None:
+    """The report goes to the held topic, sealed (readable: id, day, revision, status, score, codes; its record
+    keyed by intel id and stamped with the day), and not to the sanitised topic; the sanitiser counts the hold
+    by reason code only and logs `intel_held` with the intel id."""
+    record, found = held["record"], held["held"]
+    assert (found.status.value, found.revision) == ("held", 1)
+    assert "email_address" in found.reason_codes and found.score >= 0.5
+    assert record.key == found.intel_id.encode() and record.timestamp % 86_400_000 == 0
+    assert THIRD_PARTY.encode() not in record.value and held["marker"].encode() not in record.value
+    for spec in (SANITISED, DECIDED):
+        for other in read_all(pipeline.bootstrap, pipeline.topic(spec.name)):
+            assert found.intel_id.encode() not in other.value and held["marker"].encode() not in other.value
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"{pipeline.worker_urls['sanitiser']}/metrics", timeout=10).text
+    [family] = [f for f in text_string_to_metric_families(text) if f.name == "cpi_sanitiser_held"]
+    counted = {s.labels["reason"]: s.value for s in family.samples if s.name == "cpi_sanitiser_held_total"}
+    assert counted.get("email_address", 0) >= 1
+    for sample in family.samples:
+        assert set(sample.labels) == {"reason"} and re.fullmatch(r"[a-z_]+", sample.labels["reason"])
+    [logged] = [json.loads(line[line.index("{"):]) for line in pipeline.log_text().splitlines()
+                if '"intel_held"' in line and found.intel_id in line]
+    assert logged["reason_codes"] == found.reason_codes
+
+
+def test_the_intelligence_unit_redacts_and_releases_a_held_report_and_the_router_decides_it(
+    pipeline: Pipeline, held: dict[str, Any]
+) -> None:
+    """`cpi held list` shows the held report; `show` (refused without a proper reason, or for an id not
+    held) opens it with its excerpts; `redact` publishes nothing if a text is not there, else takes the
+    third party's e-mail out as a new revision; `release` publishes it to the sanitised topic and the
+    router decides it; releasing again is refused. Every step is in the sealed store's audit chain, which
+    verifies, and the e-mail appears nowhere outside the held envelopes (not in any other topic, log,
+    metric, notification, nor the sealed store's audit)."""
+    intel_id = held["held"].intel_id
+    listed = cpi(pipeline, "held", "list")
+    assert listed.returncode == 0, listed.stderr
+    [entry] = [json.loads(line) for line in listed.stdout.splitlines() if intel_id in line]
+    assert entry["status"] == "held" and "email_address" in entry["reasons"] and THIRD_PARTY not in listed.stdout
+
+    refused = cpi(pipeline, "held", "show", intel_id, *IU[:-1], "because")
+    assert refused.returncode == 3 and "reason_too_short" in refused.stderr and "audited" in refused.stderr
+    assert THIRD_PARTY not in refused.stdout + refused.stderr
+    shown = cpi(pipeline, "held", "show", intel_id, *IU)
+    assert shown.returncode == 0, shown.stderr
+    opened = json.loads(shown.stdout)
+    assert {"code": "email_address", "excerpt": THIRD_PARTY} in opened["reasons"]
+    assert held["marker"] in opened["intel"]["information"]
+
+    unknown = cpi(pipeline, "held", "show", "0" * 32, *IU)
+    assert unknown.returncode == 3 and "not_held" in unknown.stderr
+    mistyped = cpi(pipeline, "held", "redact", intel_id, *IU, "--text", THIRD_PARTY, "--text", "Jo Blogs")
+    assert mistyped.returncode == 1 and "text 2 of 2 does not occur" in mistyped.stderr
+    redacted = cpi(pipeline, "held", "redact", intel_id, *IU, "--text", THIRD_PARTY.upper())
+    assert redacted.returncode == 0, redacted.stderr
+    assert json.loads(redacted.stdout) | {"held_on": None} == {
+        "intel_id": intel_id, "held_on": None, "revision": 2, "status": "redacted", "score": 0.0, "reasons": [],
+        "replaced": 1}
+    released = cpi(pipeline, "held", "release", intel_id, *IU)
+    assert released.returncode == 0, released.stderr
+    assert json.loads(released.stdout)["status"] == "released"
+
+    decision = json_value(wait_for(pipeline.bootstrap, pipeline.topic(DECIDED.name),
+                                   lambda r: intel_id.encode() in r.value))
+    assert {"crime_desk", "safeguarding"} <= set(decision["outcomes"])
+    assert f"contact {REDACTION_MARKER}" in decision["intel"]["information"]
+    assert decision["intel"]["redaction_count"] == opened["intel"]["redaction_count"] + 1
+    again = cpi(pipeline, "held", "release", intel_id, *IU)
+    assert again.returncode == 3 and "already been released" in again.stderr
+    assert intel_id not in cpi(pipeline, "held", "list").stdout
+    sanitised = [r for r in read_all(pipeline.bootstrap, pipeline.topic(SANITISED.name))
+                 if intel_id.encode() in r.value]
+    assert len(sanitised) == 1 and sanitised[0].timestamp % 86_400_000 == 0
+
+    with sqlite3.connect(pipeline.data_dir / "sealed.db") as db:
+        audited = db.execute("SELECT action, actor, result FROM sealed_audit WHERE intel_id = ? ORDER BY seq",
+                             (intel_id,)).fetchall()
+    db.close()
+    assert audited == [("held_show", "DS-0042", "denied:reason_too_short"), ("held_show", "DS-0042", "granted"),
+                       ("held_redact", "DS-0042", "granted"), ("held_redact", "DS-0042", "granted"),
+                       ("held_release", "DS-0042", "granted"), ("held_release", "DS-0042", "denied:already_released")]
+    verified = cpi(pipeline, "sealed", "audit-verify")
+    assert verified.returncode == 0 and json.loads(verified.stdout)["ok"] is True
+    texts = _every_text_outside_the_store(pipeline)
+    for path in pipeline.data_dir.glob("sealed.db*"):  # the audit names the officer and reason, not the text
+        texts[f"sealed store file {path.name}"] = path.read_bytes()
+    assert [where for where, data in texts.items() if b"jo.bloggs" in data.lower()] == []
+
+
+def test_a_clean_report_is_not_held(pipeline: Pipeline, decided: dict[str, Any]) -> None:
+    """The canary report, whose only identifiers are its source's own (scrubbed), is decided without a
+    held record: the held topic has nothing under its intel id."""
+    intel_id = decided["decision"]["intel_id"].encode()
+    assert [r for r in read_all(pipeline.bootstrap, pipeline.topic(HELD.name)) if r.key == intel_id] == []
+
+
 def test_source_canaries_appear_nowhere_outside_the_sealed_store(
-    pipeline: Pipeline, decided: dict[str, Any]
+    pipeline: Pipeline, decided: dict[str, Any], held: dict[str, Any]
 ) -> None:
     """No value from `source` — name, role, organisation, email, phone in any format — appears in any
-    topic (received and accepted hold it only encrypted), log line, metric, notification or dead letter,
-    nor as plaintext in the SQLite sealed store."""
+    topic (received and accepted hold it only encrypted; the held topic only sealed), log line, metric,
+    notification or dead letter, nor as plaintext in the SQLite sealed store."""
     texts = _every_text_outside_the_store(pipeline)
     assert any(name.startswith(SANITISED.name) for name in texts), "the intel topic was read"
+    assert any(name.startswith(HELD.name) for name in texts), "the held topic was read"
     store_files = list(pipeline.data_dir.glob("sealed.db*"))
     assert store_files, "the sealed store exists"
     for path in store_files:

@@ -1,5 +1,6 @@
-"""The offline and operator commands, run as a person runs them: `cpi sanitise | cpi assess -`,
-`cpi sealed unseal|audit-verify|rotate-key|purge`, and `cpi reassess` against a real broker."""
+"""The offline and operator commands, run as a person runs them: `cpi sanitise | cpi assess -` (and what
+`cpi sanitise` holds), `cpi sealed unseal|audit-verify|rotate-key|purge`, and `cpi reassess` against a
+real broker."""
 
 from __future__ import annotations
 
@@ -72,6 +73,34 @@ def test_sanitise_writes_intel_without_provenance_and_reports_bad_lines(sanitise
     refused = json.loads(result.stderr.strip().splitlines()[-1])
     assert refused["line"] == 2 and refused["status"] == "rejected"
     assert {e["code"] for e in refused["errors"]} >= {"unknown_field"}
+
+
+def _statuses(stderr: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stderr.splitlines() if line.startswith('{"line"')]
+
+
+def test_sanitise_holds_a_line_with_residual_risk(env: dict[str, str], tmp_path: Path) -> None:
+    """A line whose scrubbed text still holds an address that is no subject's (a third party's e-mail) is
+    held, as the worker holds it: not written out, reported on stderr by line, intel id and reason codes
+    only, and the exit code is 4 (5 when a line was also rejected)."""
+    lines = [submission("Maya, 13, is picked up from school most days by a man in a white van."),
+             submission("Leah, 14, has a new phone and cash; her aunt says ask jo.bloggs@riverside-lettings.co.uk "
+                        "about it.")]
+    path = tmp_path / "subs.jsonl"
+    path.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    result = cpi(env, "sanitise", str(path))
+    assert result.returncode == 4, result.stderr
+    [intel] = [SanitisedIntel.model_validate_json(line) for line in result.stdout.splitlines()]
+    assert "Maya" in intel.information
+    [held] = _statuses(result.stderr)
+    assert held == {"line": 2, "status": "held", "intel_id": held["intel_id"], "reasons": ["email_address"]}
+    assert held["intel_id"] != intel.intel_id
+    assert "jo.bloggs" not in result.stdout + result.stderr and "Leah" not in result.stdout + result.stderr
+
+    path.write_text(path.read_text() + '{"not": "a submission"}\n')
+    both = cpi(env, "sanitise", str(path))
+    assert both.returncode == 5
+    assert [entry["status"] for entry in _statuses(both.stderr)] == ["held", "rejected"]
 
 
 def test_sanitise_then_assess_gives_a_decision_per_intel(env: dict[str, str], sanitised: Any) -> None:

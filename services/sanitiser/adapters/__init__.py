@@ -2,6 +2,7 @@
 
 from services.sanitiser.adapters.sealed_store import (
     AuditVerification,
+    HeldReviewDenied,
     RetentionPolicy,
     SealedRecordNotFound,
     SealedStore,
@@ -12,6 +13,7 @@ from services.sanitiser.adapters.sealed_store import (
 
 __all__ = [
     "AuditVerification",
+    "HeldReviewDenied",
     "RetentionPolicy",
     "SealedRecordNotFound",
     "SealedStore",

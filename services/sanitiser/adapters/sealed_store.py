@@ -9,9 +9,10 @@ What the tables hold, and why:
   does not link topics to records), the provenance envelope (AES-256-GCM, intel id as
   associated data), key id, created and review dates. Append-only: only the wrapped data key
   changes, on key rotation; database triggers refuse any other update.
-- `sealed_audit`: every unseal attempt, rotation and purge, hash-chained with HMAC-SHA256 so
-  an edit, deletion or reordering is detected; `sealed_audit_head` holds the count and last
-  hash (itself MACed) so a deleted last row is detected too. Triggers refuse update/delete.
+- `sealed_audit`: every unseal attempt, held-intel review (show, redact, release), rotation and
+  purge, hash-chained with HMAC-SHA256 so an edit, deletion or reordering is detected;
+  `sealed_audit_head` holds the count and last hash (itself MACed) so a deleted last row is
+  detected too. Triggers refuse update/delete.
 - `sealed_secret`: one random 32-byte secret, sealed under the keyring, from which the lookup
   and audit keys are derived. Keeping it in the database (wrapped) means every process that
   shares the database and keyring agrees on it, and the database alone does not reveal it.
@@ -73,6 +74,14 @@ class UnsealDenied(CpiError):
         self.code = code
 
 
+class HeldReviewDenied(CpiError):
+    """A review of held intel (show, redact, release) was refused, and audited; `code` says why."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 class SealedStoreUnavailable(TransientError):
     """The store cannot be reached just now (locked, connection lost); the same call may pass later."""
 
@@ -123,6 +132,13 @@ class SealedStore(ABC):
     @abstractmethod
     def unseal(self, intel_id: str, *, role: str, officer_id: str, reason: str) -> Source:
         """Open a record for an Intelligence Unit officer with a written reason; audited either way."""
+
+    @abstractmethod
+    def review_held(
+        self, action: str, intel_id: str, *, role: str, officer_id: str, reason: str,
+        refusal: tuple[str, str] | None = None, detail: dict[str, object] | None = None,
+    ) -> None:
+        """Authorise an Intelligence Unit action on held intel and audit it, granted or refused."""
 
     @abstractmethod
     def verify_audit(self) -> AuditVerification:
@@ -293,7 +309,7 @@ class SqlSealedStore(SealedStore):
             "intel_id": intel_id[:64],
             "reason": reason.strip()[:MAX_REASON_CHARS],
         }
-        denial = _refusal(role, officer_id, reason)
+        denial = _refusal(role, officer_id, reason, "unseal provenance")
         with self._lock:
             if denial is not None:
                 code, message = denial
@@ -319,6 +335,39 @@ class SqlSealedStore(SealedStore):
             self._audit({**entry, "result": "granted"})
         log.info("sealed_unseal_granted", intel_id=intel_id)
         return Source.model_validate_json(plaintext)
+
+    # -- held-intel review -------------------------------------------------------------
+
+    def review_held(
+        self, action: str, intel_id: str, *, role: str, officer_id: str, reason: str,
+        refusal: tuple[str, str] | None = None, detail: dict[str, object] | None = None,
+    ) -> None:
+        """Authorise `action` (show, redact, release) on a held intel, under the rules of unseal.
+
+        A held intel may still name its source, so looking at it or letting it go needs what an
+        unseal needs: the Intelligence Unit role, an officer id and a written reason. `refusal` is the
+        caller's own (code, message) for refusing (not held, already released); it is checked after
+        the officer's, so only an authorised officer learns it. The attempt is in the audit chain
+        before this returns; a refusal then raises `HeldReviewDenied`. `detail` must hold no text
+        of the intel (revision numbers and counts only).
+        """
+        entry: dict[str, object] = {
+            "action": f"held_{action}"[:32],
+            "actor": officer_id.strip()[:MAX_OFFICER_ID_CHARS],
+            "role": role[:MAX_OFFICER_ID_CHARS],
+            "intel_id": intel_id[:64],
+            "reason": reason.strip()[:MAX_REASON_CHARS],
+            "detail": detail or {},
+        }
+        denial = _refusal(role, officer_id, reason, "review held intel") or refusal
+        with self._lock:
+            if denial is not None:
+                code, message = denial
+                self._audit({**entry, "result": f"denied:{code}"})
+                log.warning("held_review_denied", action=action, reason_code=code, intel_id=entry["intel_id"])
+                raise HeldReviewDenied(code, message)
+            self._audit({**entry, "result": "granted"})
+        log.info("held_review_granted", action=action, intel_id=entry["intel_id"])
 
     def _open(self, sealed: SealedEnvelope, associated_data: bytes) -> bytes:
         try:
@@ -451,12 +500,12 @@ def _envelope(row: Sequence[Any]) -> SealedEnvelope:
     return SealedEnvelope(key_id=key_id, wrapped_key=wrapped_key, nonce=nonce, ciphertext=ciphertext)
 
 
-def _refusal(role: str, officer_id: str, reason: str) -> tuple[str, str] | None:
-    """Why an unseal request must be refused, as (code, message), or None if it may proceed."""
+def _refusal(role: str, officer_id: str, reason: str, doing: str) -> tuple[str, str] | None:
+    """Why a request to `doing` (unseal, review held intel) must be refused, as (code, message), or None."""
     if role != UNSEAL_ROLE:
-        return "role_not_permitted", f"only the {UNSEAL_ROLE} role may unseal provenance"
+        return "role_not_permitted", f"only the {UNSEAL_ROLE} role may {doing}"
     if not officer_id.strip():
-        return "missing_officer_id", "an officer id is required to unseal"
+        return "missing_officer_id", f"an officer id is required to {doing}"
     if len(officer_id.strip()) > MAX_OFFICER_ID_CHARS:
         return "invalid_officer_id", f"an officer id has at most {MAX_OFFICER_ID_CHARS} characters"
     if len(reason.strip()) < MIN_REASON_CHARS:
@@ -487,6 +536,7 @@ def open_sealed_store(
 __all__ = [
     "UNSEAL_DENIED",
     "AuditVerification",
+    "HeldReviewDenied",
     "RetentionPolicy",
     "SealedRecordNotFound",
     "SealedStore",

@@ -20,6 +20,8 @@ from prometheus_client import REGISTRY
 from schemas import Source
 from services.common.envelope import EnvelopeError, Keyring
 from services.sanitiser.adapters import (
+    AuditVerification,
+    HeldReviewDenied,
     RetentionPolicy,
     SealedRecordNotFound,
     SealedStore,
@@ -337,6 +339,30 @@ def test_unseal_audit_records_who_when_why_which_and_result(store: SealedStore, 
         1, "unseal", IU["officer_id"], IU["role"], intel_id, IU["reason"], "granted",
     )  # fmt: skip
     assert str(at).startswith(str(date.today().year))
+
+
+def test_held_reviews_are_audited_in_the_chain_granted_or_refused(store: SealedStore, backend: Backend) -> None:
+    """A review of held intel needs what an unseal needs; granted, refused by the officer rules, or refused
+    for the caller's own reason (checked only once the officer passes), each attempt is one audit entry
+    with the action, officer, role, intel, reason, result and detail, and the chain still verifies."""
+    intel_id = uuid.uuid4().hex
+    store.review_held("show", intel_id, **IU, detail={"revision": 1})
+    with pytest.raises(HeldReviewDenied) as refused:
+        store.review_held("release", intel_id, **{**IU, "role": "crime_desk"},
+                          refusal=("already_released", "it has already been released"))
+    assert refused.value.code == "role_not_permitted"
+    with pytest.raises(HeldReviewDenied) as refused:
+        store.review_held("release", intel_id, **IU, refusal=("already_released", "it has already been released"))
+    assert refused.value.code == "already_released"
+
+    rows = [(action, actor, role, audited, reason, result, json.loads(str(detail)))
+            for _, action, actor, role, audited, reason, result, detail in audit_rows(backend)]
+    assert rows == [
+        ("held_show", IU["officer_id"], IU["role"], intel_id, IU["reason"], "granted", {"revision": 1}),
+        ("held_release", IU["officer_id"], "crime_desk", intel_id, IU["reason"], "denied:role_not_permitted", {}),
+        ("held_release", IU["officer_id"], IU["role"], intel_id, IU["reason"], "denied:already_released", {}),
+    ]
+    assert store.verify_audit() == AuditVerification(True, 3)
 
 
 def test_unseal_of_unknown_record_is_audited(store: SealedStore, backend: Backend) -> None:

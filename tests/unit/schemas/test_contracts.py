@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 
 import schemas
 from schemas.export import EXPORTED, JSON_DIR, rendered
-from schemas.topics import ALL_TOPICS, OUTCOME_TOPICS
+from schemas.topics import ALL_TOPICS, HELD, OUTCOME_TOPICS, SANITISED
 
 
 def valid_submission() -> dict[str, Any]:
@@ -141,7 +141,7 @@ def test_no_action_cannot_be_combined_in_a_decision() -> None:
 def test_topic_registry_names_every_topic_of_the_design_once() -> None:
     """The registry holds the design's topics, each once, versioned v1, with a per-outcome topic each."""
     names = [spec.name for spec in ALL_TOPICS]
-    assert len(names) == len(set(names)) == 12
+    assert len(names) == len(set(names)) == 13
     assert all(name.startswith("cpi.") and name.endswith(".v1") for name in names)
     assert {spec.name for spec in OUTCOME_TOPICS.values()} == {
         "cpi.outcome.intelligence-log.v1", "cpi.outcome.crime-desk.v1",
@@ -158,3 +158,47 @@ def test_dead_letter_headers_round_trip() -> None:
     assert ("cpi-dlq-origin-offset", b"42") in headers
     assert schemas.DeadLetter.from_headers(headers) == letter
     assert json.loads(letter.model_dump_json())["stage"] == "router"
+
+
+def _held(**change: Any) -> dict[str, Any]:
+    envelope = {"key_id": "kek-1", "wrapped_key": "d3JhcHBlZA==", "nonce": "bm9uY2U=", "ciphertext": "Y2lwaGVy"}
+    return {"intel_id": "a" * 32, "held_on": "2026-11-20", "revision": 1, "status": "held", "score": 1.0,
+            "reason_codes": ["email_address"], "sealed": envelope} | change
+
+
+def test_a_held_record_has_nothing_readable_but_id_day_revision_status_score_and_codes() -> None:
+    """On the held topic only the intel id, the day held, a revision, a status, the score and the reason
+    codes are readable; the intel and the reasons' excerpts exist only inside the sealed envelope."""
+    assert set(schemas.HeldIntel.model_fields) == {
+        "intel_id", "held_on", "revision", "status", "score", "reason_codes", "sealed"}
+    assert schemas.HeldIntel.model_fields["held_on"].annotation is date
+    assert schemas.HeldIntel.model_fields["sealed"].annotation == schemas.SealedEnvelope | None
+    assert {s.value for s in schemas.HeldStatus} == {"held", "redacted", "released"}
+    assert set(schemas.HeldContent.model_fields) == {"intel", "reasons"}
+    schemas.HeldIntel.model_validate(_held())
+
+
+@pytest.mark.parametrize("code", ["jo.bloggs@example.org", "Jo Bloggs", "07700 900123", "", "x" * 65])
+def test_a_held_reason_code_cannot_carry_text(code: str) -> None:
+    """A reason code is lower-case letters and underscores: an excerpt cannot be passed off as a code."""
+    with pytest.raises(ValidationError):
+        schemas.HeldIntel.model_validate(_held(reason_codes=[code]))
+
+
+def test_a_held_record_is_sealed_until_released_and_only_then_not() -> None:
+    """Held and redacted records carry the sealed intel; a released one must not (the intel is on the
+    sanitised topic by then, and the topic's compaction can drop the excerpts)."""
+    with pytest.raises(ValidationError):
+        schemas.HeldIntel.model_validate(_held(sealed=None))
+    with pytest.raises(ValidationError):
+        schemas.HeldIntel.model_validate(_held(status="released"))
+    schemas.HeldIntel.model_validate(_held(status="released", sealed=None, revision=3))
+
+
+def test_the_held_topic_keeps_each_intel_until_it_is_released() -> None:
+    """cpi.intel.held.v1 carries HeldIntel, is compacted (latest revision per intel id) and never deleted
+    by age, with as many partitions as the sanitised topic."""
+    assert HELD.name == "cpi.intel.held.v1" and HELD.value_model is schemas.HeldIntel
+    config = HELD.config(2)
+    assert config["cleanup.policy"] == "compact" and config["retention.ms"] == "-1"
+    assert HELD.partitions == SANITISED.partitions
