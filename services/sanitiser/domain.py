@@ -67,6 +67,9 @@ class ScrubConfig(BaseModel):
     street_words: tuple[str, ...]
     role_abbreviations: dict[str, tuple[str, ...]]
     short_name_suffixes: tuple[str, ...]
+    colleague_titles: tuple[str, ...]
+    colleague_role_acronyms: tuple[str, ...]
+    colleague_words: tuple[str, ...]
 
     @field_validator(
         "name_particles",
@@ -192,18 +195,35 @@ def _subject_facts(content: SubmissionContent) -> list[str]:
 
 
 @dataclass(frozen=True)
+class _Prefix:
+    """Words just before a match that belong to it, found by a pattern ending at the match; the word
+    right before the match is looked up first, since for most matches it is none of the prefix's words."""
+
+    pattern: re.Pattern[str]
+    last_words: frozenset[str]
+
+    def search(self, text: str, pos: int, endpos: int) -> re.Match[str] | None:
+        before = text[max(pos, endpos - 30):endpos].rstrip(" \t\n.").rsplit(None, 1)
+        if not before or (before[-1].lower() not in self.last_words and not before[-1].isdigit()):
+            return None
+        return self.pattern.search(text, pos, endpos)
+
+
+@dataclass(frozen=True)
 class _Rule:
     pattern: re.Pattern[str]
     protectable: bool = False  # may survive inside a longer protected subject fact
     first_person: bool = False  # grammar of the writer: not applied inside quotation marks
     # Words just before a match that belong to it ("Mrs" Khan, "the senior" housing officer),
     # kept out of the per-source patterns so that those stay small and quick to compile.
-    prefix: re.Pattern[str] | None = None
+    prefix: _Prefix | None = None
     # Words just after a match that belong to it ("Kelby" Uni, "Lakeside" CAMHS team, an extension).
     suffix: re.Pattern[str] | None = None
     # Lower-case strings one of which the text must hold for the rule to find anything: a quick test
     # that spares most texts the rules about headers, sign-offs and "cc" lines they do not have.
     clues: tuple[str, ...] = ()
+    # The match gives way to any subject fact it touches ("this is Jayden" names the subject, not the writer).
+    facts_win: bool = False
 
     def spans(self, text: str) -> Iterator[tuple[int, int]]:
         for match in self.pattern.finditer(text):
@@ -238,9 +258,9 @@ class _PhoneRule(_Rule):
 
 @dataclass(frozen=True)
 class _Shared:
-    title_prefix: re.Pattern[str]
-    role_prefix: re.Pattern[str]
-    organisation_prefix: re.Pattern[str]
+    title_prefix: _Prefix
+    role_prefix: _Prefix
+    organisation_prefix: _Prefix
     organisation_suffix: re.Pattern[str]
     not_a_street: str
     role_families: list[_Rule]
@@ -291,9 +311,11 @@ class _Scrubber:
                     continue
                 if rule.first_person and any(s <= start and end <= e for s, e in quoted):
                     continue
+                if rule.facts_win and any(s < end and start < e for s, e in guarded):
+                    continue
                 spans.append((start, end))
         if not facts_only:
-            spans += _signature_block(text, spans, guarded)
+            spans += _signature_block(text, spans, guarded) + _letterhead(text, spans, guarded)
         if not spans:
             return text, 0
         spans.sort()
@@ -360,8 +382,8 @@ def _signature_block(text: str, spans: list[tuple[int, int]], guarded: list[tupl
     block_start = None
     for start, end in reversed(lines[1:]):
         line = text[start:end]
-        if not line.strip():
-            continue
+        if not line.strip() or _DISCLAIMER.search(line):
+            continue  # a disclaimer under the signature ("registered charity no ...") is part of it
         if len(line) > 100 or _SENTENCE.search(line) or any(s < end and start < e for s, e in guarded):
             break
         if _SHORT_SENTENCE.search(line) and not any(start <= s < end for s, _ in spans):
@@ -369,6 +391,39 @@ def _signature_block(text: str, spans: list[tuple[int, int]], guarded: list[tupl
         if any(start <= s < end for s, _ in spans):
             block_start = start
     return [(block_start, len(text.rstrip()))] if block_start is not None else []
+
+
+def _letterhead(text: str, spans: list[tuple[int, int]], guarded: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The opening block of a letter or note: when the text's first line names the writer, their team or
+    organisation ("Dr A Shah - Tier 3 Outpatients, The Beeches, 9 Latchford Road"), that line and the
+    short lines under it (the department, the office's address, its phone) are the letterhead, up to a blank
+    line, a greeting, a sentence or a line with a subject fact. A text of one line is a report."""
+    first_end = text.find("\n")
+    if first_end == -1:
+        return []
+    first = text[:first_end]
+    if (len(first) > 100 or _SENTENCE.search(first) or _SHORT_SENTENCE.search(first) or _TWO_SENTENCES.search(first)
+            or _GREETING.match(first) or not any(s < first_end for s, _ in spans)
+            or any(s < first_end for s, _ in guarded)):
+        return []
+    end = first_end
+    for line in re.finditer(r"\n([^\n]*)", text[first_end:]):
+        content = line.group(1)
+        at = first_end + line.start()
+        if (not content.strip() or len(content) > 100 or _SENTENCE.search(content) or _SHORT_SENTENCE.search(content)
+                or _GREETING.match(content) or any(at <= s < at + len(content) + 1 for s, _ in guarded)):
+            break
+        end = first_end + line.end()
+    return [(0, end)]
+
+
+_GREETING = re.compile(r"[ \t>*]*(?:dear|to whom|hi|hello|hiya|hey|good (?:morning|afternoon|evening)|re\b|subject|"
+                       r"fao|f\.a\.o|ref|annwyl|prynhawn|bore da|dzie[nń] dobry|ol[aá]|bun[aă]|salaam|assalam)",
+                       re.IGNORECASE)
+_TWO_SENTENCES = re.compile(r"[a-z0-9)][.!?]\s+[A-Z]")
+_DISCLAIMER = re.compile(r"confidential|intended recipient|registered (?:charity|in england|in wales|office|company)|"
+                         r"charity (?:no|number|reg)|company (?:no|number|reg)|disclaimer|privacy notice|"
+                         r"before printing|think before you print|this e-?mail|virus", re.IGNORECASE)
 
 
 # --- normalising -----------------------------------------------------------------------------
@@ -487,11 +542,13 @@ def _compile(
     *,
     protectable: bool = False,
     first_person: bool = False,
-    prefix: re.Pattern[str] | None = None,
+    prefix: _Prefix | None = None,
     suffix: re.Pattern[str] | None = None,
     clues: Iterable[str] = (),
+    facts_win: bool = False,
 ) -> _Rule:
-    return _Rule(re.compile(pattern, re.IGNORECASE), protectable, first_person, prefix, suffix, tuple(clues))
+    return _Rule(re.compile(pattern, re.IGNORECASE), protectable, first_person, prefix, suffix, tuple(clues),
+                 facts_win)
 
 
 def _name_rules(name: str, config: ScrubConfig) -> list[_Rule]:
@@ -621,19 +678,18 @@ _DOMAIN_GENERIC_LABELS = frozenset(
 
 def _email_rules(email: str, config: ScrubConfig) -> list[_Rule]:
     local, _, domain = email.lower().rpartition("@")
-    patterns = [re.escape(email), re.escape(local) + r"@[\w\-]+(?:\.[\w\-]+)+"]
+    # The address, or its local part at any domain: only where there is an "@".
+    rules = [_compile(_alternation([re.escape(email), re.escape(local) + r"@[\w\-]+(?:\.[\w\-]+)+"]), clues=["@"])]
     if local not in config.generic_email_local_parts and len(local) >= 3:
-        patterns.append(rf"(?<![\w.@+\-]){re.escape(local)}(?![\w@])")  # "sarah.khan" alone
-    rules = []
+        rules.append(_compile(rf"(?<![\w.@+\-]){re.escape(local)}(?![\w@])", clues=[local]))  # "sarah.khan" alone
     tokens = {part for part in re.split(r"[._\-+\d]+", local)
               if len(part) >= 3 and part not in config.generic_email_local_parts}
     if domain not in config.generic_email_domains:
         # Any address or web page at the source's own domain names the organisation.
-        patterns.append(rf"(?:(?<![\w.+\-])[\w.+\-]+@|(?<![\w/:.\-])(?:https?://)?(?:www\.)?)(?<![\w\-])"
-                        rf"{re.escape(domain)}(?:/\S*)?(?![\w\-])")
+        rules.append(_compile(rf"(?:(?<![\w.+\-])[\w.+\-]+@|(?<![\w/:.\-])(?:https?://)?(?:www\.)?)(?<![\w\-])"
+                              rf"{re.escape(domain)}(?:/\S*)?(?![\w\-])", clues=[domain]))
         # ...and so does its distinctive label alone: "copperfieldrangers", "quayside-chaplaincy".
         tokens |= {label for label in domain.split(".") if len(label) >= 3 and label not in _DOMAIN_GENERIC_LABELS}
-    rules.append(_compile(_alternation(patterns)))
     if tokens:
         rules.append(_compile(_bounded(_alternation(_token(t, config) for t in tokens)) + config._shared.not_a_street,
                               protectable=True))
@@ -779,9 +835,10 @@ def _role_rules(role: str, config: ScrubConfig) -> list[_Rule]:
         if len(words) >= 3 and words[-1].lower() in config.role_heads:
             phrases.add(" ".join(words[:-1]))
         stop = config.organisation_stop_words
-        letters = "".join(w[0].upper() for w in _words(part) if w.lower() not in stop)
-        if len(letters) >= 2 and len(_words(part)) >= 2:
-            phrases.add(letters)
+        for named in (_words(part), words):  # "Duty Social Worker" -> "DSW" and "SW"
+            letters = "".join(w[0].upper() for w in named if w.lower() not in stop)
+            if len(letters) >= 2 and len(named) >= 2:
+                phrases.add(letters)
     phrases |= {short for phrase in list(phrases) for short in _role_abbreviations(phrase, config)}
     families = [family for family in config._shared.role_families if family.pattern.search(role)]
     pattern = _bounded(_alternation(_role_phrase(p) for p in phrases))
@@ -799,24 +856,36 @@ def _role_abbreviations(phrase: str, config: ScrubConfig) -> set[str]:
     return forms - {phrase}
 
 
+def _last_words(phrases: Iterable[str]) -> frozenset[str]:
+    return frozenset(phrase.split()[-1].lower().rstrip(".") for phrase in phrases if phrase.split())
+
+
 def _shared(config: ScrubConfig) -> _Shared:
     """First-person and setting rules, the same for every source, and the shared prefixes."""
     determiners = _alternation(_phrase(d) for d in config.determiners)
     modifiers = _alternation([*(_phrase(m) for m in config.role_modifiers), r"\d+"])
     titles = _alternation(_phrase(t) for t in config.titles)
-    role_prefix = re.compile(rf"(?<!\w)(?:{determiners}\s+)?(?:{modifiers}\s+)*\Z", re.IGNORECASE)
+    role_prefix = _Prefix(re.compile(rf"(?<!\w)(?:{determiners}\s+)?(?:{modifiers}\s+)*\Z", re.IGNORECASE),
+                          _last_words([*config.determiners, *config.role_modifiers]))
     kinds = sorted({*config.organisation_generic_words, *(short for shorts in config.organisation_abbreviations.values()
                                                            for short in shorts)} - config.organisation_stop_words)
     kind = _alternation(_phrase(word) for word in kinds if word.isalnum() or "'" in word)
+    street = _alternation(_phrase(word) for word in config.street_words)
     return _Shared(
-        title_prefix=re.compile(rf"(?<!\w){titles}(?:\.\s*|\s+)\Z", re.IGNORECASE),
+        title_prefix=_Prefix(re.compile(rf"(?<!\w){titles}(?:\.\s*|\s+)\Z", re.IGNORECASE),
+                             _last_words(config.titles)),
         not_a_street=r"(?!\s+" + _alternation(_phrase(word) for word in config.street_words) + r"(?!\w))",
         # "Uni of" Kelby, "the Hospital of" St Cross
-        organisation_prefix=re.compile(rf"(?<!\w)(?:the\s+)?(?:{kind}\s+){{1,3}}of\s+(?:the\s+)?\Z", re.IGNORECASE),
+        organisation_prefix=_Prefix(
+            re.compile(rf"(?<!\w)(?:the\s+)?(?:{kind}\s+){{1,3}}of\s+(?:the\s+)?\Z", re.IGNORECASE),
+            frozenset({"of", "the"})),
         # Kelby "Uni", Lakeside "CAMHS team", Eastfield South PDU "(ES PDU)": kind words and team
         # acronyms after the name belong to it.
         organisation_suffix=re.compile(
-            rf"(?:[ \t]+(?:{kind}|(?-i:[A-Z][A-Z&]{{1,5}}))(?![\w&]))*(?:[ \t]*\((?-i:[A-Z][A-Za-z .&]{{0,12}})\))?",
+            rf"(?:[ \t]+(?:{kind}|(?-i:[A-Z][A-Z&]{{1,5}}))(?![\w&]))*(?:[ \t]*\((?-i:[A-Z][A-Za-z .&]{{0,12}})\))?"
+            # ...and its address written after it: "on Tannery Road", ", 3 Market Arcade", "at 22-30 Guildhall St"
+            rf"(?:(?:[ \t]*,?[ \t]+(?:on|at|in|off)[ \t]+|[ \t]*,[ \t]*)(?:\d[\w\-]*[ \t]+)?"
+            rf"(?-i:[A-Z])[\w'\u2019\-]*(?:[ \t]+(?-i:[A-Z])[\w'\u2019\-]*){{0,2}}[ \t]+{street}(?!\w))?",
             re.IGNORECASE),
         # "her", "the senior", "our year 5" before a role title
         role_prefix=role_prefix,
@@ -895,6 +964,54 @@ def _structure_rules(config: ScrubConfig) -> list[_Rule]:
     ]
 
 
+@dataclass(frozen=True)
+class _ColleagueRule(_Rule):
+    """Other professionals named with their role are the writer's colleagues, and name the writer's
+    setting as surely as the writer's own name: "Coach Mick Gorman", "Dr Howells is aware", "Bartek Nowak
+    (RSW)", "CSO, Jan Pawlak", "Dr Helen Mistry, YJS CAMHS", "Lisa Ambrose, my crewmate". Each capitalised
+    name is found once; its role is looked for only beside it. A subject's name is never taken for one
+    (the rule gives way to subject facts)."""
+
+    titles: frozenset[str] = frozenset()
+    role_after: re.Pattern[str] | None = None
+    role_before: _Prefix | None = None
+
+    def spans(self, text: str) -> Iterator[tuple[int, int]]:
+        assert self.role_after is not None and self.role_before is not None
+        for match in self.pattern.finditer(text):
+            first = match.group(1).lower()
+            titled = first.rstrip(".") in self.titles and match.group(2) is not None
+            if not titled and match.group(2) is None:
+                continue  # one capitalised word alone is not a full name
+            after = self.role_after.match(text, match.end())
+            before = self.role_before.search(text, _words_back(text, match.start(), 4), match.start())
+            if titled or after or before:
+                yield (before.start() if before else match.start()), (after.end() if after else match.end())
+
+
+def _colleague_rules(config: ScrubConfig, roles: str) -> list[_Rule]:
+    acronyms = _exact(_alternation(re.escape(a) for a in config.colleague_role_acronyms))
+    role = rf"(?:{roles}|{acronyms})"
+    mates = _alternation(_phrase(word) for word in config.colleague_words)
+    word = r"[A-Z][\w'\u2019\-]*\.?"
+    return [_ColleagueRule(
+        # a title or a first name, then one or two more capitalised words
+        re.compile(rf"(?<![\w'\u2019\-])({word})((?:[ \t]+[A-Z][\w'\u2019\-]+){{1,2}})?"),
+        facts_win=True,
+        titles=frozenset(title.lower() for title in config.colleague_titles),
+        role_after=re.compile(rf"[ \t]*\([ \t]*{role}[^)\n]{{0,30}}\)|[ \t]*,[ \t]+(?:the[ \t]+)?{role}(?!\w)|"
+                              rf"[ \t]*,?[ \t]+(?:(?:my|our|a|the)[ \t]+)?{mates}(?!\w)", re.IGNORECASE),
+        role_before=_Prefix(
+            re.compile(rf"(?<!\w)(?:(?:my|our)[ \t]+)?(?:{role}|{mates})[ \t]*[,:\-]?[ \t]+\Z", re.IGNORECASE),
+            frozenset(word.rstrip(",:-") for word in _last_words(
+                [*(p for family in config.role_families for p in family), *config.colleague_role_acronyms,
+                 *config.colleague_words]))
+            | frozenset(f"{word}{mark}" for word in _last_words(
+                [*(p for family in config.role_families for p in family), *config.colleague_role_acronyms,
+                 *config.colleague_words]) for mark in ",:-")),
+    )]
+
+
 def _setting_rules(config: ScrubConfig) -> list[_Rule]:
     roles = _alternation(_role_phrase(p) for family in config.role_families for p in family)
     leads = _alternation(_phrase(lead) for lead in config.first_person_role_leads)
@@ -924,6 +1041,17 @@ def _setting_rules(config: ScrubConfig) -> list[_Rule]:
         # "here at the yard", "here on the ward", "here at Pellham General"
         _compile(_bounded(rf"here\s+(?:at|on|in)\s+(?:the\s+)?(?:(?:{proper}\s+){{0,3}}(?:{places}){plural}|"
                           rf"{proper}(?:\s+{proper}){{0,3}})"), first_person=True, clues=["here"]),
+        # "Manny here", "Hi, Licensing here", "Joanne from Eastgate here"; "Hi, it's Jo", "this is Sam from
+        # the Hub", "my name is Ana": the writer introducing themselves, unless it is a subject's name.
+        _compile(rf"(?:^|(?<=[.!?,;:(\n])|\b(?:hi|hello|hiya|hey|morning|afternoon)\b[,!]?)[ \t]*"
+                 rf"{proper}(?:[ \t]+{proper}){{0,2}}"
+                 rf"(?:[ \t]+(?:from|at)[ \t]+(?:the[ \t]+)?{proper}(?:[ \t]+{proper}){{0,3}})?"
+                 r"[ \t]+here\b", clues=["here"], facts_win=True),
+        _compile(rf"(?:(?:^|\b(?:hi|hello|hiya|hey|morning|afternoon)\b[,!]?[ \t]*)(?:it'?s|this is)|\bmy name is|"
+                 rf"\bmy name's)[ \t]+{proper}(?:[ \t]+{proper}){{0,2}}"
+                 rf"(?:[ \t]+(?:from|at|of)[ \t]+(?:the[ \t]+)?{proper}(?:[ \t]+{proper}){{0,3}})?",
+                 clues=["it's", "its ", "it\u2019s", "this is", "my name"], facts_win=True),
+        *_colleague_rules(config, roles),
         # "I am her teacher", "we're his GP practice", "I work as a youth worker"
         _compile(_bounded(rf"{leads}\s+(?:{determiners}\s+)?(?:{modifiers}\s+)*{roles}"), first_person=True,
                  clues=["i", "we"]),

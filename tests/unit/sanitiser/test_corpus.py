@@ -51,19 +51,28 @@ class Batch:
 
 
 SESSION_START = "b497d9d"  # the scrubber before it normalised text or knew signatures, nicknames and acronyms
+ROUND_1 = "7d3955e"  # scrubbing by class: normalising, variants, structure, own places
 BATCHES = [
     Batch("heldout_1.yaml", "blind: schools, colleges and early years; e-mails, signatures, nicknames",
-          "2026-12-02", f"{SESSION_START}: 95 of 266 leaked; first rewrite: 32 of 266", max_leaks=7),
+          "2026-12-02 round 1", f"{SESSION_START}: 95 of 266 leaked; first rewrite: 32 of 266", max_leaks=6),
     Batch("heldout_2.yaml", "blind: every profession; invisible and look-alike characters, all caps, phones",
-          "2026-12-02", f"{SESSION_START}: 87 of 264 leaked; first rewrite: 21 of 264", max_leaks=6),
+          "2026-12-02 round 1", f"{SESSION_START}: 87 of 264 leaked; first rewrite: 21 of 264", max_leaks=3),
     Batch("heldout_3.yaml", "blind: health; clinical letters, dictated/typed by, cc lists, forwarded NHS mail",
-          None, f"{SESSION_START}: 99 of 243 leaked"),
+          "2026-12-02 round 2", f"{SESSION_START}: 99 of 243 leaked; {ROUND_1}: 13 of 243", max_leaks=4),
     Batch("heldout_4.yaml", "blind: housing, councils, probation, youth justice, fire service, clubs, faith",
-          None, f"{SESSION_START}: 79 of 233 leaked"),
-    Batch("heldout_5.yaml", "blind: voluntary sector and businesses; other languages; very short and long", None,
-          f"{SESSION_START}: 85 of 221 leaked"),
+          "2026-12-02 round 2", f"{SESSION_START}: 79 of 233 leaked; {ROUND_1}: 27 of 233", max_leaks=13),
+    Batch("heldout_5.yaml", "blind: voluntary sector and businesses; other languages; very short and long",
+          "2026-12-02 round 2", f"{SESSION_START}: 85 of 221 leaked; {ROUND_1}: 27 of 221", max_leaks=10),
     Batch("heldout_6.yaml", "blind, FROZEN final batch: an unselected day's intake, every trap", None,
-          f"{SESSION_START}: 60 of 189 leaked"),
+          f"{SESSION_START}: 60 of 189 leaked; {ROUND_1}: 11 of 189"),
+    Batch("heldout_7.yaml", "blind: transport and public spaces; incident logs, handovers, forwarded chains", None,
+          "written after round 2; not run before it was committed"),
+    Batch("heldout_8.yaml", "blind: adult social care, domestic abuse, care and mental health; referral forms",
+          None, "written after round 2; not run before it was committed"),
+    Batch("heldout_9.yaml", "blind: education beyond schools; names from many backgrounds", None,
+          "written after round 2; not run before it was committed"),
+    Batch("heldout_10.yaml", "blind: phone-typed, voice-to-text, all caps; many shared-name traps", None,
+          "written after round 2; not run before it was committed"),
 ]
 
 
