@@ -25,8 +25,9 @@ import pytest
 import yaml
 from confusable_homoglyphs.confusables import confusables_data
 
-from schemas import Source
+from schemas import SanitisedIntel, Source
 from services.sanitiser.domain import ScrubConfig, load_scrub_config, scrub
+from services.sanitiser.residual import DEFAULT_HOLD_THRESHOLD, assess_residual_risk
 
 HERE = Path(__file__).parent
 CORPUS = yaml.safe_load((HERE / "corpus.yaml").read_text(encoding="utf-8"))
@@ -141,13 +142,16 @@ class Figures:
     facts: int = 0
     facts_kept: int = 0
     misses: list[str] = field(default_factory=list)
+    held: int = 0  # cases the residual-risk check holds for the Intelligence Unit
+    leaked_released: list[str] = field(default_factory=list)  # leaks in cases not held: these reach the topic
 
     def line(self, name: str) -> str:
         refs = self.refs_removed / max(self.refs, 1)
         facts = self.facts_kept / max(self.facts, 1)
         return (f"{name}: {self.cases} cases; leaked {len(self.leaked)} of {self.identifiers} source identifiers; "
                 f"self-references removed {self.refs_removed}/{self.refs} ({refs:.1%}); "
-                f"subject facts kept {self.facts_kept}/{self.facts} ({facts:.1%})")
+                f"subject facts kept {self.facts_kept}/{self.facts} ({facts:.1%}); "
+                f"held {self.held}, leaks in released cases {len(self.leaked_released)}")
 
 
 def run_cases(document: dict[str, Any], config: ScrubConfig) -> Figures:
@@ -171,6 +175,10 @@ def run_cases(document: dict[str, Any], config: ScrubConfig) -> Figures:
         result.identifiers += len(wanted) + len(phones)
         found = [identifier for identifier in wanted if survives(identifier, text)] + phone_leaks(source, text)
         result.leaked += [f"{name}: {identifier!r}" for identifier in found]
+        if held(case, text):
+            result.held += 1
+        else:
+            result.leaked_released += [f"{name}: {identifier!r}" for identifier in found]
         result.misses += [f"{name}: leaked {identifier!r}: {text!r}" for identifier in found]
         for ref in case.get("self_refs", []):
             result.refs += 1
@@ -185,6 +193,17 @@ def run_cases(document: dict[str, Any], config: ScrubConfig) -> Figures:
             else:
                 result.misses.append(f"{name}: fact lost {fact!r}: {text!r}")
     return result
+
+
+def held(case: dict[str, Any], text: str) -> bool:
+    """Would the sanitiser hold this scrubbed text for the Intelligence Unit rather than publish it?"""
+    intel = SanitisedIntel.model_validate({
+        "intel_id": "0" * 32, "received_on": "2026-12-01", "categories": ["criminal_exploitation"],
+        "subjects": [{"role": "at_risk", **{k: v for k, v in subject.items() if k in ("name", "aliases", "address")}}
+                     for subject in case.get("subjects", [])],
+        "information": text, "how_known": "witnessed_directly", "lawful_basis": "safeguarding",
+        "redaction_count": 0})
+    return assess_residual_risk(intel).holds(DEFAULT_HOLD_THRESHOLD)
 
 
 def load(batch: Batch) -> dict[str, Any]:
@@ -209,7 +228,7 @@ def main_figures(config: ScrubConfig) -> Figures:
 @pytest.fixture(scope="module")
 def batch_figures(config: ScrubConfig) -> dict[str, Figures]:
     results = {batch.file: run_cases(load(batch), config) for batch in BATCHES}
-    held = Figures()
+    untuned = Figures()
     for batch in BATCHES:
         figures = results[batch.file]
         state = f"training since {batch.tuned_since}" if batch.tuned_since else "HELD OUT"
@@ -218,15 +237,17 @@ def batch_figures(config: ScrubConfig) -> dict[str, Figures]:
             for miss in figures.misses:
                 print("  " + miss)
         else:
-            held.cases += figures.cases
-            held.identifiers += figures.identifiers
-            held.leaked += figures.leaked
-            held.refs += figures.refs
-            held.refs_removed += figures.refs_removed
-            held.facts += figures.facts
-            held.facts_kept += figures.facts_kept
-    if held.cases:
-        print("\n" + held.line("all held-out batches (never tuned on; misses not shown)"))
+            untuned.cases += figures.cases
+            untuned.identifiers += figures.identifiers
+            untuned.leaked += figures.leaked
+            untuned.refs += figures.refs
+            untuned.refs_removed += figures.refs_removed
+            untuned.facts += figures.facts
+            untuned.facts_kept += figures.facts_kept
+            untuned.held += figures.held
+            untuned.leaked_released += figures.leaked_released
+    if untuned.cases:
+        print("\n" + untuned.line("all held-out batches (never tuned on; misses not shown)"))
     return results
 
 
