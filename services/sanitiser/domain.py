@@ -70,6 +70,8 @@ class ScrubConfig(BaseModel):
     colleague_titles: tuple[str, ...]
     colleague_role_acronyms: tuple[str, ...]
     colleague_words: tuple[str, ...]
+    branch_words: tuple[str, ...]
+    first_person_other_languages: tuple[str, ...]
 
     @field_validator(
         "name_particles",
@@ -390,7 +392,24 @@ def _signature_block(text: str, spans: list[tuple[int, int]], guarded: list[tupl
             break  # "Jayden has a new phone.": the report's last sentence, above any signature
         if any(start <= s < end for s, _ in spans):
             block_start = start
-    return [(block_start, len(text.rstrip()))] if block_start is not None else []
+    if block_start is None:
+        last = lines[-1] if lines else (0, 0)
+        for start, end in reversed(lines[1:]):
+            if text[start:end].strip():
+                last = (start, end)
+                break
+        line = text[last[0]:last[1]]
+        if last[0] > 0 and _NAME_LINE.fullmatch(line) and not any(s < last[1] and last[0] < e for s, e in guarded):
+            return [last]  # "Hamish", "Ellie G", "Mrs O-H", "Dr A.": a name alone closing the text
+        return []
+    return [(block_start, len(text.rstrip()))]
+
+
+# A closing line that is only a name: one to three capitalised words or initials, or a title and initials.
+_NAME_LINE = re.compile(
+    r"[ \t>*\-~]*(?:(?:mr|mrs|ms|miss|mx|dr|rev|fr|sr|br)\.?[ \t]+[A-Za-z](?:[.\-]?[A-Za-z]){0,3}\.?|"
+    r"[A-Z\u00c0-\u017f][\w'\u2019\-]*\.?(?:[ \t]+[A-Z\u00c0-\u017f][\w'\u2019\-]*\.?){0,2})[ \t,.!x]*",
+    re.IGNORECASE)
 
 
 def _letterhead(text: str, spans: list[tuple[int, int]], guarded: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -676,18 +695,69 @@ _DOMAIN_GENERIC_LABELS = frozenset(
 )
 
 
+@dataclass(frozen=True)
+class _EmailRule(_Rule):
+    """The source's address, its local part (alone or at any domain) and any address or page at its own
+    domain, found by plain search: an e-mail is literal, and a pattern per source would cost more to
+    compile than to run."""
+
+    local: str = ""  # lower case; empty when it is a shared mailbox name ("info", "office")
+    domain: str = ""  # lower case; empty when it is everyone's (gmail.com, nhs.net)
+
+    def spans(self, text: str) -> Iterator[tuple[int, int]]:
+        lowered = text.lower()
+        if self.local:
+            for at in _literal(lowered, self.local):
+                if at > 0 and lowered[at - 1] in _ADDRESS_CHARS:
+                    continue
+                end = at + len(self.local)
+                if end < len(lowered) and lowered[end] == "@":
+                    end = _ADDRESS_END.match(lowered, end + 1).end()  # type: ignore[union-attr]
+                elif end < len(lowered) and (lowered[end].isalnum() or lowered[end] == "_"):
+                    continue
+                yield at, end
+        if self.domain:
+            for at in _literal(lowered, self.domain):
+                end = at + len(self.domain)
+                if end < len(lowered) and (lowered[end].isalnum() or lowered[end] in "-_"):
+                    continue
+                if at > 0 and (lowered[at - 1].isalnum() or lowered[at - 1] in "-_"):
+                    continue
+                start = at
+                if at > 0 and lowered[at - 1] == "@":
+                    start = _ADDRESS_START.search(lowered, 0, at - 1).start()  # type: ignore[union-attr]
+                elif (found := _WEB_PREFIX.search(lowered, max(0, at - 12), at)) is not None:
+                    start = found.start()
+                end = _PATH.match(lowered, end).end()  # type: ignore[union-attr]
+                yield start, end
+
+
+_ADDRESS_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._+-@")
+_ADDRESS_END = re.compile(r"[\w\-]*(?:\.[\w\-]+)*")
+_ADDRESS_START = re.compile(r"[\w.+\-]*\Z")
+_WEB_PREFIX = re.compile(r"(?:https?://)?(?:www\.)\Z|https?://\Z")
+_PATH = re.compile(r"(?:/\S*)?")
+
+
+def _literal(lowered: str, word: str) -> Iterator[int]:
+    at = lowered.find(word)
+    while at != -1:
+        yield at
+        at = lowered.find(word, at + 1)
+
+
 def _email_rules(email: str, config: ScrubConfig) -> list[_Rule]:
     local, _, domain = email.lower().rpartition("@")
-    # The address, or its local part at any domain: only where there is an "@".
-    rules = [_compile(_alternation([re.escape(email), re.escape(local) + r"@[\w\-]+(?:\.[\w\-]+)+"]), clues=["@"])]
-    if local not in config.generic_email_local_parts and len(local) >= 3:
-        rules.append(_compile(rf"(?<![\w.@+\-]){re.escape(local)}(?![\w@])", clues=[local]))  # "sarah.khan" alone
+    shared_local = local in config.generic_email_local_parts or len(local) < 3
+    shared_domain = domain in config.generic_email_domains
+    # The address itself is the local part at its domain: found by either half.
+    rules: list[_Rule] = [_EmailRule(_CAPITALISED_WORD, local=local if not shared_local else "",
+                                     domain=domain if not shared_domain else "")]
+    if shared_local:
+        rules.append(_compile(re.escape(email), clues=["@"]))
     tokens = {part for part in re.split(r"[._\-+\d]+", local)
               if len(part) >= 3 and part not in config.generic_email_local_parts}
-    if domain not in config.generic_email_domains:
-        # Any address or web page at the source's own domain names the organisation.
-        rules.append(_compile(rf"(?:(?<![\w.+\-])[\w.+\-]+@|(?<![\w/:.\-])(?:https?://)?(?:www\.)?)(?<![\w\-])"
-                              rf"{re.escape(domain)}(?:/\S*)?(?![\w\-])", clues=[domain]))
+    if not shared_domain:
         # ...and so does its distinctive label alone: "copperfieldrangers", "quayside-chaplaincy".
         tokens |= {label for label in domain.split(".") if len(label) >= 3 and label not in _DOMAIN_GENERIC_LABELS}
     if tokens:
@@ -772,8 +842,13 @@ def _organisation_rules(organisation: str, config: ScrubConfig) -> list[_Rule]:
     if kinds:
         # "the pharmacy", "this hotel", when the sharer is a pharmacy or a hotel: their own setting.
         settings = _alternation(_phrase(kind) for kind in kinds)
-        rules.append(_compile(_bounded(rf"(?:the|this)\s+{settings}(?:e?s)?")))
+        rules.append(_compile(_bounded(rf"(?:the|this)\s+{settings}(?:e?s)?") + _NOT_A_PLACE_IN_IT))
     return rules
+
+
+# "the school gates", "the hotel car park": a place at the setting where a subject was, kept.
+_NOT_A_PLACE_IN_IT = (r"(?!\s+(?:gates?|field|playground|car\s*park|grounds|entrance|bus|uniform|steps|doors?|"
+                      r"toilets?|canteen|corridor|fence|railings|bike\s*shed|yard|reception|lobby|bar)\b)")
 
 
 def _distinctive(token: str, config: ScrubConfig) -> bool:
@@ -799,7 +874,10 @@ def _acronyms(tokens: list[str], config: ScrubConfig) -> set[str]:
     first_only = [t[0].upper() for t in words if t.lower() not in config.organisation_stop_words and t != "&"]
     forms = {"".join(plain), "".join(distinctive), "".join(with_small), "".join(with_small).upper(),
              "".join(first_only)}
-    return {form for form in forms if len(form) >= 3 and form[0].isalnum()}
+    acronyms = {form for form in forms if len(form) >= 3 and form[0].isalnum()}
+    if len(words) == 2 and all(_distinctive(w, config) for w in words):
+        acronyms.add("".join(w[0].upper() for w in words))  # "Velvet Quarter" -> "VQ": two names, two capitals
+    return acronyms
 
 
 def _abbreviations(phrase: str, config: ScrubConfig) -> set[str]:
@@ -871,6 +949,7 @@ def _shared(config: ScrubConfig) -> _Shared:
                                                            for short in shorts)} - config.organisation_stop_words)
     kind = _alternation(_phrase(word) for word in kinds if word.isalnum() or "'" in word)
     street = _alternation(_phrase(word) for word in config.street_words)
+    branch = _alternation(_phrase(word) for word in config.branch_words)
     return _Shared(
         title_prefix=_Prefix(re.compile(rf"(?<!\w){titles}(?:\.\s*|\s+)\Z", re.IGNORECASE),
                              _last_words(config.titles)),
@@ -885,7 +964,9 @@ def _shared(config: ScrubConfig) -> _Shared:
             rf"(?:[ \t]+(?:{kind}|(?-i:[A-Z][A-Z&]{{1,5}}))(?![\w&]))*(?:[ \t]*\((?-i:[A-Z][A-Za-z .&]{{0,12}})\))?"
             # ...and its address written after it: "on Tannery Road", ", 3 Market Arcade", "at 22-30 Guildhall St"
             rf"(?:(?:[ \t]*,?[ \t]+(?:on|at|in|off)[ \t]+|[ \t]*,[ \t]*)(?:\d[\w\-]*[ \t]+)?"
-            rf"(?-i:[A-Z])[\w'\u2019\-]*(?:[ \t]+(?-i:[A-Z])[\w'\u2019\-]*){{0,2}}[ \t]+{street}(?!\w))?",
+            rf"(?-i:[A-Z])[\w'\u2019\-]*(?:[ \t]+(?-i:[A-Z])[\w'\u2019\-]*){{0,2}}[ \t]+{street}(?!\w))?"
+            # ...or the branch of it: "Northgate branch", "Fenwick depot"
+            rf"(?:[ \t]*,?[ \t]+(?-i:[A-Z])[\w'\u2019\-]*[ \t]+{branch}(?!\w))?",
             re.IGNORECASE),
         # "her", "the senior", "our year 5" before a role title
         role_prefix=role_prefix,
@@ -956,6 +1037,13 @@ def _structure_rules(config: ScrubConfig) -> list[_Rule]:
         _compile(rf"(?<!\w)(?:{by_lines})\b[ \t]*:?[ \t]*(?=(?-i:[A-Z])|\d)[^\n]*", clues=[" by", "behalf"]),
         _compile(r"(?<![\w.])c\.?c\.?(?:'d|ed)?(?:\s+to)?[ \t]*:[^\n]*|(?<!\w)(?-i:cc|CC|Cc)\s+(?=(?-i:[A-Z]))[^\n]*",
                  clues=["cc"]),
+        # "... last week. Mr P", "... handed to the DSL. - Selva, [org]", "... 15. Ellie G": a name closing the
+        # text after its last sentence (the subjects' names win).
+        _compile(r"(?:(?<=[.!?][ \t])[ \t]*|(?<=[ \t])-+[ \t]*)-*[ \t]*(?:(?:mr|mrs|ms|miss|mx|dr|rev|fr)\.?[ \t]+"
+                 r"[A-Za-z](?:[.\-]?[A-Za-z]){0,3}\.?|(?-i:[A-Z\u00c0-\u017f])[\w'\u2019\-]*\.?"
+                 r"(?:[ \t]+(?-i:[A-Z\u00c0-\u017f])[\w'\u2019\-]*\.?){0,2})"
+                 r"(?:[ \t]*,[ \t]*(?-i:[A-Z])[\w&'\u2019\-]*(?:[ \t]+(?-i:[A-Z])[\w&'\u2019\-]*){0,4})?[ \t.!x]*\Z",
+                 facts_win=True),
         # "- Jo", "-- Sarah K", "~ K" closing the text.
         _compile(r"(?:^|\n)[ \t]*(?:-{1,2}|~)[ \t]*(?-i:[A-Z])[\w.'\u2019 ]{0,30}\s*\Z", clues=["-", "~"]),
         _SignOffRule(re.compile(
@@ -993,7 +1081,7 @@ def _colleague_rules(config: ScrubConfig, roles: str) -> list[_Rule]:
     acronyms = _exact(_alternation(re.escape(a) for a in config.colleague_role_acronyms))
     role = rf"(?:{roles}|{acronyms})"
     mates = _alternation(_phrase(word) for word in config.colleague_words)
-    word = r"[A-Z][\w'\u2019\-]*\.?"
+    word = r"[A-Z][a-z]{0,3}\.|[A-Z][\w'\u2019\-]*"  # a full stop only after a short title ("Dr.", "Br.")
     return [_ColleagueRule(
         # a title or a first name, then one or two more capitalised words
         re.compile(rf"(?<![\w'\u2019\-])({word})((?:[ \t]+[A-Z][\w'\u2019\-]+){{1,2}})?"),
@@ -1028,11 +1116,15 @@ def _setting_rules(config: ScrubConfig) -> list[_Rule]:
             continue
         forms = {word, word.capitalize(), word.upper()} - {"US", "ME"}  # the country, the illness
         pronoun_forms += sorted(form.replace("'", _APOSTROPHE) for form in forms)
+    for word in config.first_person_other_languages:  # "piszę", "naszej", "rwy'n", "temos": never in capitals
+        pronoun_forms += sorted({_phrase(word), _phrase(word.capitalize())})
     pronouns = rf"(?<![\w'\u2019\-]){_exact(_alternation(pronoun_forms))}(?![\w'\u2019\-])"
     determiners = _alternation(_phrase(d) for d in config.determiners)
     places = _alternation(_phrase(p) for p in (*config.settings, *config.workplaces))
     proper = r"(?-i:[A-Z])[\w'\u2019&\-]*"
-    where = rf"(?:\s+(?:on|at|in|off)\s+(?:the\s+)?{proper}(?:\s+{proper}){{0,3}})?"
+    when = r"(?:mon|tues|wednes|thurs|fri|satur|sun)day|january|february|march|april|may|june|july|august|" \
+           r"september|october|november|december|christmas|easter"
+    where = rf"(?:\s+(?:on|at|in|off)\s+(?:the\s+)?(?!(?:{when})\b){proper}(?:\s+{proper}){{0,3}})?"
     return [
         *_structure_rules(config),
         # "our Albion Road office", "my ward", "our new Hatfield site", "our office on Albion Road"
@@ -1043,15 +1135,36 @@ def _setting_rules(config: ScrubConfig) -> list[_Rule]:
                           rf"{proper}(?:\s+{proper}){{0,3}})"), first_person=True, clues=["here"]),
         # "Manny here", "Hi, Licensing here", "Joanne from Eastgate here"; "Hi, it's Jo", "this is Sam from
         # the Hub", "my name is Ana": the writer introducing themselves, unless it is a subject's name.
+        _compile(r"(?:^|(?<=[.!?\n])[ \t]*)(?!(?:he|she|they|it|we|i|there|this|that|these|those|you|mum|dad|"
+                 r"nobody|someone|everyone|people|lads|girls|boys|kids|men|women)\b)"
+                 r"(?-i:[A-Z\u00c0-\u017f]|[\u4e00-\u9fff])[\w'\u2019\-]*(?:[ \t]+"
+                 r"(?!(?:in|out|over|around|round|down|up|from|near|back|come|came|been|is|was|are|were|be|from)\b)"
+                 r"[\w'\u2019\-]+){0,2}[ \t]+here\b(?=[ \t]*[,.!(\-]|[ \t]+from\b)",
+                 clues=[" here"], facts_win=True),
         _compile(rf"(?:^|(?<=[.!?,;:(\n])|\b(?:hi|hello|hiya|hey|morning|afternoon)\b[,!]?)[ \t]*"
                  rf"{proper}(?:[ \t]+{proper}){{0,2}}"
                  rf"(?:[ \t]+(?:from|at)[ \t]+(?:the[ \t]+)?{proper}(?:[ \t]+{proper}){{0,3}})?"
-                 r"[ \t]+here\b", clues=["here"], facts_win=True),
+                 r"[ \t]+here\b", clues=[" here"], facts_win=True),
         _compile(rf"(?:(?:^|\b(?:hi|hello|hiya|hey|morning|afternoon)\b[,!]?[ \t]*)(?:it'?s|this is)|\bmy name is|"
                  rf"\bmy name's)[ \t]+{proper}(?:[ \t]+{proper}){{0,2}}"
                  rf"(?:[ \t]+(?:from|at|of)[ \t]+(?:the[ \t]+)?{proper}(?:[ \t]+{proper}){{0,3}})?",
                  clues=["it's", "its ", "it\u2019s", "this is", "my name"], facts_win=True),
         *_colleague_rules(config, roles),
+        # The writer's own numbers: an extension ("x4462", "Ext 5217"), a staff number, the log's reference.
+        _compile(r"(?<![\w])(?:ext|extn|x)\.?[ \t]*\d{3,6}(?!\w)|"
+                 r"(?<!\w)(?:staff|employee|payroll|collar|warrant)[ \t]*(?:no|number|id|#)\.?[ \t]*:?[ \t]*"
+                 r"[\w\-/]*\d[\w\-/]*|"
+                 r"(?<!\w)(?:log|incident log|our|internal)[ \t]+ref(?:erence)?\.?[ \t]*(?:no\.?|number)?[ \t]*:?[ \t]*"
+                 r"[\w\-/]*\d[\w\-/]*",
+                 clues=["ext", " x", "staff", "employee", "payroll", "collar", "warrant", "ref"]),
+        # "I am the licensee of", "I'm supervisor at the depot", "I am her adviser at": what the writer is.
+        _compile(r"(?<![\w'\u2019])(?:i am|i'm|i\u2019m|i work as|i'm working as)[ \t]+"
+                 r"(?:(?:the|a|an|his|her|their)[ \t]+)?(?:[\w\-]+[ \t]+){0,2}[\w\-]+(?=[ \t]+(?:at|of|for|in|with)\b)",
+                 first_person=True, clues=["i am", "i'm", "i\u2019m", "i work"]),
+        # "on behalf of the lifeguard team", "from the taxi licensing team", "(Bristol-side team)"
+        _compile(_bounded(r"(?:on behalf of|from)[ \t]+(?:the[ \t]+)?(?:[\w\-]+[ \t]+){0,3}"
+                          r"(?:team|office|desk|department|dept|hub|line|unit)|\((?:[\w\-]+[ \t]+){0,3}team\)"),
+                 clues=["behalf", "from", "team"]),
         # "I am her teacher", "we're his GP practice", "I work as a youth worker"
         _compile(_bounded(rf"{leads}\s+(?:{determiners}\s+)?(?:{modifiers}\s+)*{roles}"), first_person=True,
                  clues=["i", "we"]),

@@ -53,6 +53,7 @@ class Batch:
 
 SESSION_START = "b497d9d"  # the scrubber before it normalised text or knew signatures, nicknames and acronyms
 ROUND_1 = "7d3955e"  # scrubbing by class: normalising, variants, structure, own places
+ROUND_2 = "87d344f"  # letterheads, disclaimers, colleagues named with their role, self-introductions
 BATCHES = [
     Batch("heldout_1.yaml", "blind: schools, colleges and early years; e-mails, signatures, nicknames",
           "2026-12-02 round 1", f"{SESSION_START}: 95 of 266 leaked; first rewrite: 32 of 266", max_leaks=6),
@@ -61,18 +62,24 @@ BATCHES = [
     Batch("heldout_3.yaml", "blind: health; clinical letters, dictated/typed by, cc lists, forwarded NHS mail",
           "2026-12-02 round 2", f"{SESSION_START}: 99 of 243 leaked; {ROUND_1}: 13 of 243", max_leaks=4),
     Batch("heldout_4.yaml", "blind: housing, councils, probation, youth justice, fire service, clubs, faith",
-          "2026-12-02 round 2", f"{SESSION_START}: 79 of 233 leaked; {ROUND_1}: 27 of 233", max_leaks=13),
+          "2026-12-02 round 2", f"{SESSION_START}: 79 of 233 leaked; {ROUND_1}: 27 of 233", max_leaks=10),
     Batch("heldout_5.yaml", "blind: voluntary sector and businesses; other languages; very short and long",
-          "2026-12-02 round 2", f"{SESSION_START}: 85 of 221 leaked; {ROUND_1}: 27 of 221", max_leaks=10),
+          "2026-12-02 round 2", f"{SESSION_START}: 85 of 221 leaked; {ROUND_1}: 27 of 221", max_leaks=9),
     Batch("heldout_6.yaml", "blind, FROZEN final batch: an unselected day's intake, every trap", None,
-          f"{SESSION_START}: 60 of 189 leaked; {ROUND_1}: 11 of 189"),
-    Batch("heldout_7.yaml", "blind: transport and public spaces; incident logs, handovers, forwarded chains", None,
-          "written after round 2; not run before it was committed"),
+          f"{SESSION_START}: 60 of 189 leaked; {ROUND_1}: 11; {ROUND_2}: 10"),
+    Batch("heldout_7.yaml", "blind: transport and public spaces; incident logs, handovers, forwarded chains",
+          "2026-12-02 round 3", f"{SESSION_START}: 109 of 263 leaked; {ROUND_1}: 29; {ROUND_2}: 27", max_leaks=14),
     Batch("heldout_8.yaml", "blind: adult social care, domestic abuse, care and mental health; referral forms",
+          "2026-12-02 round 3", f"{SESSION_START}: 59 of 210 leaked; {ROUND_1}: 11; {ROUND_2}: 7", max_leaks=5),
+    Batch("heldout_9.yaml", "blind: education beyond schools; names from many backgrounds",
+          "2026-12-02 round 3", f"{SESSION_START}: 64 of 157 leaked; {ROUND_1}: 13; {ROUND_2}: 13", max_leaks=6),
+    Batch("heldout_10.yaml", "blind: phone-typed, voice-to-text, all caps; many shared-name traps",
+          "2026-12-02 round 3", f"{SESSION_START}: 44 of 148 leaked; {ROUND_1}: 5; {ROUND_2}: 5", max_leaks=1),
+    Batch("heldout_11.yaml", "blind: money and work; licensing, benefits, debt advice, bank fraud, letting agents",
           None, "written after round 2; not run before it was committed"),
-    Batch("heldout_9.yaml", "blind: education beyond schools; names from many backgrounds", None,
+    Batch("heldout_12.yaml", "blind: sport, culture and faith groups; club nicknames; WhatsApp forwards", None,
           "written after round 2; not run before it was committed"),
-    Batch("heldout_10.yaml", "blind: phone-typed, voice-to-text, all caps; many shared-name traps", None,
+    Batch("heldout_13.yaml", "blind: pharmacies, dentists, sexual health, maternity, out-of-hours, NHS 111", None,
           "written after round 2; not run before it was committed"),
 ]
 
