@@ -81,6 +81,8 @@ BATCHES = [
           "written after round 2; not run before it was committed"),
     Batch("heldout_13.yaml", "blind: pharmacies, dentists, sexual health, maternity, out-of-hours, NHS 111", None,
           "written after round 2; not run before it was committed"),
+    Batch("heldout_14.yaml", "blind: extremes; page-long reply chains and letters, and one-liners", None,
+          "written after round 2; not run before it was committed"),
 ]
 
 
