@@ -204,11 +204,12 @@ class _Prefix:
     pattern: re.Pattern[str]
     last_words: frozenset[str]
 
-    def search(self, text: str, pos: int, endpos: int) -> re.Match[str] | None:
-        before = text[max(pos, endpos - 30):endpos].rstrip(" \t\n.").rsplit(None, 1)
+    def search(self, text: str, endpos: int, words: int = 5) -> re.Match[str] | None:
+        """The prefix ending at `endpos`, looked for in the few words before it."""
+        before = text[max(0, endpos - 30):endpos].rstrip(" \t\n.").rsplit(None, 1)
         if not before or (before[-1].lower() not in self.last_words and not before[-1].isdigit()):
             return None
-        return self.pattern.search(text, pos, endpos)
+        return self.pattern.search(text, _words_back(text, endpos, words), endpos)
 
 
 @dataclass(frozen=True)
@@ -303,7 +304,7 @@ class _Scrubber:
             for start, end in rule.spans(text):
                 if start == end:
                     continue
-                if rule.prefix and (before := rule.prefix.search(text, _words_back(text, start), start)):
+                if rule.prefix and (before := rule.prefix.search(text, start)):
                     start = before.start()
                 if rule.suffix and (after := rule.suffix.match(text, end)):
                     end = after.end()
@@ -1072,7 +1073,7 @@ class _ColleagueRule(_Rule):
             if not titled and match.group(2) is None:
                 continue  # one capitalised word alone is not a full name
             after = self.role_after.match(text, match.end())
-            before = self.role_before.search(text, _words_back(text, match.start(), 4), match.start())
+            before = self.role_before.search(text, match.start(), 4)
             if titled or after or before:
                 yield (before.start() if before else match.start()), (after.end() if after else match.end())
 
@@ -1087,7 +1088,8 @@ def _colleague_rules(config: ScrubConfig, roles: str) -> list[_Rule]:
         re.compile(rf"(?<![\w'\u2019\-])({word})((?:[ \t]+[A-Z][\w'\u2019\-]+){{1,2}})?"),
         facts_win=True,
         titles=frozenset(title.lower() for title in config.colleague_titles),
-        role_after=re.compile(rf"[ \t]*\([ \t]*{role}[^)\n]{{0,30}}\)|[ \t]*,[ \t]+(?:the[ \t]+)?{role}(?!\w)|"
+        role_after=re.compile(rf"[ \t]*\([ \t]*(?:[\w\-]+[ \t]+){{0,2}}{role}[^)\n]{{0,30}}\)|"
+                              rf"[ \t]*,[ \t]+(?:the[ \t]+)?(?:[\w\-]+[ \t]+){{0,2}}{role}(?!\w)|"
                               rf"[ \t]*,?[ \t]+(?:(?:my|our|a|the)[ \t]+)?{mates}(?!\w)", re.IGNORECASE),
         role_before=_Prefix(
             re.compile(rf"(?<!\w)(?:(?:my|our)[ \t]+)?(?:{role}|{mates})[ \t]*[,:\-]?[ \t]+\Z", re.IGNORECASE),

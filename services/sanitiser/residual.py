@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from schemas import SanitisedIntel
+
+REDACTION_MARKER = "[source redacted]"  # the scrubber's marker (services/sanitiser/domain.py); kept equal by a test
 
 DEFAULT_HOLD_THRESHOLD = 0.5
 
@@ -25,6 +28,7 @@ _WEIGHTS = {
     "web_address": 0.6,
     "phone_number": 0.6,
     "name_in_sign_off": 0.5,
+    "beside_marker": 0.5,
     "unexplained_acronym": 0.25,
 }
 
@@ -102,15 +106,84 @@ def _findings(text: str, facts: str) -> list[RiskReason]:
     for match in _PHONE.finditer(text):
         if sum(c.isdigit() for c in match.group()) >= 10 and not _subjects_number(text, match.start()):
             found.append(RiskReason("phone_number", match.group()))
-    for block in _SIGN_OFF.finditer(text):
+    closing = len(text) - len("\n".join(text.rstrip().splitlines()[-5:]))  # only a closing block signs off
+    for block in _SIGN_OFF.finditer(text, max(0, closing)):
         for name in _NAME_RUN.finditer(block.group()):
             word = name.group()
             if word.lower() not in facts and word.lower() not in _SIGN_OFF_WORDS:
                 found.append(RiskReason("name_in_sign_off", word))
+    for line in text.rstrip().splitlines()[-3:]:
+        lone = _LONE_NAME.fullmatch(line.strip())
+        if lone and lone.group(1).lower() not in facts and _could_name_someone(lone.group(1).split()[0]):
+            found.append(RiskReason("name_in_sign_off", lone.group(1)))
+    for match in [*_AFTER_MARKER.finditer(text), *_BEFORE_MARKER.finditer(text)]:
+        # A capitalised word right beside a removal is where the scrubber most often stops one word short:
+        # "[removed] (Sister, A&E ...)", "Gwenno @ [removed]", "[removed], Det Comd", "lead Janet Orme".
+        run = match.group(1)
+        # After "(", ",", "@" or "|" a capital is a name's, not a sentence's, even on an ordinary word
+        # ("[removed] (Sister, A&E ...)"); after a space it may just begin the sentence ("[removed] Now").
+        set_apart = bool(re.search(r"[,(@|/]", match.group()))
+        words = [w for w in re.findall(r"[A-Z][\w&'\u2019\-]*", run) if _could_name_someone(w, set_apart)]
+        if (words and not _PLACE_OR_THING.search(run) and " ".join(words).lower() not in facts
+                and not any(w.lower() in facts for w in words)):
+            found.append(RiskReason("beside_marker", " ".join(words)))
     for match in _ACRONYM.finditer(text):
-        if match.group() not in _COMMON_ACRONYMS and match.group().lower() not in facts:
+        if (match.group() not in _COMMON_ACRONYMS and match.group().lower() not in facts
+                and not _SHOUTED.search(text, max(0, match.start() - 12), min(len(text), match.end() + 12))):
             found.append(RiskReason("unexplained_acronym", match.group()))
     return found
+
+
+_MARKER = re.escape(REDACTION_MARKER)
+# A closing line that is a name alone: "Marcus", "Ellie G", "- Jo".
+_LONE_NAME = re.compile(r"[-~ ]*([A-Z][a-z'\u2019\-]+(?:[ \t]+[A-Z][a-z'\u2019\-]*\.?)?)[ \t,.!x]*")
+_AFTER_MARKER = re.compile(_MARKER + r"[ \t]*[,(\-@|/:]?[ \t]*((?:[A-Z][\w&'\u2019\-]*\.?[ \t,]*){1,3})")
+_BEFORE_MARKER = re.compile(r"((?:[A-Z][\w&'\u2019\-]*\.?[ \t]*){1,3})[,(\-@|/]?[ \t]*" + _MARKER)
+# Words that begin sentences or name no one: not a sign that a name was left behind.
+_ORDINARY = frozenset(
+    "the a an he she they it his her their we i you this that these those there then when where what who "
+    "mum dad mother father on at in of to for and but or so if as by from with after before since today "
+    "yesterday tonight monday tuesday wednesday thursday friday saturday sunday january february march april "
+    "may june july august september october november december please also both all some one two three police "
+    "pc dc ds re fwd fw subject sent to cc date tel mob email e-mail ref dear hi hello thanks regards kind best "
+    "nb ps pp am pm dob yp pt su sw gp a&e nhs csc mash contact call ring following lad boy girl patient pupil "
+    "student resident man woman male female obrigado diolch thanks cheers fyi urgent update note concern "
+    "safeguarding re: info private confidential english welsh scottish irish polish romanian syrian afghan "
+    "eritrean somali kurdish albanian vietnamese chinese cantonese mandarin arabic urdu punjabi bengali "
+    "portuguese spanish french italian lithuanian latvian russian ukrainian nigerian ghanaian british "
+    "european asian african sat sri akal salaam salam assalamu alaikum shalom namaste weds thurs tues "
+    "mon fri sun jan feb mar apr jun jul aug sep sept oct nov dec now seen last different since staff "
+    "kids".split()
+)
+
+
+# Two words in capitals together, or capitals beside digits: a shouted phrase or a number plate, not an
+# organisation's initials.
+_SHOUTED = re.compile(r"\b[A-Z]{2,}[ \t]+[A-Z]{2,}\b|\b[A-Z]{1,3}\d{1,3}[ \t]+[A-Z]{2,4}\b|"
+                      r"\b\w*\d\w*[ \t]+[A-Z]{2,5}\b")
+# A run ending in a street or place word, a vehicle, or a quoted alias is a fact, not a name left behind.
+_PLACE_OR_THING = re.compile(
+    r"\b(?:road|rd|street|st|lane|avenue|ave|way|close|drive|park|court|rise|crescent|terrace|place|gardens|grove|"
+    r"hill|row|square|parade|walk|mews|estate|green|end|bridge|station|centre|house|flats|court)\b|"
+    r"\b(?:ford|vauxhall|bmw|audi|mercedes|vw|volkswagen|toyota|nissan|kia|honda|peugeot|renault|skoda|seat|"
+    r"fiat|citroen|hyundai|mini|range rover|land rover|lexus|volvo|mazda|tesla|transit)\b|['\u2019\"]", re.IGNORECASE)
+
+
+def _could_name_someone(word: str, set_apart: bool = False) -> bool:
+    lowered = word.lower().strip("'\u2019-")
+    return (len(lowered) > 1 and lowered not in _ORDINARY and (set_apart or lowered not in _english_words())
+            and word not in _COMMON_ACRONYMS and not any(c.isdigit() for c in word)
+            and not lowered.rstrip("s").endswith("day"))
+
+
+@lru_cache(maxsize=1)
+def _english_words() -> frozenset[str]:
+    """Ordinary English words ("Now", "Different", "Last"): the scrubber's own list of words that are
+    never a short name, and of names that are also words."""
+    from services.sanitiser.domain import load_scrub_config
+
+    config = load_scrub_config()
+    return config.short_form_exclusions | config.common_words
 
 
 _SIGN_OFF_WORDS = frozenset(

@@ -83,6 +83,14 @@ BATCHES = [
           "written after round 2; not run before it was committed"),
     Batch("heldout_14.yaml", "blind: extremes; page-long reply chains and letters, and one-liners", None,
           "written after round 2; not run before it was committed"),
+    Batch("heldout_15.yaml", "blind: multi-agency meeting minutes, attendee lists and action owners", None,
+          "written after round 3; first run on the session's final scrubber"),
+    Batch("heldout_16.yaml", "blind: children's social care, foster and residential care", None,
+          "written after round 3; first run on the session's final scrubber"),
+    Batch("heldout_17.yaml", "blind: retail, hospitality and the gig economy", None,
+          "written after round 3; first run on the session's final scrubber"),
+    Batch("heldout_18.yaml", "blind: rural and coastal; Welsh, Gaelic, Cornish, Irish, Traveller names", None,
+          "written after round 3; first run on the session's final scrubber"),
 ]
 
 
