@@ -227,6 +227,9 @@ class _Rule:
     clues: tuple[str, ...] = ()
     # The match gives way to any subject fact it touches ("this is Jayden" names the subject, not the writer).
     facts_win: bool = False
+    # For a lone name of the source's: the source's own name words. Beside another capitalised name it is
+    # someone else's ("Hodan Abdi" when the source is Hodan Warsame; "Amir Khan" when she is Sarah Khan).
+    own_words: frozenset[str] | None = None
 
     def spans(self, text: str) -> Iterator[tuple[int, int]]:
         for match in self.pattern.finditer(text):
@@ -304,8 +307,10 @@ class _Scrubber:
             for start, end in rule.spans(text):
                 if start == end:
                     continue
-                if rule.prefix and (before := rule.prefix.search(text, start)):
+                if rule.prefix and (before := rule.prefix.search(text, start)) and before.start() < start:
                     start = before.start()
+                elif rule.own_words is not None and _someone_else(text, start, end, rule.own_words):
+                    continue  # no title before it, and another name beside it: someone else's name
                 if rule.suffix and (after := rule.suffix.match(text, end)):
                     end = after.end()
                 if rule.protectable and any(
@@ -335,6 +340,28 @@ class _Scrubber:
             position = end
         pieces.append(text[position:])
         return "".join(pieces), len(merged)
+
+
+_NEXT_NAME = re.compile(r"[ \t]+([A-Z][a-z'\u2019\-]{1,})\b")
+_PREVIOUS_NAME = re.compile(r"(?:[a-z,;(][ \t]+|^)([A-Z][a-z'\u2019\-]{1,})[ \t]+\Z")
+
+
+def _someone_else(text: str, start: int, end: int, own_words: frozenset[str]) -> bool:
+    """Is this lone name of the source's one half of another person's full name? The word after it, or
+    the word before it (not at a sentence start, where any word is capitalised), is a capitalised name
+    that is not the source's own."""
+    after = _NEXT_NAME.match(text, end)
+    if after and after.group(1).lower() not in own_words and after.group(1).lower() not in _NOT_NAMES:
+        return True
+    before = _PREVIOUS_NAME.search(text, max(0, start - 40), start)
+    return bool(before and before.group(1).lower() not in own_words and before.group(1).lower() not in _NOT_NAMES)
+
+
+# Capitalised words that follow or precede a name without being one ("Khan said", "Mrs Khan").
+_NOT_NAMES = frozenset(
+    "mr mrs ms miss mx dr prof rev fr sir the and or on at in from to of for with by said says told rang "
+    "called saw asked is was has had will would also police pc team school council street road lane".split()
+)
 
 
 def _words_back(text: str, start: int, words: int = 5) -> int:
@@ -377,11 +404,29 @@ def _fact_spans(text: str, facts: list[str]) -> list[tuple[int, int]]:
 
 
 def _signature_block(text: str, spans: list[tuple[int, int]], guarded: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The closing block of each message: of the text, and in a reply chain of every message above a
+    quoted header ("From: ...", "-----Original Message-----", "On ... wrote:")."""
+    found: list[tuple[int, int]] = []
+    begin = 0
+    for boundary in [*(m.start() for m in _MESSAGE_START.finditer(text) if m.start() > 0), len(text)]:
+        found += _closing_block(text, begin, boundary, spans, guarded)
+        begin = boundary
+    return found
+
+
+# Where a quoted or forwarded message begins inside a text.
+_MESSAGE_START = re.compile(r"(?im)^[ \t>]*(?:from|sent|de|od)[ \t]*:|^[ \t>]*-{2,}[ \t]*(?:original|forwarded)|"
+                            r"^[ \t>]*on\b[^\n]{4,120}\bwrote[ \t]*:|^[ \t]*_{5,}")
+
+
+def _closing_block(text: str, begin: int, stop: int, spans: list[tuple[int, int]],
+                   guarded: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """The closing block of short lines where the writer has put their name, role or organisation: from
-    its first line that holds a removal to the end of the text, everything is the signature (a colleague,
-    the office's street, a switchboard, a team), unless a line holds a subject fact. The text's first line
-    is never part of it: a one-line report is a report, not a signature."""
-    lines = [(m.start(), m.end()) for m in re.finditer(r"[^\n]*", text) if m.start() < len(text) or m.end() > m.start()]
+    its first line that holds a removal to the end of the message, everything is the signature (a
+    colleague, the office's street, a switchboard, a team), unless a line holds a subject fact. A message's
+    first line is never part of it: a one-line report is a report, not a signature."""
+    lines = [(begin + m.start(), begin + m.end()) for m in re.finditer(r"[^\n]*", text[begin:stop])]
+    lines = [(a, b) for a, b in lines if b > a or a < stop]
     block_start = None
     for start, end in reversed(lines[1:]):
         line = text[start:end]
@@ -394,16 +439,16 @@ def _signature_block(text: str, spans: list[tuple[int, int]], guarded: list[tupl
         if any(start <= s < end for s, _ in spans):
             block_start = start
     if block_start is None:
-        last = lines[-1] if lines else (0, 0)
+        last = None
         for start, end in reversed(lines[1:]):
             if text[start:end].strip():
                 last = (start, end)
                 break
-        line = text[last[0]:last[1]]
-        if last[0] > 0 and _NAME_LINE.fullmatch(line) and not any(s < last[1] and last[0] < e for s, e in guarded):
-            return [last]  # "Hamish", "Ellie G", "Mrs O-H", "Dr A.": a name alone closing the text
+        if last and _NAME_LINE.fullmatch(text[last[0]:last[1]]) and not any(
+                s < last[1] and last[0] < e for s, e in guarded):
+            return [last]  # "Hamish", "Ellie G", "Mrs O-H", "Dr A.": a name alone closing the message
         return []
-    return [(block_start, len(text.rstrip()))]
+    return [(block_start, begin + len(text[begin:stop].rstrip()))]
 
 
 # A closing line that is only a name: one to three capitalised words or initials, or a title and initials.
@@ -594,6 +639,7 @@ def _name_rules(name: str, config: ScrubConfig) -> list[_Rule]:
     surname_pattern = _names(surnames)
     rules = []
     bare = set(surnames)
+    short_forms: set[str] = set()
     if given and len(given.rstrip(".")) >= 2:
         givens = {given, *re.split(r"[\-\u2010]", given)}
         for formal, shorts in config.given_name_variants.items():
@@ -624,12 +670,15 @@ def _name_rules(name: str, config: ScrubConfig) -> list[_Rule]:
         )
         # Nicknames, diminutives and short forms ("Bob", "Peggy", "Bim"), written as names are:
         # capitalised or in capitals, so that "pat" the verb or "bill" the invoice stay.
-        if short_forms:
-            forms = frozenset(f for form in short_forms for f in (form.capitalize(), form.upper()))
-            rules.append(_WordSetRule(_CAPITALISED_WORD, protectable=True, prefix=title, words=forms))
+    own = frozenset(_fold(word).lower() for word in bare | set(tokens))
+    if given and len(given.rstrip(".")) >= 2 and short_forms:
+        own |= short_forms
+        forms = frozenset(f for form in short_forms for f in (form.capitalize(), form.upper()))
+        rules.append(_WordSetRule(_CAPITALISED_WORD, protectable=True, prefix=title, own_words=own, words=forms))
     # "Khan", "Sarah", and with a title ("Mrs Khan", "Miss Sarah"), which no subject fact keeps.
     tokens_pattern = _alternation(_token(word, config) for word in bare)
-    rules.append(_compile(_bounded(tokens_pattern + _POSSESSIVE), protectable=True, prefix=title))
+    rule = _compile(_bounded(tokens_pattern + _POSSESSIVE), protectable=True, prefix=title)
+    rules.append(_Rule(rule.pattern, rule.protectable, prefix=title, own_words=own))
     return rules
 
 
@@ -1035,8 +1084,10 @@ def _structure_rules(config: ScrubConfig) -> list[_Rule]:
                  r"^[ \t>]*on\b[^\n]{4,120}\b(?:wrote|napisa[lł]\w*|a scris|escreveu|ysgrifennodd|schrieb)\s*:",
                  clues=["--", "forwarded", ":"]),
         # "dictated by Dr A Smith, typed by JB 12/03", "cc: Mark Evans (DSL)": to the end of the line.
-        _compile(rf"(?<!\w)(?:{by_lines})\b[ \t]*:?[ \t]*(?=(?-i:[A-Z])|\d)[^\n]*", clues=[" by", "behalf"]),
-        _compile(r"(?<![\w.])c\.?c\.?(?:'d|ed)?(?:\s+to)?[ \t]*:[^\n]*|(?<!\w)(?-i:cc|CC|Cc)\s+(?=(?-i:[A-Z]))[^\n]*",
+        # A long line goes on with the report, so only the names just after the words go.
+        _compile(rf"(?<!\w)(?:{by_lines})\b[ \t]*:?[ \t]*(?=(?-i:[A-Z])|\d)(?:[^\n]{{0,80}}(?=\n|\Z)|"
+                 r"(?:(?-i:[A-Z])[\w.'\u2019\-]*[ \t]*){1,4})", clues=[" by"]),
+        _compile(r"(?<![\w.])c\.?c\.?(?:'d|ed)?(?:\s+to)?[ \t]*:[^\n]*|(?m:^)[ \t]*(?-i:cc|CC|Cc)\s+(?=(?-i:[A-Z]))[^\n]*",
                  clues=["cc"]),
         # "... last week. Mr P", "... handed to the DSL. - Selva, [org]", "... 15. Ellie G": a name closing the
         # text after its last sentence (the subjects' names win).
@@ -1159,6 +1210,11 @@ def _setting_rules(config: ScrubConfig) -> list[_Rule]:
                  r"(?<!\w)(?:log|incident log|our|internal)[ \t]+ref(?:erence)?\.?[ \t]*(?:no\.?|number)?[ \t]*:?[ \t]*"
                  r"[\w\-/]*\d[\w\-/]*",
                  clues=["ext", " x", "staff", "employee", "payroll", "collar", "warrant", "ref"]),
+        # The organisation's registration: "Registered charity no. 1187654", "SC012345", "Company No 04417729".
+        _compile(r"(?<!\w)(?:registered[ \t]+)?(?:scottish[ \t]+)?(?:charity|company|companies house|reg(?:istered)?|"
+                 r"registration|vat)[ \t]*(?:no\.?|number|num|reg(?:istration)?\.?|registration)?[ \t]*[:.]?[ \t]*"
+                 r"(?:in[ \t]+\w+(?:[ \t]+\w+)?[ \t]*(?:no\.?|number)?[ \t]*:?[ \t]*)?[A-Z]{0,3}[ \t]?\d[\d \t]{4,10}\d",
+                 clues=["charity", "company", "reg", "vat"]),
         # "I am the licensee of", "I'm supervisor at the depot", "I am her adviser at": what the writer is.
         _compile(r"(?<![\w'\u2019])(?:i am|i'm|i\u2019m|i work as|i'm working as)[ \t]+"
                  r"(?:(?:the|a|an|his|her|their)[ \t]+)?(?:[\w\-]+[ \t]+){0,2}[\w\-]+(?=[ \t]+(?:at|of|for|in|with)\b)",

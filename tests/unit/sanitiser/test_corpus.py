@@ -54,6 +54,7 @@ class Batch:
 SESSION_START = "b497d9d"  # the scrubber before it normalised text or knew signatures, nicknames and acronyms
 ROUND_1 = "7d3955e"  # scrubbing by class: normalising, variants, structure, own places
 ROUND_2 = "87d344f"  # letterheads, disclaimers, colleagues named with their role, self-introductions
+ROUND_3 = "6bac0a7"  # closing names, the writer's numbers and branches, other languages' first person
 BATCHES = [
     Batch("heldout_1.yaml", "blind: schools, colleges and early years; e-mails, signatures, nicknames",
           "2026-12-02 round 1", f"{SESSION_START}: 95 of 266 leaked; first rewrite: 32 of 266", max_leaks=6),
@@ -76,13 +77,17 @@ BATCHES = [
     Batch("heldout_10.yaml", "blind: phone-typed, voice-to-text, all caps; many shared-name traps",
           "2026-12-02 round 3", f"{SESSION_START}: 44 of 148 leaked; {ROUND_1}: 5; {ROUND_2}: 5", max_leaks=1),
     Batch("heldout_11.yaml", "blind: money and work; licensing, benefits, debt advice, bank fraud, letting agents",
-          None, "written after round 2; not run before it was committed"),
-    Batch("heldout_12.yaml", "blind: sport, culture and faith groups; club nicknames; WhatsApp forwards", None,
-          "written after round 2; not run before it was committed"),
-    Batch("heldout_13.yaml", "blind: pharmacies, dentists, sexual health, maternity, out-of-hours, NHS 111", None,
-          "written after round 2; not run before it was committed"),
-    Batch("heldout_14.yaml", "blind: extremes; page-long reply chains and letters, and one-liners", None,
-          "written after round 2; not run before it was committed"),
+          "2026-12-02 round 4", f"{SESSION_START}: 67 of 194 leaked; {ROUND_1}: 13; {ROUND_2}: 7; {ROUND_3}: 5",
+          max_leaks=5),
+    Batch("heldout_12.yaml", "blind: sport, culture and faith groups; club nicknames; WhatsApp forwards",
+          "2026-12-02 round 4", f"{SESSION_START}: 94 of 210 leaked; {ROUND_1}: 9; {ROUND_2}: 9; {ROUND_3}: 8",
+          max_leaks=8),
+    Batch("heldout_13.yaml", "blind: pharmacies, dentists, sexual health, maternity, out-of-hours, NHS 111",
+          "2026-12-02 round 4", f"{SESSION_START}: 87 of 226 leaked; {ROUND_1}: 11; {ROUND_2}: 5; {ROUND_3}: 4",
+          max_leaks=4),
+    Batch("heldout_14.yaml", "blind: extremes; page-long reply chains and letters, and one-liners",
+          "2026-12-02 round 4", f"{SESSION_START}: 228 of 476 leaked; {ROUND_1}: 150; {ROUND_2}: 66; {ROUND_3}: 61",
+          max_leaks=44),
     Batch("heldout_15.yaml", "blind: multi-agency meeting minutes, attendee lists and action owners", None,
           "written after round 3; first run on the session's final scrubber"),
     Batch("heldout_16.yaml", "blind: children's social care, foster and residential care", None,
