@@ -1087,7 +1087,8 @@ def _structure_rules(config: ScrubConfig) -> list[_Rule]:
         # A long line goes on with the report, so only the names just after the words go.
         _compile(rf"(?<!\w)(?:{by_lines})\b[ \t]*:?[ \t]*(?=(?-i:[A-Z])|\d)(?:[^\n]{{0,80}}(?=\n|\Z)|"
                  r"(?:(?-i:[A-Z])[\w.'\u2019\-]*[ \t]*){1,4})", clues=[" by"]),
-        _compile(r"(?<![\w.])c\.?c\.?(?:'d|ed)?(?:\s+to)?[ \t]*:[^\n]*|(?m:^)[ \t]*(?-i:cc|CC|Cc)\s+(?=(?-i:[A-Z]))[^\n]*",
+        _compile(r"(?<![\w.])c\.?c\.?(?:'d|ed)?(?:\s+to)?[ \t]*:[^\n]*|"
+                 r"(?m:^)[ \t]*(?-i:cc|CC|Cc)\s+(?=(?-i:[A-Z]))[^\n]*",
                  clues=["cc"]),
         # "... last week. Mr P", "... handed to the DSL. - Selva, [org]", "... 15. Ellie G": a name closing the
         # text after its last sentence (the subjects' names win).
@@ -1213,7 +1214,8 @@ def _setting_rules(config: ScrubConfig) -> list[_Rule]:
         # The organisation's registration: "Registered charity no. 1187654", "SC012345", "Company No 04417729".
         _compile(r"(?<!\w)(?:registered[ \t]+)?(?:scottish[ \t]+)?(?:charity|company|companies house|reg(?:istered)?|"
                  r"registration|vat)[ \t]*(?:no\.?|number|num|reg(?:istration)?\.?|registration)?[ \t]*[:.]?[ \t]*"
-                 r"(?:in[ \t]+\w+(?:[ \t]+\w+)?[ \t]*(?:no\.?|number)?[ \t]*:?[ \t]*)?[A-Z]{0,3}[ \t]?\d[\d \t]{4,10}\d",
+                 r"(?:in[ \t]+\w+(?:[ \t]+\w+)?[ \t]*(?:no\.?|number)?[ \t]*:?[ \t]*)?"
+                 r"[A-Z]{0,3}[ \t]?\d[\d \t]{4,10}\d",
                  clues=["charity", "company", "reg", "vat"]),
         # "I am the licensee of", "I'm supervisor at the depot", "I am her adviser at": what the writer is.
         _compile(r"(?<![\w'\u2019])(?:i am|i'm|i\u2019m|i work as|i'm working as)[ \t]+"
