@@ -454,7 +454,8 @@ def _closing_block(text: str, begin: int, stop: int, spans: list[tuple[int, int]
 # A closing line that is only a name: one to three capitalised words or initials, or a title and initials.
 _NAME_LINE = re.compile(
     r"[ \t>*\-~]*(?:(?:mr|mrs|ms|miss|mx|dr|rev|fr|sr|br)\.?[ \t]+[A-Za-z](?:[.\-]?[A-Za-z]){0,3}\.?|"
-    r"[A-Z\u00c0-\u017f][\w'\u2019\-]*\.?(?:[ \t]+[A-Z\u00c0-\u017f][\w'\u2019\-]*\.?){0,2})[ \t,.!x]*",
+    r"(?-i:[A-Z\u00c0-\u017f])[^\W\d_]*(?:['\u2019\-][^\W\d_]+)*\.?"
+    r"(?:[ \t]+(?-i:[A-Z\u00c0-\u017f])[^\W\d_]*(?:['\u2019\-][^\W\d_]+)*\.?){0,2})[ \t,.!x]*",
     re.IGNORECASE)
 
 
@@ -1093,8 +1094,8 @@ def _structure_rules(config: ScrubConfig) -> list[_Rule]:
         # "... last week. Mr P", "... handed to the DSL. - Selva, [org]", "... 15. Ellie G": a name closing the
         # text after its last sentence (the subjects' names win).
         _compile(r"(?:(?<=[.!?][ \t])[ \t]*|(?<=[ \t])-+[ \t]*)-*[ \t]*(?:(?:mr|mrs|ms|miss|mx|dr|rev|fr)\.?[ \t]+"
-                 r"[A-Za-z](?:[.\-]?[A-Za-z]){0,3}\.?|(?-i:[A-Z\u00c0-\u017f])[\w'\u2019\-]*\.?"
-                 r"(?:[ \t]+(?-i:[A-Z\u00c0-\u017f])[\w'\u2019\-]*\.?){0,2})"
+                 r"[A-Za-z](?:[.\-]?[A-Za-z]){0,3}\.?|(?-i:[A-Z\u00c0-\u017f])[^\W\d_]*(?:['\u2019\-][^\W\d_]+)*\.?"
+                 r"(?:[ \t]+(?-i:[A-Z\u00c0-\u017f])[^\W\d_]*(?:['\u2019\-][^\W\d_]+)*\.?){0,2})"
                  r"(?:[ \t]*,[ \t]*(?-i:[A-Z])[\w&'\u2019\-]*(?:[ \t]+(?-i:[A-Z])[\w&'\u2019\-]*){0,4})?[ \t.!x]*\Z",
                  facts_win=True),
         # "- Jo", "-- Sarah K", "~ K" closing the text.

@@ -87,7 +87,7 @@ BATCHES = [
           max_leaks=4),
     Batch("heldout_14.yaml", "blind: extremes; page-long reply chains and letters, and one-liners",
           "2026-12-02 round 4", f"{SESSION_START}: 228 of 476 leaked; {ROUND_1}: 150; {ROUND_2}: 66; {ROUND_3}: 61",
-          max_leaks=44),
+          max_leaks=46),
     Batch("heldout_15.yaml", "blind: multi-agency meeting minutes, attendee lists and action owners", None,
           "written after round 3; first run on the session's final scrubber"),
     Batch("heldout_16.yaml", "blind: children's social care, foster and residential care", None,
