@@ -67,7 +67,7 @@ BATCHES = [
     Batch("heldout_5.yaml", "blind: voluntary sector and businesses; other languages; very short and long",
           "2026-12-02 round 2", f"{SESSION_START}: 85 of 221 leaked; {ROUND_1}: 27 of 221", max_leaks=9),
     Batch("heldout_6.yaml", "blind, FROZEN final batch: an unselected day's intake, every trap", None,
-          f"{SESSION_START}: 60 of 189 leaked; {ROUND_1}: 11; {ROUND_2}: 10"),
+          f"{SESSION_START}: 60 of 189 leaked; {ROUND_1}: 11; {ROUND_2}: 10; {ROUND_3}: 10"),
     Batch("heldout_7.yaml", "blind: transport and public spaces; incident logs, handovers, forwarded chains",
           "2026-12-02 round 3", f"{SESSION_START}: 109 of 263 leaked; {ROUND_1}: 29; {ROUND_2}: 27", max_leaks=14),
     Batch("heldout_8.yaml", "blind: adult social care, domestic abuse, care and mental health; referral forms",
@@ -89,13 +89,13 @@ BATCHES = [
           "2026-12-02 round 4", f"{SESSION_START}: 228 of 476 leaked; {ROUND_1}: 150; {ROUND_2}: 66; {ROUND_3}: 61",
           max_leaks=46),
     Batch("heldout_15.yaml", "blind: multi-agency meeting minutes, attendee lists and action owners", None,
-          "written after round 3; first run on the session's final scrubber"),
+          f"first run at {ROUND_3}: 9 of 201 leaked"),
     Batch("heldout_16.yaml", "blind: children's social care, foster and residential care", None,
-          "written after round 3; first run on the session's final scrubber"),
+          f"first run at {ROUND_3}: 10 of 195 leaked"),
     Batch("heldout_17.yaml", "blind: retail, hospitality and the gig economy", None,
-          "written after round 3; first run on the session's final scrubber"),
+          f"first run at {ROUND_3}: 10 of 205 leaked"),
     Batch("heldout_18.yaml", "blind: rural and coastal; Welsh, Gaelic, Cornish, Irish, Traveller names", None,
-          "written after round 3; first run on the session's final scrubber"),
+          f"first run at {ROUND_3}: 10 of 198 leaked"),
 ]
 
 
