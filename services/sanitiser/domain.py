@@ -72,6 +72,7 @@ class ScrubConfig(BaseModel):
     colleague_words: tuple[str, ...]
     branch_words: tuple[str, ...]
     first_person_other_languages: tuple[str, ...]
+    role_settings: dict[str, tuple[str, ...]]
 
     @field_validator(
         "name_particles",
@@ -342,8 +343,12 @@ class _Scrubber:
         return "".join(pieces), len(merged)
 
 
-_NEXT_NAME = re.compile(r"[ \t]+([A-Z][a-z'\u2019\-]{1,})\b")
-_PREVIOUS_NAME = re.compile(r"(?:[a-z,;(][ \t]+|^)([A-Z][a-z'\u2019\-]{1,})[ \t]+\Z")
+# The next or previous capitalised word, across a quoted nickname ("Robert 'Robbie' Nolan").
+_NEXT_NAME = re.compile(r"['\u2019\"]?[ \t]+(?:['\u2018\"\u201c][^'\u2019\"\u201d\n]{1,20}['\u2019\"\u201d][ \t]+)?"
+                        r"([A-Z][a-z'\u2019\-]{1,})\b")
+_PREVIOUS_NAME = re.compile(r"(?:[a-z,;(][ \t]+|^)([A-Z][a-z'\u2019\-]{1,})[ \t]+"
+                            r"(?:['\u2018\"\u201c][^'\u2019\"\u201d\n]{1,20}['\u2019\"\u201d][ \t]+)?"
+                            r"['\u2018\"\u201c]?\Z")
 
 
 def _someone_else(text: str, start: int, end: int, own_words: frozenset[str]) -> bool:
@@ -964,14 +969,22 @@ def _role_rules(role: str, config: ScrubConfig) -> list[_Rule]:
         if len(words) >= 3 and words[-1].lower() in config.role_heads:
             phrases.add(" ".join(words[:-1]))
         stop = config.organisation_stop_words
-        for named in (_words(part), words):  # "Duty Social Worker" -> "DSW" and "SW"
+        for named in (_words(part), words, words[-2:]):  # "Duty Social Worker" -> "DSW" and "SW"
             letters = "".join(w[0].upper() for w in named if w.lower() not in stop)
             if len(letters) >= 2 and len(named) >= 2:
                 phrases.add(letters)
     phrases |= {short for phrase in list(phrases) for short in _role_abbreviations(phrase, config)}
     families = [family for family in config._shared.role_families if family.pattern.search(role)]
     pattern = _bounded(_alternation(_role_phrase(p) for p in phrases))
-    return [_compile(pattern, prefix=config._shared.role_prefix), *families]
+    rules = [_compile(pattern, prefix=config._shared.role_prefix), *families]
+    lowered = role.lower()
+    places = {place for word, settings in config.role_settings.items() if re.search(rf"\b{re.escape(word)}\b", lowered)
+              for place in settings}
+    if places:
+        # "on the ward" from a nurse, "the surgery" from a GP, "the station" from a lifeboat volunteer.
+        rules.append(_compile(_bounded(r"(?:the|this)\s+" + _alternation(_phrase(p) for p in places))
+                              + _NOT_A_PLACE_IN_IT))
+    return rules
 
 
 def _role_abbreviations(phrase: str, config: ScrubConfig) -> set[str]:
@@ -1212,6 +1225,12 @@ def _setting_rules(config: ScrubConfig) -> list[_Rule]:
                  r"(?<!\w)(?:log|incident log|our|internal)[ \t]+ref(?:erence)?\.?[ \t]*(?:no\.?|number)?[ \t]*:?[ \t]*"
                  r"[\w\-/]*\d[\w\-/]*",
                  clues=["ext", " x", "staff", "employee", "payroll", "collar", "warrant", "ref"]),
+        # Action owners in minutes, by their initials: "Action KAB: ...", "Action: AbW to chase", "MLC to liaise".
+        _compile(r"(?<!\w)actions?(?:[ \t]+for)?[ \t]*[:\-]?[ \t]*(?-i:[A-Z][A-Za-z]{1,3})(?=[ \t]*[:\-]|[ \t]+to\b)|"
+                 r"(?<![\w'])(?-i:[A-Z][A-Za-z]?[A-Z]{1,2})(?=[ \t]+to[ \t]+(?:liaise|chase|contact|speak|share|refer|"
+                 r"arrange|complete|follow|update|send|check|visit|offer|make|call|ring|e-?mail|discuss|review|"
+                 r"feed back|circulate|invite|ask|request|book|write|meet|attend|raise|confirm|provide|seek)\b)",
+                 clues=["action", " to "]),
         # The organisation's registration: "Registered charity no. 1187654", "SC012345", "Company No 04417729".
         _compile(r"(?<!\w)(?:registered[ \t]+)?(?:scottish[ \t]+)?(?:charity|company|companies house|reg(?:istered)?|"
                  r"registration|vat)[ \t]*(?:no\.?|number|num|reg(?:istration)?\.?|registration)?[ \t]*[:.]?[ \t]*"

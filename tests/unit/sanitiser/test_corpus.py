@@ -55,6 +55,7 @@ SESSION_START = "b497d9d"  # the scrubber before it normalised text or knew sign
 ROUND_1 = "7d3955e"  # scrubbing by class: normalising, variants, structure, own places
 ROUND_2 = "87d344f"  # letterheads, disclaimers, colleagues named with their role, self-introductions
 ROUND_3 = "6bac0a7"  # closing names, the writer's numbers and branches, other languages' first person
+ROUND_4 = "548edc5"  # every message's signature in a chain, registration numbers, someone else's full name
 BATCHES = [
     Batch("heldout_1.yaml", "blind: schools, colleges and early years; e-mails, signatures, nicknames",
           "2026-12-02 round 1", f"{SESSION_START}: 95 of 266 leaked; first rewrite: 32 of 266", max_leaks=6),
@@ -88,14 +89,22 @@ BATCHES = [
     Batch("heldout_14.yaml", "blind: extremes; page-long reply chains and letters, and one-liners",
           "2026-12-02 round 4", f"{SESSION_START}: 228 of 476 leaked; {ROUND_1}: 150; {ROUND_2}: 66; {ROUND_3}: 61",
           max_leaks=46),
-    Batch("heldout_15.yaml", "blind: multi-agency meeting minutes, attendee lists and action owners", None,
-          f"first run at {ROUND_3}: 9 of 201 leaked"),
-    Batch("heldout_16.yaml", "blind: children's social care, foster and residential care", None,
-          f"first run at {ROUND_3}: 10 of 195 leaked"),
-    Batch("heldout_17.yaml", "blind: retail, hospitality and the gig economy", None,
-          f"first run at {ROUND_3}: 10 of 205 leaked"),
-    Batch("heldout_18.yaml", "blind: rural and coastal; Welsh, Gaelic, Cornish, Irish, Traveller names", None,
-          f"first run at {ROUND_3}: 10 of 198 leaked"),
+    Batch("heldout_15.yaml", "blind: multi-agency meeting minutes, attendee lists and action owners",
+          "2026-12-02 round 5", f"first run at {ROUND_3}: 9 of 201; {ROUND_4}: 9 of 201", max_leaks=4),
+    Batch("heldout_16.yaml", "blind: children's social care, foster and residential care",
+          "2026-12-02 round 5", f"first run at {ROUND_3}: 10 of 195; {ROUND_4}: 10 of 195", max_leaks=7),
+    Batch("heldout_17.yaml", "blind: retail, hospitality and the gig economy",
+          "2026-12-02 round 5", f"first run at {ROUND_3}: 10 of 205; {ROUND_4}: 10 of 205", max_leaks=10),
+    Batch("heldout_18.yaml", "blind: rural and coastal; Welsh, Gaelic, Cornish, Irish, Traveller names",
+          "2026-12-02 round 5", f"first run at {ROUND_3}: 10 of 198; {ROUND_4}: 10 of 198", max_leaks=10),
+    Batch("heldout_19.yaml", "blind: supported and temporary housing; handover logs with staff initials", None,
+          "written after round 4; first run on the round 5 scrubber"),
+    Batch("heldout_20.yaml", "blind: schools in multi-academy trusts; CPOMS-style entries, site names", None,
+          "written after round 4; first run on the round 5 scrubber"),
+    Batch("heldout_21.yaml", "blind: volunteers and small charities; first names, nicknames, voice notes", None,
+          "written after round 4; first run on the round 5 scrubber"),
+    Batch("heldout_22.yaml", "blind: formal writers; solicitors, advisers, tribunals, third-person reports", None,
+          "written after round 4; first run on the round 5 scrubber"),
 ]
 
 
