@@ -97,9 +97,15 @@ class ScrubConfig(BaseModel):
 
 
 def load_scrub_config(path: Path | None = None) -> ScrubConfig:
-    """Read the phrase lists (default: scrub_phrases.yaml beside this module)."""
+    """Read the phrase lists (default: scrub_phrases.yaml beside this module) and compile what every
+    source shares (the shared rules, the look-alike table, the nicknames data) now, as the router compiles
+    its term index when its rules load: a worker pays for it at start-up, not on its first report."""
     with (path or DEFAULT_PHRASES).open(encoding="utf-8") as handle:
-        return ScrubConfig.model_validate(yaml.safe_load(handle))
+        config = ScrubConfig.model_validate(yaml.safe_load(handle))
+    _ = config._shared  # the cached property compiles the shared rules
+    _look_alikes()
+    _nicknamer()
+    return config
 
 
 def scrub(
