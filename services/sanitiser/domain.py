@@ -96,12 +96,17 @@ class ScrubConfig(BaseModel):
         return _shared(self)
 
 
-def load_scrub_config(path: Path | None = None) -> ScrubConfig:
-    """Read the phrase lists (default: scrub_phrases.yaml beside this module) and compile what every
-    source shares (the shared rules, the look-alike table, the nicknames data) now, as the router compiles
-    its term index when its rules load: a worker pays for it at start-up, not on its first report."""
+def read_scrub_config(path: Path | None = None) -> ScrubConfig:
+    """The phrase lists as written (default: scrub_phrases.yaml beside this module), nothing compiled."""
     with (path or DEFAULT_PHRASES).open(encoding="utf-8") as handle:
-        config = ScrubConfig.model_validate(yaml.safe_load(handle))
+        return ScrubConfig.model_validate(yaml.safe_load(handle))
+
+
+def load_scrub_config(path: Path | None = None) -> ScrubConfig:
+    """Read the phrase lists and compile what every source shares (the shared rules, the look-alike
+    table, the nicknames data) now, as the router compiles its term index when its rules load: a worker
+    pays for it at start-up, not on its first report."""
+    config = read_scrub_config(path)
     _ = config._shared  # the cached property compiles the shared rules
     _look_alikes()
     _nicknamer()
@@ -623,9 +628,10 @@ def _compile(
     suffix: re.Pattern[str] | None = None,
     clues: Iterable[str] = (),
     facts_win: bool = False,
+    own_words: frozenset[str] | None = None,
 ) -> _Rule:
     return _Rule(re.compile(pattern, re.IGNORECASE), protectable, first_person, prefix, suffix, tuple(clues),
-                 facts_win)
+                 facts_win, own_words)
 
 
 def _name_rules(name: str, config: ScrubConfig) -> list[_Rule]:
@@ -689,8 +695,7 @@ def _name_rules(name: str, config: ScrubConfig) -> list[_Rule]:
         rules.append(_WordSetRule(_CAPITALISED_WORD, protectable=True, prefix=title, own_words=own, words=forms))
     # "Khan", "Sarah", and with a title ("Mrs Khan", "Miss Sarah"), which no subject fact keeps.
     tokens_pattern = _alternation(_token(word, config) for word in bare)
-    rule = _compile(_bounded(tokens_pattern + _POSSESSIVE), protectable=True, prefix=title)
-    rules.append(_Rule(rule.pattern, rule.protectable, prefix=title, own_words=own))
+    rules.append(_compile(_bounded(tokens_pattern + _POSSESSIVE), protectable=True, prefix=title, own_words=own))
     return rules
 
 
@@ -1155,6 +1160,9 @@ def _colleague_rules(config: ScrubConfig, roles: str) -> list[_Rule]:
     role = rf"(?:{roles}|{acronyms})"
     mates = _alternation(_phrase(word) for word in config.colleague_words)
     word = r"[A-Z][a-z]{0,3}\.|[A-Z][\w'\u2019\-]*"  # a full stop only after a short title ("Dr.", "Br.")
+    # The word before a name that can end a role or a colleague word, with the mark people put after it.
+    last = _last_words([*(p for family in config.role_families for p in family), *config.colleague_role_acronyms,
+                        *config.colleague_words])
     return [_ColleagueRule(
         # a title or a first name, then one or two more capitalised words
         re.compile(rf"(?<![\w'\u2019\-])({word})((?:[ \t]+[A-Z][\w'\u2019\-]+){{1,2}})?"),
@@ -1165,12 +1173,7 @@ def _colleague_rules(config: ScrubConfig, roles: str) -> list[_Rule]:
                               rf"[ \t]*,?[ \t]+(?:(?:my|our|a|the)[ \t]+)?{mates}(?!\w)", re.IGNORECASE),
         role_before=_Prefix(
             re.compile(rf"(?<!\w)(?:(?:my|our)[ \t]+)?(?:{role}|{mates})[ \t]*[,:\-]?[ \t]+\Z", re.IGNORECASE),
-            frozenset(word.rstrip(",:-") for word in _last_words(
-                [*(p for family in config.role_families for p in family), *config.colleague_role_acronyms,
-                 *config.colleague_words]))
-            | frozenset(f"{word}{mark}" for word in _last_words(
-                [*(p for family in config.role_families for p in family), *config.colleague_role_acronyms,
-                 *config.colleague_words]) for mark in ",:-")),
+            frozenset(f"{word}{mark}" for word in last for mark in ("", ",", ":", "-"))),
     )]
 
 

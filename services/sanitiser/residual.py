@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from schemas import SanitisedIntel
-
-REDACTION_MARKER = "[source redacted]"  # the scrubber's marker (services/sanitiser/domain.py); kept equal by a test
+from services.sanitiser.domain import REDACTION_MARKER, read_scrub_config
 
 DEFAULT_HOLD_THRESHOLD = 0.5
 
@@ -180,9 +179,7 @@ def _could_name_someone(word: str, set_apart: bool = False) -> bool:
 def _english_words() -> frozenset[str]:
     """Ordinary English words ("Now", "Different", "Last"): the scrubber's own list of words that are
     never a short name, and of names that are also words."""
-    from services.sanitiser.domain import load_scrub_config
-
-    config = load_scrub_config()
+    config = read_scrub_config()
     return config.short_form_exclusions | config.common_words
 
 
