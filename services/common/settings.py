@@ -8,8 +8,6 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.sanitiser.residual import DEFAULT_HOLD_THRESHOLD
-
 
 class PlatformSettings(BaseSettings):
     """What every process needs: where Kafka is, where data lives, how to log."""
@@ -59,6 +57,14 @@ class IntakeSettings(WorkerSettings):
     csrf_secret: SecretStr | None = None
 
 
+def _default_hold_threshold() -> float:
+    # Imported when a sanitiser's settings are made, not when any process imports settings: the residual
+    # check brings the scrubber with it, which the edge, router and notifier have no business loading.
+    from services.sanitiser.residual import DEFAULT_HOLD_THRESHOLD
+
+    return DEFAULT_HOLD_THRESHOLD
+
+
 class SanitiserSettings(WorkerSettings):
     sealed_store_url: str | None = Field(
         default=None, description="sqlite:///path or postgresql://...; default <data_dir>/sealed.db"
@@ -66,7 +72,7 @@ class SanitiserSettings(WorkerSettings):
     retention_years: int = Field(default=6, ge=1, le=100, description="MoPI-style review period for sealed records.")
     # At most 1.0 (the highest score), so no setting can switch holding off altogether.
     hold_threshold: float = Field(
-        default=DEFAULT_HOLD_THRESHOLD, gt=0.0, le=1.0,
+        default_factory=_default_hold_threshold, gt=0.0, le=1.0,
         description="Residual-risk score at which intel is held for the Intelligence Unit instead of released.",
     )
 
