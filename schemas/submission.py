@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -182,6 +182,12 @@ class SealedEnvelope(CpiModel):
     ciphertext: Annotated[str, Field(min_length=1, max_length=65_536)]
 
 
+# No exact time and no channel after the edge: an observer who saw a submission arrive (or knows when a
+# professional sent one) could otherwise follow it through the topics to its intel. The day is all the
+# sanitised intel keeps, so it is all that travels; the receipt keeps the exact time for the sharer.
+_RECEIVED_ON = "The UTC day the edge received it (no exact time, no channel: they would link it to its intel)."
+
+
 class ReceivedSubmission(CpiModel):
     """cpi.submission.received.v1: as it arrived, not yet validated, and unreadable on the topic.
 
@@ -191,8 +197,7 @@ class ReceivedSubmission(CpiModel):
     """
 
     submission_id: Identifier
-    channel: Channel
-    received_at: datetime
+    received_on: date = Field(description=_RECEIVED_ON)
     sealed_submission: SealedEnvelope
 
 
@@ -200,8 +205,7 @@ class AcceptedSubmission(CpiModel):
     """cpi.submission.accepted.v1: a submission that passed validation, still sealed until the sanitiser."""
 
     submission_id: Identifier
-    channel: Channel
-    received_at: datetime
+    received_on: date = Field(description=_RECEIVED_ON)
     sealed_submission: SealedEnvelope
 
 
@@ -217,7 +221,6 @@ class RejectedSubmission(CpiModel):
     """cpi.submission.rejected.v1: why a submission was refused. Never carries its content."""
 
     submission_id: Identifier
-    channel: Channel
-    received_at: datetime
+    received_on: date = Field(description=_RECEIVED_ON)
     errors: Annotated[list[ValidationIssue], Field(min_length=1, max_length=200)]
     status: Literal["rejected"] = "rejected"

@@ -11,7 +11,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from schemas import Channel
 from schemas.topics import ACCEPTED, DECIDED, RECEIVED, SANITISED, TopicSpec
 from services.bench import generated_submissions
 from services.common.envelope import Keyring
@@ -68,7 +67,7 @@ def through_kafka(count: int) -> dict[str, Any]:
                 wait_until_ready(f"http://127.0.0.1:{port}/readyz", process=process)
             from kafka import KafkaProducer
 
-            records = [received_record(s, Channel.IMPORT, keyring) for s in generated_submissions(count, seed=11)]
+            records = [received_record(s, keyring) for s in generated_submissions(count, seed=11)]
             producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
             started = time.monotonic()
             for record in records:

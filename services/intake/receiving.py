@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaProducer
 
 from schemas import Channel, ReceivedSubmission, Submission, ValidationIssue
 from schemas.topics import RECEIVED
+from services.common.days import day_timestamp, utc_today
 from services.common.envelope import Keyring, seal
 from services.common.serde import encode
 from services.common.settings import IntakeSettings
@@ -27,13 +28,14 @@ from services.intake.metrics import SUBMISSIONS, count_rejection
 log = structlog.get_logger(__name__)
 
 
-def received_record(submission: Submission, channel: Channel, keyring: Keyring) -> ReceivedSubmission:
-    """The received-topic record: a fresh submission id and the whole submission sealed to that id."""
+def received_record(submission: Submission, keyring: Keyring) -> ReceivedSubmission:
+    """The received-topic record: a fresh submission id, the day, and the whole submission sealed to that id.
+
+    No exact time and no channel: past the edge they would link the submission to its intel."""
     submission_id = uuid.uuid4().hex
     return ReceivedSubmission(
         submission_id=submission_id,
-        channel=channel,
-        received_at=datetime.now(UTC),
+        received_on=utc_today(),
         sealed_submission=seal(submission.model_dump_json().encode(), submission_id.encode(), keyring),
     )
 
@@ -64,8 +66,10 @@ class KafkaPublisher:
     async def publish(self, record: ReceivedSubmission) -> None:
         if self._producer is None:
             raise RuntimeError("publisher not started")
+        # The record's timestamp is its day's midnight too, not the moment it arrived.
         await self._producer.send_and_wait(self._settings.topic(RECEIVED.name), value=encode(record),
-                                           key=record.submission_id.encode())
+                                           key=record.submission_id.encode(),
+                                           timestamp_ms=int(day_timestamp(record.received_on) * 1000))
 
     async def stop(self) -> None:
         if self._producer is not None:
@@ -108,8 +112,9 @@ class Intake:
             log.info("submission_rejected", channel=channel.value, codes=sorted(set(codes)))
             return Answer(status=422, problems=tuple(validation.errors))
         submission = validation.submission
-        record = received_record(submission, channel, self.keyring)
-        receipt = Receipt(receipt_id=uuid.uuid4().hex, received_at=record.received_at)
+        record = received_record(submission, self.keyring)
+        # The sharer's receipt keeps the exact time (it is theirs); nothing after the edge holds it.
+        receipt = Receipt(receipt_id=uuid.uuid4().hex, received_at=datetime.now(UTC))
         keys = scope_and_fingerprint(submission, self.secret)
         if keys is not None:
             claim = self.idempotency.claim(keys[0], keys[1], receipt)

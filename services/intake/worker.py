@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from schemas import AcceptedSubmission, ReceivedSubmission, RejectedSubmission
 from schemas.topics import ACCEPTED, RECEIVED, REJECTED
+from services.common.days import day_timestamp
 from services.common.envelope import EnvelopeError, Keyring, open_envelope, seal
 from services.common.errors import DecodeError
 from services.common.kafka.stage import CpiApp, Handler, Publish, create_app, register_stage, run_worker
@@ -16,6 +17,9 @@ from services.intake.domain import validate_submission
 from services.intake.metrics import count_rejection
 
 STAGE = "intake"
+# The channel label of rejections the worker finds on re-checking (the edge validated with the same
+# function, so these mean the rules changed between the two).
+WORKER_RECHECK = "worker_recheck"
 
 
 def check_received(received: ReceivedSubmission, keyring: Keyring) -> AcceptedSubmission | RejectedSubmission:
@@ -28,10 +32,9 @@ def check_received(received: ReceivedSubmission, keyring: Keyring) -> AcceptedSu
                           "the sealed submission does not open with this keyring or is not JSON") from None
     validation = validate_submission(data)
     if validation.submission is None:
-        return RejectedSubmission(submission_id=received.submission_id, channel=received.channel,
-                                  received_at=received.received_at, errors=validation.errors[:200])
-    return AcceptedSubmission(submission_id=received.submission_id, channel=received.channel,
-                              received_at=received.received_at,
+        return RejectedSubmission(submission_id=received.submission_id, received_on=received.received_on,
+                                  errors=validation.errors[:200])
+    return AcceptedSubmission(submission_id=received.submission_id, received_on=received.received_on,
                               sealed_submission=seal(validation.submission.model_dump_json().encode(), aad, keyring))
 
 
@@ -46,8 +49,10 @@ def make_handler(keyring: Keyring) -> Handler:
         result = check_received(received, keyring)
         topic = ACCEPTED if isinstance(result, AcceptedSubmission) else REJECTED
         if isinstance(result, RejectedSubmission):
-            count_rejection(result.channel.value, [e.code for e in result.errors])
-        return [Publish(topic=topic, key=received.submission_id.encode(), value=encode(result))]
+            # The record no longer says which channel it came by; the edge counted that already.
+            count_rejection(WORKER_RECHECK, [e.code for e in result.errors])
+        return [Publish(topic=topic, key=received.submission_id.encode(), value=encode(result),
+                        timestamp=day_timestamp(received.received_on))]
 
     return handle
 

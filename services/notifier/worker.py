@@ -17,13 +17,13 @@ from prometheus_client import Counter
 from schemas import Decision, DeliveryStatus, NotificationRecord, PendingNotification, Team
 from schemas.base import utc_today
 from schemas.topics import DECIDED, DELIVERED, RETRY
+from services.common.days import day_timestamp
 from services.common.errors import CpiError, DecodeError
 from services.common.kafka.stage import (
     CpiApp,
     Handler,
     Publish,
     create_app,
-    day_timestamp,
     register_stage,
     run_worker,
 )

@@ -56,7 +56,7 @@ def _reassess(args: argparse.Namespace) -> int:
     """Replay every sanitised intel through the current rules; publish only decisions that changed."""
     from kafka import KafkaProducer
 
-    from services.common.kafka.stage import day_timestamp
+    from services.common.days import day_timestamp
 
     settings = RouterSettings()
     rules = load_rules(Path(args.rules) if args.rules else settings.rules_path)

@@ -8,12 +8,12 @@ from prometheus_client import Counter, Histogram
 
 from schemas import SanitisedIntel
 from schemas.topics import DECIDED, OUTCOME_TOPICS, SANITISED
+from services.common.days import day_timestamp
 from services.common.kafka.stage import (
     CpiApp,
     Handler,
     Publish,
     create_app,
-    day_timestamp,
     register_stage,
     run_worker,
 )

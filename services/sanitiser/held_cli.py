@@ -19,9 +19,9 @@ from pydantic import ValidationError
 
 from schemas import HeldContent, HeldIntel, HeldStatus
 from schemas.topics import HELD, SANITISED, TopicSpec
+from services.common.days import day_timestamp
 from services.common.envelope import Keyring
 from services.common.kafka.reading import read_to_end
-from services.common.kafka.stage import day_timestamp
 from services.common.serde import encode
 from services.common.settings import SanitiserSettings
 from services.sanitiser.adapters.sealed_store import HeldReviewDenied

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from datetime import UTC
 
 import structlog
 from prometheus_client import Counter
 
 from schemas import AcceptedSubmission, SanitisedIntel, Submission
 from schemas.topics import ACCEPTED, HELD, SANITISED
+from services.common.days import day_timestamp
 from services.common.envelope import EnvelopeError, Keyring, open_envelope
 from services.common.errors import DecodeError
 from services.common.kafka.stage import (
@@ -23,7 +23,6 @@ from services.common.kafka.stage import (
     Handler,
     Publish,
     create_app,
-    day_timestamp,
     register_stage,
     run_worker,
 )
@@ -55,7 +54,7 @@ def seal_and_sanitise(
     except (EnvelopeError, ValueError):
         raise DecodeError("sealed_submission_unreadable",
                           "the sealed submission does not open or is not a valid Submission") from None
-    received_on = accepted.received_at.astimezone(UTC).date()
+    received_on = accepted.received_on
     intel_id = store.seal(accepted.submission_id, submission.source, received_on)
     return sanitise(submission, submission.source, intel_id=intel_id, received_on=received_on, config=config)
 

@@ -219,15 +219,6 @@ def dead_letter(
     return Publish(topic=DEADLETTER, key=key, value=value, headers=letter.to_headers())
 
 
-def day_timestamp(moment: datetime | None = None) -> float:
-    """Midnight UTC of the day, as the record timestamp of anything past the sanitiser.
-
-    An exact broker timestamp next to sanitised intel would give back the time of submission.
-    """
-    day = (moment or datetime.now(UTC)).astimezone(UTC).date()
-    return datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
-
-
 def run_worker(app: CpiApp, settings: WorkerSettings) -> None:
     """Run the faust worker in this process until SIGINT/SIGTERM, logging through structlog."""
     from services.common.logging import configure_logging, logging_config

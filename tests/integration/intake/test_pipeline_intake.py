@@ -19,8 +19,9 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from schemas import Channel, DeadLetter, ReceivedSubmission, RejectedSubmission
+from schemas import DeadLetter, ReceivedSubmission, RejectedSubmission
 from schemas.topics import ACCEPTED, DEADLETTER, RECEIVED, REJECTED
+from services.common.days import day_timestamp, utc_today
 from services.common.envelope import Keyring, open_envelope
 from services.common.kafka.broker import free_port
 from services.intake.receiving import received_record
@@ -101,7 +102,10 @@ def test_a_form_submission_reaches_accepted_with_nothing_readable_on_any_topic(
 
     keyring = Keyring.load(api.settings.keyring_file)
     value = json.loads(accepted.value)
-    assert value["channel"] == Channel.WEB.value
+    # Past the edge a record says only the day, never the moment or the channel (they would link it).
+    assert set(value) == {"submission_id", "received_on", "sealed_submission"}
+    assert value["received_on"] == utc_today().isoformat()
+    assert accepted.timestamp == day_timestamp() * 1000
     opened = json.loads(open_envelope(_envelope(value), value["submission_id"].encode(), keyring))
     assert opened["source"]["email"] == CANARIES["source.email"]
     assert opened["information"] == INFORMATION
@@ -123,9 +127,9 @@ def test_the_worker_rejects_with_codes_only_and_dead_letters_garbage(
     data = valid_submission(information=INFORMATION)
     data["source"].update(name=CANARIES["source.name"], email=CANARIES["source.email"])
     submission = Submission.model_validate(data)
-    record = received_record(submission, Channel.IMPORT, keyring)
+    record = received_record(submission, keyring)
     urgent = Submission.model_validate({**data, "urgency": {"immediate_risk": True, "crime_in_progress": False}})
-    urgent_record = received_record(urgent, Channel.IMPORT, keyring)
+    urgent_record = received_record(urgent, keyring)
     produce(kafka_bootstrap, topics[RECEIVED.name], urgent_record.model_dump_json().encode())
     produce(kafka_bootstrap, topics[RECEIVED.name], b"\x00not a received submission")
     produce(kafka_bootstrap, topics[RECEIVED.name], record.model_dump_json().encode())
@@ -136,7 +140,7 @@ def test_the_worker_rejects_with_codes_only_and_dead_letters_garbage(
     rejection = RejectedSubmission.model_validate_json(rejected.value)
     assert rejection.submission_id == urgent_record.submission_id
     assert [(e.path, e.code) for e in rejection.errors] == [("/urgency", "urgent_call_999")]
-    assert set(json.loads(rejected.value)) == {"submission_id", "channel", "received_at", "errors", "status"}
+    assert set(json.loads(rejected.value)) == {"submission_id", "received_on", "errors", "status"}
     assert letter.value == b"\x00not a received submission"
     assert DeadLetter.from_headers(letter.headers).stage == "intake"
     assert_no_canaries([rejected, letter])
@@ -153,7 +157,8 @@ def test_the_api_produces_once_per_idempotency_key_on_the_real_broker(
     assert first.json() == second.json()
     records = read_all(kafka_bootstrap, topics[RECEIVED.name])
     assert len(records) == 1
-    assert ReceivedSubmission.model_validate_json(records[0].value).channel is Channel.API
+    assert ReceivedSubmission.model_validate_json(records[0].value).received_on == utc_today()
+    assert records[0].timestamp == day_timestamp() * 1000
 
 
 def test_cpi_import_puts_valid_lines_on_the_received_topic_sealed(
@@ -173,5 +178,5 @@ def test_cpi_import_puts_valid_lines_on_the_received_topic_sealed(
     assert json.loads(done.stdout)["line"] == 4
     records = read_all(kafka_bootstrap, topics[RECEIVED.name])
     assert len(records) == 3
-    assert {ReceivedSubmission.model_validate_json(r.value).channel for r in records} == {Channel.IMPORT}
+    assert {ReceivedSubmission.model_validate_json(r.value).received_on for r in records} == {utc_today()}
     assert_no_canaries(records)

@@ -10,7 +10,7 @@ import pytest
 from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
-from schemas import AcceptedSubmission, Channel, HeldIntel, SanitisedIntel, Submission
+from schemas import AcceptedSubmission, HeldIntel, SanitisedIntel, Submission
 from schemas.topics import HELD, SANITISED
 from services.common.envelope import Keyring
 from services.common.kafka.stage import Publish
@@ -40,7 +40,7 @@ async def handled(tmp_path: Path, information: str) -> tuple[Publish, Keyring]:
     keyring = Keyring.load_or_create(tmp_path / "keys" / "keyring.json")
     store = open_sealed_store(f"sqlite:///{tmp_path / 'sealed.db'}", tmp_path / "keys" / "keyring.json")
     try:
-        accepted = check_received(received_record(submission(information), Channel.API, keyring), keyring)
+        accepted = check_received(received_record(submission(information), keyring), keyring)
         assert isinstance(accepted, AcceptedSubmission)
         handler = make_handler(keyring, store, load_scrub_config(), DEFAULT_HOLD_THRESHOLD)
         [out] = await handler(encode(accepted))

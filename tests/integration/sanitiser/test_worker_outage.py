@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from schemas import AcceptedSubmission, Channel, Submission
+from schemas import AcceptedSubmission, Submission
 from schemas.topics import ACCEPTED, DEADLETTER, SANITISED
 from services.common.envelope import Keyring
 from services.common.kafka.broker import free_port
@@ -39,7 +39,7 @@ def test_a_locked_store_delays_the_sanitiser_but_dead_letters_nothing(
     names = topic_factory(ACCEPTED, SANITISED, DEADLETTER)
     keyring = Keyring.load_or_create(tmp_path / "keys" / "keyring.json")
     open_sealed_store(f"sqlite:///{tmp_path / 'sealed.db'}", tmp_path / "keys" / "keyring.json").close()
-    accepted = check_received(received_record(Submission.model_validate(SUBMISSION), Channel.API, keyring), keyring)
+    accepted = check_received(received_record(Submission.model_validate(SUBMISSION), keyring), keyring)
     assert isinstance(accepted, AcceptedSubmission)
 
     env = {**os.environ, "CPI_KAFKA_BOOTSTRAP": kafka_bootstrap, "CPI_TOPIC_PREFIX": topic_prefix,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from schemas import ReceivedSubmission
+from schemas import Channel, ReceivedSubmission
 
 _VALID: dict[str, Any] = {
     "source": {
@@ -58,3 +58,11 @@ class FakePublisher:
 
     async def stop(self) -> None:
         self.started = False
+
+
+def received_count(channel: Channel) -> float:
+    """How many submissions the edge has counted as received by `channel` (its metric, in this process)."""
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("cpi_intake_submissions_total",
+                                     {"channel": channel.value, "result": "received"}) or 0.0

@@ -11,7 +11,7 @@ import pytest
 import structlog
 from fastapi.testclient import TestClient
 
-from schemas import Channel
+from services.common.days import utc_today
 from services.common.envelope import Keyring, open_envelope
 from tests.conftest import TESTDATA
 from tests.unit.intake.samples import FakePublisher, valid_submission
@@ -54,7 +54,7 @@ def test_the_submission_is_sealed_before_it_is_produced(client: TestClient, publ
     opened = json.loads(open_envelope(record.sealed_submission, record.submission_id.encode(), keyring))
     assert opened["source"]["email"] == data["source"]["email"]
     assert opened["information"] == data["information"]
-    assert record.channel is Channel.API
+    assert record.received_on == utc_today()
 
 
 def test_every_problem_comes_back_with_pointer_code_and_message(client: TestClient,

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from schemas import AcceptedSubmission, Channel, RejectedSubmission, Submission
+from schemas import AcceptedSubmission, RejectedSubmission, Submission
 from schemas.topics import ACCEPTED, REJECTED
 from services.common.envelope import Keyring, open_envelope, seal
 from services.common.errors import DecodeError
@@ -18,7 +18,7 @@ from tests.unit.intake.samples import valid_submission
 async def test_a_valid_record_is_published_as_accepted_still_sealed() -> None:
     """A received record that validates is published to accepted, its submission still sealed to its id."""
     keyring = Keyring.generate()
-    record = received_record(Submission.model_validate(valid_submission()), Channel.WEB, keyring)
+    record = received_record(Submission.model_validate(valid_submission()), keyring)
     [out] = await make_handler(keyring)(record.model_dump_json().encode())
     assert out.topic is ACCEPTED
     accepted = AcceptedSubmission.model_validate_json(out.value)
@@ -30,7 +30,7 @@ async def test_a_valid_record_is_published_as_accepted_still_sealed() -> None:
 async def test_an_invalid_record_is_rejected_with_codes_and_paths_only() -> None:
     """A sealed submission that fails validation becomes a rejection carrying codes and paths, no content."""
     keyring = Keyring.generate()
-    base = received_record(Submission.model_validate(valid_submission()), Channel.IMPORT, keyring)
+    base = received_record(Submission.model_validate(valid_submission()), keyring)
     data = valid_submission(information="Canary: short", lawful_basis="other")
     sealed = seal(json.dumps(data).encode(), base.submission_id.encode(), keyring)
     record = base.model_copy(update={"sealed_submission": sealed})
@@ -51,7 +51,7 @@ async def test_undecodable_bytes_raise_decode_error_for_the_dead_letter_topic(va
 
 async def test_a_record_sealed_with_another_key_is_undecodable() -> None:
     """An envelope that does not open with this keyring is a DecodeError, not a crash or an acceptance."""
-    record = received_record(Submission.model_validate(valid_submission()), Channel.API, Keyring.generate())
+    record = received_record(Submission.model_validate(valid_submission()), Keyring.generate())
     with pytest.raises(DecodeError) as raised:
         await make_handler(Keyring.generate())(record.model_dump_json().encode())
     assert raised.value.code == "sealed_submission_unreadable"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -104,10 +104,20 @@ def test_other_phone_numbers_are_refused(phone: str) -> None:
 
 
 def test_before_sanitising_a_submission_travels_only_sealed() -> None:
-    """The received and accepted records have no readable content field: only ids, channel, time and
-    the sealed submission (free text may name the source until the sanitiser has scrubbed it)."""
+    """The received and accepted records have no readable content field: only the id, the day and the
+    sealed submission (free text may name the source until the sanitiser has scrubbed it)."""
     for model in (schemas.ReceivedSubmission, schemas.AcceptedSubmission):
-        assert set(model.model_fields) == {"submission_id", "channel", "received_at", "sealed_submission"}
+        assert set(model.model_fields) == {"submission_id", "received_on", "sealed_submission"}
+
+
+def test_past_the_edge_no_record_carries_an_exact_time_or_the_channel() -> None:
+    """No record after the edge has a datetime field or a channel (regression: exact `received_at` and the
+    channel on the received and accepted topics let an observer link 12 of 12 intels by timing)."""
+    for model in (schemas.ReceivedSubmission, schemas.AcceptedSubmission, schemas.RejectedSubmission,
+                  schemas.SanitisedIntel, schemas.HeldIntel, schemas.Decision):
+        for name, field in model.model_fields.items():
+            assert field.annotation is not datetime, f"{model.__name__}.{name} is an exact time"
+            assert name != "channel", f"{model.__name__} names the channel"
 
 
 def test_sanitised_intel_has_no_field_for_provenance_or_exact_time() -> None:
