@@ -25,3 +25,9 @@ PUBLISHED = Counter(
     "Records a stage published, by topic.",
     ["stage", "topic"],
 )
+RELEASED_RECORDS = Histogram(
+    "cpi_stage_released_records",
+    "Inputs per shuffled release of a mixing stage (the sanitiser): how many each output hides among.",
+    ["stage"],
+    buckets=(1, 2, 3, 5, 10, 20, 50, 100, 200, 500),
+)

@@ -76,6 +76,18 @@ class SanitiserSettings(WorkerSettings):
         description="Residual-risk score at which intel is held for the Intelligence Unit instead of released.",
     )
 
+    # Mixing (see services.common.kafka.stage.Mixing): intel is released in shuffled batches of at least
+    # this many, or after this long, so the order reports arrive in does not survive the sanitiser. The
+    # information is non-urgent by design (urgent reports are told to call 999), so minutes are fine.
+    release_min_records: int = Field(
+        default=5, ge=1, le=10_000,
+        description="Release sanitised intel once this many are waiting (1 releases each at once: no mixing).",
+    )
+    release_max_wait_seconds: float = Field(
+        default=60.0, gt=0, le=3600,
+        description="...or once the oldest has waited this long, whichever comes first.",
+    )
+
     @property
     def sealed_store(self) -> str:
         return self.sealed_store_url or f"sqlite:///{self.data_dir / 'sealed.db'}"

@@ -21,6 +21,7 @@ from services.common.errors import DecodeError
 from services.common.kafka.stage import (
     CpiApp,
     Handler,
+    Mixing,
     Publish,
     create_app,
     register_stage,
@@ -91,8 +92,10 @@ def build(settings: SanitiserSettings, *, store: SealedStore | None = None) -> C
     app = create_app(STAGE, settings)
     keyring = Keyring.load_or_create(settings.keyring_file)
     store = store or open_store(settings)
+    # Mixed, so neither the sanitised topic's order nor the sealed store's matches arrival order.
+    mixing = Mixing(min_records=settings.release_min_records, max_wait_seconds=settings.release_max_wait_seconds)
     register_stage(app, settings, stage=STAGE, source=ACCEPTED,
-                   handler=make_handler(keyring, store, load_scrub_config(), settings.hold_threshold))
+                   handler=make_handler(keyring, store, load_scrub_config(), settings.hold_threshold), mixing=mixing)
     return app
 
 

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 import faust
 import structlog
@@ -30,7 +31,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from schemas import DeadLetter
 from schemas.topics import DEADLETTER, TopicSpec
 from services.common.errors import CpiError, DecodeError, TransientError
-from services.common.metrics import DEAD_LETTERS, MESSAGES, PROCESSING_SECONDS, PUBLISHED
+from services.common.metrics import DEAD_LETTERS, MESSAGES, PROCESSING_SECONDS, PUBLISHED, RELEASED_RECORDS
 from services.common.settings import WorkerSettings
 
 log = structlog.get_logger(__name__)
@@ -115,9 +116,12 @@ def _add_health_pages(app: CpiApp) -> None:
 
 
 def register_stage(
-    app: CpiApp, settings: WorkerSettings, *, stage: str, source: TopicSpec, handler: Handler
+    app: CpiApp, settings: WorkerSettings, *, stage: str, source: TopicSpec, handler: Handler,
+    mixing: Mixing | None = None,
 ) -> None:
-    """Run `handler` on every record of `source`; publish what it returns; dead-letter what it can't take."""
+    """Run `handler` on every record of `source`; publish what it returns; dead-letter what it can't take.
+
+    With `mixing`, outputs are released in shuffled batches (see `Mixing`); without, one by one in order."""
     input_topic = app.topic(settings.topic(source.name), value_type=bytes, key_type=bytes)
     topics: dict[str, Any] = {}
 
@@ -160,27 +164,118 @@ def register_stage(
                 await asyncio.sleep(min(2**attempt, 30))
         _give_up(stage, "handler")
 
+    async def process(event: Any) -> list[Publish]:
+        """One input's outputs, or its dead letter if the handler can't take it (never raises)."""
+        message = event.message
+        try:
+            value = event.value if isinstance(event.value, bytes) else bytes(event.value or b"")
+            outputs = list(await handle(value))
+        except Exception as exc:
+            code = exc.code if isinstance(exc, DecodeError) else _error_code(exc)
+            DEAD_LETTERS.labels(stage, code).inc()
+            MESSAGES.labels(stage, "dead_lettered").inc()
+            log.warning("dead_lettered", stage=stage, topic=message.topic, partition=message.partition,
+                        offset=message.offset, error_code=code)
+            return [dead_letter(stage, message.topic, message.partition, message.offset,
+                                value=message.value or b"", key=message.key or b"", code=code,
+                                error=_safe_message(exc))]
+        MESSAGES.labels(stage, "processed").inc()
+        return outputs
+
+    if mixing is None:
+        @app.agent(input_topic, name=f"cpi-{stage}", concurrency=1)
+        async def consume(stream: StreamT[Any]) -> None:
+            # faust acks each event when the loop asks for the next, so after its outputs are acknowledged.
+            async for event in stream.events():
+                started = time.perf_counter()
+                await publish(await process(event))
+                PROCESSING_SECONDS.labels(stage).observe(time.perf_counter() - started)
+        return
+
+    pool = MixingPool(stage, mixing, process, publish)
+
     @app.agent(input_topic, name=f"cpi-{stage}", concurrency=1)
-    async def consume(stream: StreamT[Any]) -> None:
-        async for event in stream.events():
-            started = time.perf_counter()
-            message = event.message
-            try:
-                value = event.value if isinstance(event.value, bytes) else bytes(event.value or b"")
-                outputs = await handle(value)
-            except Exception as exc:
-                code = exc.code if isinstance(exc, DecodeError) else _error_code(exc)
-                await publish([dead_letter(stage, message.topic, message.partition, message.offset,
-                                           value=message.value or b"", key=message.key or b"", code=code,
-                                           error=_safe_message(exc))])
-                DEAD_LETTERS.labels(stage, code).inc()
-                MESSAGES.labels(stage, "dead_lettered").inc()
-                log.warning("dead_lettered", stage=stage, topic=message.topic, partition=message.partition,
-                            offset=message.offset, error_code=code)
-                continue
-            await publish(outputs)
-            MESSAGES.labels(stage, "processed").inc()
-            PROCESSING_SECONDS.labels(stage).observe(time.perf_counter() - started)
+    async def consume_mixed(stream: StreamT[Any]) -> None:
+        # Acks are the pool's, once outputs are acknowledged (faust's StreamT stub lacks `noack`).
+        manual: StreamT[Any] = cast(Any, stream).noack()
+        releaser = asyncio.ensure_future(pool.release_when_due(manual))
+        try:
+            async for event in manual.events():
+                await pool.add(event, manual)
+        finally:
+            releaser.cancel()
+
+
+@dataclass(frozen=True)
+class Mixing:
+    """Release a stage's outputs in shuffled batches, so the order records arrive in does not survive it.
+
+    Inputs wait, unprocessed and unacknowledged, until at least `min_records` are waiting or the oldest
+    has waited `max_wait_seconds`; then the whole pool is processed in random order (so whatever the
+    handler stores is stored in that order too), published, and acknowledged. An observer who saw the
+    inputs arrive can tell which release an output came in, never which input it was within it. A crash
+    loses nothing: unacknowledged inputs are redelivered.
+    """
+
+    min_records: int
+    max_wait_seconds: float
+
+    def __post_init__(self) -> None:
+        if self.min_records < 1 or self.max_wait_seconds <= 0:
+            raise ValueError("mixing needs min_records >= 1 and max_wait_seconds > 0")
+
+
+class MixingPool:
+    """The waiting inputs of a mixed stage, released by size (on arrival) or by age (on a timer)."""
+
+    def __init__(self, stage: str, mixing: Mixing, process: Callable[[Any], Awaitable[list[Publish]]],
+                 publish: Callable[[Sequence[Publish]], Awaitable[None]]) -> None:
+        self._stage = stage
+        self._mixing = mixing
+        self._process = process
+        self._publish = publish
+        self._waiting: list[Any] = []
+        self._oldest = 0.0
+        self._lock = asyncio.Lock()  # the arrival loop and the timer both release
+        self._shuffle = random.SystemRandom().shuffle
+
+    async def add(self, event: Any, stream: StreamT[Any]) -> None:
+        async with self._lock:
+            if not self._waiting:
+                self._oldest = time.monotonic()
+            self._waiting.append(event)
+            if len(self._waiting) >= self._mixing.min_records:
+                await self._release(stream)
+
+    async def release_when_due(self, stream: StreamT[Any]) -> None:
+        tick = min(1.0, self._mixing.max_wait_seconds / 4)
+        try:
+            while True:
+                await asyncio.sleep(tick)
+                async with self._lock:
+                    if self._waiting and time.monotonic() - self._oldest >= self._mixing.max_wait_seconds:
+                        await self._release(stream)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # without the timer a quiet pool would wait for ever: stop, uncommitted
+            log.critical("mixing_timer_failed", stage=self._stage, error=type(exc).__name__)
+            _give_up(self._stage, "release")
+
+    async def _release(self, stream: StreamT[Any]) -> None:
+        """Process the pool in random order, publish everything, then ack in arrival order. Caller holds
+        the lock."""
+        started = time.perf_counter()
+        events, self._waiting = self._waiting, []
+        mixed = list(events)
+        self._shuffle(mixed)
+        outputs = [record for event in mixed for record in await self._process(event)]
+        await self._publish(outputs)
+        for event in events:
+            await stream.ack(event)
+        elapsed = time.perf_counter() - started
+        for _ in events:
+            PROCESSING_SECONDS.labels(self._stage).observe(elapsed)
+        RELEASED_RECORDS.labels(self._stage).observe(len(events))
 
 
 def _give_up(stage: str, what: str) -> NoReturn:

@@ -43,7 +43,7 @@ def test_a_locked_store_delays_the_sanitiser_but_dead_letters_nothing(
     assert isinstance(accepted, AcceptedSubmission)
 
     env = {**os.environ, "CPI_KAFKA_BOOTSTRAP": kafka_bootstrap, "CPI_TOPIC_PREFIX": topic_prefix,
-           "CPI_DATA_DIR": str(tmp_path)}
+           "CPI_DATA_DIR": str(tmp_path), "CPI_RELEASE_MAX_WAIT_SECONDS": "1"}
     log = tmp_path / "worker.log"
     blocker = sqlite3.connect(tmp_path / "sealed.db", timeout=0, isolation_level=None)
     try:
