@@ -11,7 +11,7 @@ misses are not printed, so that nobody tunes the rules to them by accident.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -105,23 +105,72 @@ def _intel(number: int, case: dict[str, Any]) -> SanitisedIntel:
     )
 
 
-def _agreement(cases: list[dict[str, Any]], rules: RoutingRules) -> tuple[float, float, list[str]]:
-    """Share of cases with exactly the labelled outcome set, share with the labelled priority, and the misses."""
-    outcome_hits = priority_hits = 0
-    misses = []
+OUTCOME_NAMES = {"intelligence_log": "intel log", "crime_desk": "crime desk", "safeguarding": "safeguarding",
+                 "no_action": "no action"}
+
+
+@dataclass
+class Score:
+    """What the rules got right on some labelled cases, safety first: high-risk reports given a lower
+    priority (under-triage) and safeguarding missed lead, then agreement, then a confusion count per outcome."""
+
+    cases: int = 0
+    outcome_hits: int = 0
+    priority_hits: int = 0
+    high: int = 0
+    under_triaged: int = 0  # labelled high, given medium, low or none
+    safeguarding: int = 0
+    safeguarding_missed: int = 0
+    # outcome -> [labelled and given, labelled but not given, given but not labelled]
+    confusion: dict[str, list[int]] = field(default_factory=lambda: {name: [0, 0, 0] for name in OUTCOME_NAMES})
+    misses: list[str] = field(default_factory=list)
+
+    @property
+    def outcome(self) -> float:
+        return self.outcome_hits / self.cases
+
+    @property
+    def priority(self) -> float:
+        return self.priority_hits / self.cases
+
+    def add(self, case: dict[str, Any], outcomes: set[str], priority: str) -> None:
+        labelled = set(case["outcomes"])
+        self.cases += 1
+        self.outcome_hits += outcomes == labelled
+        self.priority_hits += priority == case["priority"]
+        if case["priority"] == "high":
+            self.high += 1
+            self.under_triaged += priority != "high"
+        if "safeguarding" in labelled:
+            self.safeguarding += 1
+            self.safeguarding_missed += "safeguarding" not in outcomes
+        for name, counts in self.confusion.items():
+            if name in labelled:
+                counts[0 if name in outcomes else 1] += 1
+            elif name in outcomes:
+                counts[2] += 1
+        if outcomes != labelled or priority != case["priority"]:
+            self.misses.append(f"  {case['id']}: expected {sorted(labelled)}/{case['priority']}, "
+                               f"got {sorted(outcomes)}/{priority}")
+
+    def safety(self) -> str:
+        return (f"high-risk under-triaged {self.under_triaged} of {self.high}, "
+                f"safeguarding missed {self.safeguarding_missed} of {self.safeguarding}")
+
+    def summary(self) -> str:
+        return f"{self.safety()}; outcome sets {self.outcome:.1%}, priority {self.priority:.1%}"
+
+    def confusion_lines(self) -> list[str]:
+        return [f"    {label:>12}: {counts[0]} right, {counts[1]} missed, {counts[2]} given wrongly"
+                for name, label in OUTCOME_NAMES.items() for counts in [self.confusion[name]]]
+
+
+def _score(cases: list[dict[str, Any]], rules: RoutingRules, into: Score | None = None) -> Score:
+    score = into or Score()
     for number, case in enumerate(cases):
         decision = assess(_intel(number, case), rules)
-        got_outcomes = {outcome.value for outcome in decision.outcomes}
-        outcome_right = got_outcomes == set(case["outcomes"])
-        priority_right = decision.priority.value == case["priority"]
-        outcome_hits += outcome_right
-        priority_hits += priority_right
-        if not (outcome_right and priority_right):
-            misses.append(
-                f"  {case['id']}: expected {sorted(case['outcomes'])}/{case['priority']}, "
-                f"got {sorted(got_outcomes)}/{decision.priority.value}"
-            )
-    return outcome_hits / len(cases), priority_hits / len(cases), misses
+        score.add(case, {outcome.value for outcome in decision.outcomes}, decision.priority.value)
+    return score
 
 
 @pytest.fixture(scope="module")
@@ -164,34 +213,38 @@ def test_batch_is_broad(batch: Batch) -> None:
 
 
 def test_corpus_agreement(rules: RoutingRules, capsys: pytest.CaptureFixture[str]) -> None:
-    """The rules give exactly the labelled outcome set for >= 90% of cases and the labelled priority for >= 85%,
-    on the main corpus and on every batch that is training data. Held-out batches are printed beside their
-    history, not gated, without their misses."""
-    gated: list[tuple[str, float, float, list[str]]] = []
+    """Safety first, then agreement. On the main corpus and every batch that is training data, no high-risk
+    report is under-triaged and no safeguarding is missed, and the rules give exactly the labelled outcome set
+    for >= 90% of cases and the labelled priority for >= 85%. Held-out batches are printed beside their
+    history (under-triage, safeguarding missed, agreement, and pooled, a confusion count per outcome), not
+    gated, without their misses."""
+    gated: list[tuple[str, Score]] = []
     lines = []
-    corpus_outcome, corpus_priority, corpus_misses = _agreement(_cases(HERE / "corpus.yaml"), rules)
-    gated.append(("corpus.yaml", corpus_outcome, corpus_priority, corpus_misses))
-    lines.append(f"router corpus (rules {rules.version}): outcome sets exactly right {corpus_outcome:.1%}, "
-                 f"priority right {corpus_priority:.1%}")
-    held_out_cases: list[dict[str, Any]] = []
+    corpus = _score(_cases(HERE / "corpus.yaml"), rules)
+    gated.append(("corpus.yaml", corpus))
+    lines.append(f"router corpus (rules {rules.version}, {corpus.cases} cases): {corpus.summary()}")
+    held_out, training = Score(), Score()
     for batch in BATCHES:
         cases = _cases(HERE / batch.file)
-        outcome, priority, misses = _agreement(cases, rules)
+        score = _score(cases, rules)
         if batch.tuned_since is None:
-            held_out_cases += cases
-            lines.append(f"HELD OUT {batch.file} ({len(cases)} cases, {batch.origin}; never tuned on): outcome "
-                         f"sets exactly right {outcome:.1%}, priority right {priority:.1%} [{batch.untuned}]")
+            _score(cases, rules, into=held_out)
+            lines.append(f"HELD OUT {batch.file} ({len(cases)} cases, {batch.origin}; never tuned on): "
+                         f"{score.summary()} [{batch.untuned}]")
         else:
-            gated.append((batch.file, outcome, priority, misses))
+            _score(cases, rules, into=training)
+            gated.append((batch.file, score))
             lines.append(f"{batch.file} ({len(cases)} cases, {batch.origin}; training since {batch.tuned_since}): "
-                         f"{outcome:.1%} / {priority:.1%} [{batch.untuned}]")
-    if held_out_cases:
-        outcome, priority, _ = _agreement(held_out_cases, rules)
-        lines.append(f"ALL HELD OUT ({len(held_out_cases)} cases): outcome sets exactly right {outcome:.1%}, "
-                     f"priority right {priority:.1%}")
+                         f"{score.summary()} [{batch.untuned}]")
+    lines.append(f"ALL TRAINING BATCHES ({training.cases} cases): {training.summary()}")
+    lines.extend(training.confusion_lines())
+    if held_out.cases:
+        lines.append(f"ALL HELD OUT ({held_out.cases} cases): {held_out.summary()}")
+        lines.extend(held_out.confusion_lines())
     with capsys.disabled():
         print("\n" + "\n".join(lines))
-        print("\n".join(miss for *_, misses in gated for miss in misses))
-    for name, outcome, priority, misses in gated:
-        assert outcome >= OUTCOME_THRESHOLD, f"{name}\n" + "\n".join(misses)
-        assert priority >= PRIORITY_THRESHOLD, f"{name}\n" + "\n".join(misses)
+        print("\n".join(miss for _, score in gated for miss in score.misses))
+    for name, score in gated:
+        assert score.outcome >= OUTCOME_THRESHOLD, f"{name}\n" + "\n".join(score.misses)
+        assert score.priority >= PRIORITY_THRESHOLD, f"{name}\n" + "\n".join(score.misses)
+        assert (score.under_triaged, score.safeguarding_missed) == (0, 0), f"{name}: {score.safety()}"
