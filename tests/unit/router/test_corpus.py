@@ -88,6 +88,13 @@ BATCHES = [
           "held out under 2026.11.8: 72.0% / 78.0%; under 2026.11.9 and 2026.11.10: 88.0% / 88.0%"),
     Batch("heldout_25.yaml", "blind, refugee, migrant and minority community organisations", None,
           "held out under 2026.11.8: 84.0% / 80.0%; under 2026.11.9 and 2026.11.10: 86.0% / 82.0%"),
+    Batch("heldout_26.yaml", "blind, sport, leisure, faith and community venues", None,
+          "first run, 2026.11.10: under-triaged 4 of 19, safeguarding missed 1 of 27; 86.0% / 80.0%"),
+    Batch("heldout_27.yaml", "blind, long social-work and adult-care reports with chronologies", None,
+          "first run, 2026.11.10: under-triaged 1 of 16, safeguarding missed 0 of 31; 82.0% / 78.0%"),
+    # The frozen final test batch: never tuned on, whatever becomes of the others.
+    Batch("heldout_28.yaml", "blind, an unselected week's intake (FROZEN final test batch)", None,
+          "first run, 2026.11.10: under-triaged 2 of 17, safeguarding missed 0 of 28; 86.0% / 84.0%"),
 ]
 
 
