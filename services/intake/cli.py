@@ -111,7 +111,7 @@ async def import_lines(path: str, settings: Any, *, publisher: Any = None, out: 
     from services.cli import write_jsonl
     from services.common.envelope import Keyring
     from services.intake.domain import parse_json
-    from services.intake.idempotency import IdempotencyStore, idempotency_path
+    from services.intake.idempotency import IMPORT_PRINCIPAL, IdempotencyStore, idempotency_path
     from services.intake.protection import edge_secret
     from services.intake.receiving import Intake, KafkaPublisher
 
@@ -129,7 +129,7 @@ async def import_lines(path: str, settings: Any, *, publisher: Any = None, out: 
         done = 0
         for number, raw in numbered_lines(path):
             data, problem = parse_json(raw)
-            answer = None if problem else await intake.receive(data, Channel.IMPORT)
+            answer = None if problem else await intake.receive(data, Channel.IMPORT, IMPORT_PRINCIPAL)
             if answer is not None and answer.status == 503:
                 raise CpiError(f"line {number}: the broker did not take the record; {done} lines done. "
                                "Lines with an idempotency_key can be re-imported safely.")
