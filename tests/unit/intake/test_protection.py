@@ -91,7 +91,7 @@ def test_the_idempotency_table_holds_no_readable_submitter(tmp_path: Path) -> No
     from tests.unit.intake.samples import valid_submission
 
     submission = Submission.model_validate(valid_submission(idempotency_key="partner-ref-77"))
-    keys = scope_and_fingerprint(submission, b"secret")
+    keys = scope_and_fingerprint(submission, b"secret", "partner:northgate-school")
     assert keys is not None
     store = IdempotencyStore(tmp_path / "idem.db")
     store.claim(keys[0], keys[1], Receipt(receipt_id="r" * 32, received_at=datetime.now(UTC)))
