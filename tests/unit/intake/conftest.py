@@ -36,7 +36,8 @@ def keyring() -> Keyring:
 def partner_keys(tmp_path: Path) -> dict[str, str]:
     """Three partner systems with API keys in the edge's keys file: partner id -> its key."""
     path = tmp_path / "partners.json"
-    return {partner: add_partner(path, partner) for partner in ("northgate-school", "oakfield-trust", "eastside-college")}
+    partners = ("northgate-school", "oakfield-trust", "eastside-college")
+    return {partner: add_partner(path, partner) for partner in partners}
 
 
 @pytest.fixture
