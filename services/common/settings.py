@@ -66,6 +66,7 @@ class IntakeSettings(WorkerSettings):
     api_keys_file: Path | None = Field(
         default=None, description="JSON {partner id: SHA-256 hex of its API key}; unset, the API takes no partner.",
     )
+    api_key: SecretStr | None = Field(default=None, description="The partner API key `cpi submit` sends.")
 
 
 def _default_hold_threshold() -> float:
