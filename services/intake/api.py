@@ -324,6 +324,9 @@ def create_api(settings: IntakeSettings, *, keyring: Keyring | None = None, publ
             body = Submission.model_json_schema(ref_template="#/components/schemas/{model}")
             components.update(body.pop("$defs", {}))
             components["Submission"] = body
+            schema["components"]["securitySchemes"] = {"partnerKey": {
+                "type": "http", "scheme": "bearer", "description": "The API key a partner system was given."}}
+            schema["paths"][SUBMISSIONS_PATH]["post"]["security"] = [{"partnerKey": []}]
             app.openapi_schema = schema
         return app.openapi_schema
 
