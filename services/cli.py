@@ -60,10 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from services.common.files import private_dir, private_process
     from services.common.logging import configure_logging
     from services.common.settings import PlatformSettings
 
+    private_process()  # whatever this process writes under the data dir is its user's alone
     settings = PlatformSettings()
+    if settings.data_dir.is_dir():
+        private_dir(settings.data_dir)  # tighten a data dir an earlier version left open
     # Logs go to stderr from the first line on: stdout carries JSON Lines that other commands read.
     configure_logging(settings.log_level, settings.log_format)
     args = build_parser().parse_args(argv)

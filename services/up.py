@@ -82,7 +82,8 @@ def _up(args: argparse.Namespace) -> int:
     host = settings.http_host
     print(f"Form       http://{host}:{intake.api_port}/", flush=True)
     print(f"API        http://{host}:{intake.api_port}/api/v1/submissions  (OpenAPI: /openapi.json)", flush=True)
-    print(f"Metrics    http://{host}:{intake.api_port}/metrics  (intake edge)", flush=True)
+    print(f"Metrics    http://{intake.edge_metrics_host or host}:{intake.edge_metrics_port}/metrics  (intake edge, "
+          "internal)", flush=True)
     for name, port in settings.worker_ports.items():
         print(f"Metrics    http://{host}:{port}/metrics  ({name} worker; /healthz, /readyz)", flush=True)
     print("Press Ctrl-C to stop.", flush=True)

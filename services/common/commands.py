@@ -60,16 +60,13 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _api(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from services.common.logging import configure_logging, logging_config
     from services.intake.api import create_api
+    from services.intake.server import serve
 
     settings = IntakeSettings()
     configure_logging(settings.log_level, settings.log_format)
-    uvicorn.run(create_api(settings), host=settings.http_host, port=settings.api_port,
-                log_config=logging_config(settings.log_level, settings.log_format), access_log=False,
-                server_header=False)
+    serve(settings, create_api(settings), log_config=logging_config(settings.log_level, settings.log_format))
     return 0
 
 

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from collections import Counter
+from collections.abc import Collection, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
 from schemas import DeadLetter
-from schemas.topics import DEADLETTER
+from schemas.topics import ACCEPTED, DEADLETTER, DECIDED, RECEIVED, RETRY, SANITISED
+from services.common.errors import CpiError
 from services.common.kafka.reading import read_to_end
 from services.common.settings import PlatformSettings
 
@@ -39,33 +43,94 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _replay(args: argparse.Namespace) -> int:
-    """Republish each not-yet-replayed dead letter, unchanged, to the topic it came from.
+# What a dead letter may be sent back to: the topics the pipeline's own stages read (each worker's
+# `register_stage(source=...)`): intake reads received, the sanitiser accepted, the router sanitised,
+# the notifier decided and its retry topic. A dead letter's origin header is only a claim: anyone who
+# could write the dead-letter topic could name any topic there.
+REPLAY_TARGETS = (RECEIVED, ACCEPTED, SANITISED, DECIDED, RETRY)
 
-    A consumer group remembers what was replayed, so running it twice sends nothing twice.
+
+class ReplayRefused(CpiError):
+    """Some dead letters name an origin that is not one of the pipeline's input topics."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """What replay does with one dead letter: send it to `target`, skip it, or refuse it."""
+
+    partition: int
+    offset: int
+    stage: str | None
+    action: Literal["replay", "skip", "refuse"]
+    target: str | None
+    reason: str = ""
+
+
+def plan_replay(entries: Sequence[dict[str, Any]], allowed: Collection[str], stage: str | None) -> list[Step]:
+    """Pure: each described dead letter's step, given the topic names replay may write to."""
+    steps = []
+    for entry in entries:
+        target = entry.get("origin_topic")
+        where = {"partition": entry["partition"], "offset": entry["offset"], "stage": entry.get("stage")}
+        if stage not in (None, entry.get("stage")):
+            steps.append(Step(**where, action="skip", target=target, reason="another stage"))
+        elif target is None:
+            steps.append(Step(**where, action="skip", target=None, reason="headers unreadable"))
+        elif target not in allowed:
+            steps.append(Step(**where, action="refuse", target=target,
+                              reason="not one of the pipeline's input topics"))
+        else:
+            steps.append(Step(**where, action="replay", target=target))
+    return steps
+
+
+def replay_targets(settings: PlatformSettings) -> frozenset[str]:
+    """The prefixed names of the topics replay may write to."""
+    return frozenset(settings.topic(spec.name) for spec in REPLAY_TARGETS)
+
+
+def _refusal(steps: Sequence[Step], allowed: Collection[str]) -> ReplayRefused:
+    names = ", ".join(f"{s.target!r} (partition {s.partition}, offset {s.offset})" for s in steps)
+    return ReplayRefused(f"{len(steps)} dead letter(s) name a topic the pipeline does not read from: {names}. "
+                         f"Replay sends only to {', '.join(sorted(allowed))}. Nothing was sent; --dry-run "
+                         "shows every letter's target, --skip-refused sends the rest and passes these over.")
+
+
+def _replay(args: argparse.Namespace) -> int:
+    """Republish each not-yet-replayed dead letter, unchanged, to the input topic it came from.
+
+    A consumer group remembers what was replayed, so running it twice sends nothing twice. A letter
+    naming any other topic is refused: nothing at all is sent unless `--skip-refused` is given (then
+    the refused are passed over for good). `--dry-run` prints every letter's step and sends nothing.
     """
     from kafka import KafkaProducer
 
     settings = PlatformSettings()
+    allowed = replay_targets(settings)
     consumer, records = _letters(settings, REPLAY_GROUP)
-    producer = KafkaProducer(bootstrap_servers=settings.bootstrap, acks="all")
-    replayed = skipped = 0
+    producer = None
     try:
-        for record in records:
-            entry = describe(record)
-            if args.stage not in (None, entry.get("stage")) or "origin_topic" not in entry:
-                skipped += 1
-                continue
-            if not args.dry_run:
-                producer.send(entry["origin_topic"], value=record.value, key=record.key).get(timeout=30)
-            replayed += 1
-        if not args.dry_run:
+        steps = plan_replay([describe(r) for r in records], allowed, args.stage)
+        refused = [step for step in steps if step.action == "refuse"]
+        if args.dry_run:
+            for step in steps:
+                print(json.dumps(asdict(step)))
+        elif refused and not args.skip_refused:
+            raise _refusal(refused, allowed)
+        else:
+            producer = KafkaProducer(bootstrap_servers=settings.bootstrap, acks="all")
+            for record, step in zip(records, steps, strict=True):
+                if step.action == "replay":
+                    producer.send(step.target, value=record.value, key=record.key).get(timeout=30)
             producer.flush()
             consumer.commit()
     finally:
-        producer.close()
+        if producer is not None:
+            producer.close()
         consumer.close()
-    print(json.dumps({"replayed": replayed, "skipped": skipped, "dry_run": args.dry_run}))
+    counts = Counter(step.action for step in steps)
+    print(json.dumps({"replayed": counts["replay"], "skipped": counts["skip"], "refused": counts["refuse"],
+                      "dry_run": args.dry_run}))
     return 0
 
 
@@ -75,7 +140,9 @@ def register(commands: Any) -> None:
     listing = actions.add_parser("list", help="what was dead-lettered, where from and why")
     listing.add_argument("--stage", help="only this stage's dead letters")
     listing.set_defaults(run=_list)
-    replay = actions.add_parser("replay", help="send dead letters back to their origin topics (once)")
+    replay = actions.add_parser("replay", help="send dead letters back to their origin input topics (once)")
     replay.add_argument("--stage", help="only this stage's dead letters")
-    replay.add_argument("--dry-run", action="store_true")
+    replay.add_argument("--dry-run", action="store_true", help="print where each dead letter would go; send nothing")
+    replay.add_argument("--skip-refused", action="store_true",
+                        help="send the rest when some name a topic that is not a pipeline input")
     replay.set_defaults(run=_replay)

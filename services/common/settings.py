@@ -53,8 +53,20 @@ class WorkerSettings(PlatformSettings):
 class IntakeSettings(WorkerSettings):
     api_port: int = 8080
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
-    rate_limit_per_minute: int = Field(default=60, ge=1)
+    rate_limit_per_minute: int = Field(default=60, ge=1, description="Per real client address, and per partner.")
     csrf_secret: SecretStr | None = None
+    edge_metrics_host: str | None = Field(default=None, description="The edge's /metrics listener; default http_host.")
+    edge_metrics_port: int = Field(default=9100, description="Internal only: never the form's port.")
+    trusted_proxies: list[str] = Field(
+        default=[], description="Addresses/CIDRs whose X-Forwarded-For is believed (JSON list); none by default.",
+    )
+    edge_header_timeout_seconds: float = Field(default=10.0, gt=0, description="Time to send a request's headers.")
+    edge_body_timeout_seconds: float = Field(default=30.0, gt=0, description="Time to send a request's body.")
+    edge_max_concurrency: int = Field(default=512, ge=1, description="Connections and requests at once; then 503.")
+    api_keys_file: Path | None = Field(
+        default=None, description="JSON {partner id: SHA-256 hex of its API key}; unset, the API takes no partner.",
+    )
+    api_key: SecretStr | None = Field(default=None, description="The partner API key `cpi submit` sends.")
 
 
 def _default_hold_threshold() -> float:

@@ -5,6 +5,11 @@ readable. The receipt handed back to the professional never becomes an id downst
 broken input gets a 4xx with reasons, never a 500: bodies are size-limited while they are read,
 parsed strictly (no NaN, no duplicate keys, bounded nesting) and validated by the one function
 every channel uses.
+
+Partner systems authenticate with an API key; the form is open to people and guarded by its CSRF
+token. The rate limit counts per partner, else per client address (believed from X-Forwarded-For
+only when the connection comes from a configured proxy). /metrics is not served here: it has its
+own internal listener (services.intake.server).
 """
 
 from __future__ import annotations
@@ -21,17 +26,25 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 from starlette.datastructures import MutableHeaders
+from starlette.requests import ClientDisconnect
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from schemas import Channel, Submission, ValidationIssue
 from services.common.envelope import Keyring
 from services.common.settings import IntakeSettings
 from services.intake.domain import parse_json
 from services.intake.form import read_form, render_form, render_message, render_receipt
-from services.intake.idempotency import IdempotencyStore, Receipt, idempotency_path
-from services.intake.metrics import RATE_LIMITED, REQUEST_SECONDS
+from services.intake.idempotency import (
+    IdempotencyStore,
+    Receipt,
+    form_principal,
+    idempotency_path,
+    partner_principal,
+)
+from services.intake.metrics import RATE_LIMITED, REQUEST_SECONDS, UNAUTHENTICATED
+from services.intake.partners import PartnerKeys, bearer
 from services.intake.protection import RateLimiter, csrf_token, csrf_valid, edge_secret, new_csrf_cookie
 from services.intake.receiving import Answer, Intake, KafkaPublisher, Publisher, refusal
 
@@ -127,8 +140,9 @@ def media_type_is(request: Request, expected: str) -> bool:
 
 
 def _client(request: Request) -> str:
-    # Used only as the rate limiter's key, in memory: never logged or stored.
-    return request.client.host if request.client else "unknown"
+    # Used only as the rate limiter's key, in memory: never logged or stored. It is the connection's
+    # peer, or what a trusted proxy says the peer was (the ProxyHeadersMiddleware in create_api).
+    return "address:" + (request.client.host if request.client else "unknown")
 
 
 def create_api(settings: IntakeSettings, *, keyring: Keyring | None = None, publisher: Publisher | None = None,
@@ -139,6 +153,7 @@ def create_api(settings: IntakeSettings, *, keyring: Keyring | None = None, publ
     intake = Intake(keyring=keyring or Keyring.load_or_create(settings.keyring_file), publisher=sink,
                     idempotency=idempotency or IdempotencyStore(idempotency_path(settings)), secret=secret)
     limiter = RateLimiter(settings.rate_limit_per_minute)
+    partners = PartnerKeys.load(settings.api_keys_file)
     stylesheet = (_STATIC / "form.css").read_bytes()
     state = {"ready": False}
 
@@ -156,24 +171,37 @@ def create_api(settings: IntakeSettings, *, keyring: Keyring | None = None, publ
                   description="Community Partnership Information: share non-urgent information with the police. "
                               "If anyone is in immediate danger, call 999.")
     app.add_middleware(EdgeMiddleware)
+    if settings.trusted_proxies:  # the proxy's view of the client, believed from those addresses only
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
 
-    def json_answer(answer: Answer) -> JSONResponse:
-        headers = {"retry-after": str(answer.retry_after)} if answer.retry_after else None
+    def json_answer(answer: Answer, challenge: bool = False) -> JSONResponse:
+        headers = {"retry-after": str(answer.retry_after)} if answer.retry_after else {}
+        if challenge and answer.status == 401:
+            headers["www-authenticate"] = 'Bearer realm="cpi-intake"'
         if answer.receipt is not None:
             return JSONResponse(answer.receipt.model_dump(mode="json"), status_code=answer.status, headers=headers)
         body = Problems(errors=list(answer.problems)).model_dump(mode="json")
         return JSONResponse(body, status_code=answer.status, headers=headers)
 
-    def refused(request: Request) -> Answer | None:
-        if not limiter.allow(_client(request)):
+    def refused(request: Request, client: str | None = None) -> Answer | None:
+        """429 once `client` (a partner, else the request's address) is past its budget."""
+        client = client or _client(request)
+        if not limiter.allow(client):
             RATE_LIMITED.inc()
             return refusal(429, "rate_limited", "Too many submissions from your connection. Wait a minute and "
-                             "try again.", retry_after=limiter.retry_after(_client(request)))
+                             "try again.", retry_after=limiter.retry_after(client))
         return None
+
+    def unauthenticated(request: Request) -> Answer:
+        UNAUTHENTICATED.inc()
+        # A guess costs the address a token, so keys cannot be tried at any speed.
+        return refused(request) or refusal(401, "unauthenticated", "Partner systems must send their API key "
+                                           "as 'Authorization: Bearer <key>'. People can use the form at /.")
 
     problem_responses: dict[int | str, dict[str, Any]] = {
         status: {"model": Problems, "description": text} for status, text in (
             (400, "The body is not valid JSON, has duplicate keys, NaN/Infinity or is nested too deeply."),
+            (401, "No API key, or one no partner holds: send 'Authorization: Bearer <key>'."),
             (409, "The idempotency key was used for different content, or is still being received."),
             (413, "The body is larger than the configured limit."),
             (415, "The body is not application/json (UTF-8)."),
@@ -189,18 +217,26 @@ def create_api(settings: IntakeSettings, *, keyring: Keyring | None = None, publ
               openapi_extra={"requestBody": {"required": True, "content": {
                   "application/json": {"schema": {"$ref": "#/components/schemas/Submission"}}}}})
     async def submit(request: Request) -> JSONResponse:
-        """Receive one submission as JSON; 202 with a receipt, or the reasons it was refused."""
-        answer = refused(request)
+        """Receive one submission as JSON from a partner system; 202 with a receipt, or why it was refused."""
+        partner = partners.authenticate(bearer(request.headers.get("authorization")))
+        if partner is None:
+            return json_answer(unauthenticated(request), challenge=True)
+        principal = partner_principal(partner)
+        answer = refused(request, principal)
         if answer is None and not media_type_is(request, "application/json"):
             answer = refusal(415, "unsupported_media_type", "Send the submission as application/json.")
         if answer is None:
-            body = await read_body(request, settings.max_body_bytes)
+            try:
+                body = await read_body(request, settings.max_body_bytes)
+            except ClientDisconnect:  # gone, or cut off by the body deadline: nobody to answer
+                return JSONResponse(None, status_code=408)
             if body is None:
                 answer = refusal(413, "body_too_large", f"The submission is larger than "
                                    f"{settings.max_body_bytes} bytes. Shorten the longest texts.")
             else:
                 data, problem = parse_json(body)
-                answer = Answer(status=400, problems=(problem,)) if problem else await intake.receive(data, Channel.API)
+                answer = (Answer(status=400, problems=(problem,)) if problem
+                          else await intake.receive(data, Channel.API, principal))
         return json_answer(answer)
 
     def form_page(request: Request, html: str, status: int = 200, cookie: str | None = None) -> HTMLResponse:
@@ -230,7 +266,10 @@ def create_api(settings: IntakeSettings, *, keyring: Keyring | None = None, publ
             return form_page(request, render_message("Too many attempts", limited.problems[0].message), 429)
         if not media_type_is(request, "application/x-www-form-urlencoded"):
             return form_page(request, render_message("Form not understood", "Send the form from this site."), 415)
-        body = await read_body(request, settings.max_body_bytes * FORM_BODY_FACTOR)
+        try:
+            body = await read_body(request, settings.max_body_bytes * FORM_BODY_FACTOR)
+        except ClientDisconnect:  # gone, or cut off by the body deadline: nobody to answer
+            return HTMLResponse(None, status_code=408)
         if body is None:
             return form_page(request, render_message("Too much text", "The form is too large to send. Shorten "
                                                      "the longest answers and try again."), 413)
@@ -246,6 +285,8 @@ def create_api(settings: IntakeSettings, *, keyring: Keyring | None = None, publ
                                   "page in the same browser session. Your answers were not sent.",
                                   status_hint="Open the form again and re-enter your answers.")
             return form_page(request, html, 403, cookie=cookie if is_new else None)
+        # The key is the one this server made at random when it rendered the form, and it counts only
+        # within this browser's session: nothing typed into the form can find another's submission.
         key = posted.values.get("idempotency_key", "") or uuid.uuid4().hex
         rows = dict(posted.rows)
         if posted.action.startswith("add_") and posted.action[4:] in rows:
@@ -253,7 +294,7 @@ def create_api(settings: IntakeSettings, *, keyring: Keyring | None = None, publ
             rows[section] = max(rows[section], 1) + 1
             return form_page(request, render_form(csrf_token=posted.csrf_token, idempotency_key=key,
                                                   values=posted.values, categories=posted.categories, rows=rows))
-        answer = await intake.receive(posted.data, Channel.WEB)
+        answer = await intake.receive(posted.data, Channel.WEB, form_principal(cookie))
         if answer.receipt is not None:
             return form_page(request, render_receipt(answer.receipt.receipt_id, answer.receipt.received_at))
         if answer.status == 422:
@@ -274,10 +315,6 @@ def create_api(settings: IntakeSettings, *, keyring: Keyring | None = None, publ
     async def readyz() -> JSONResponse:
         return JSONResponse({"ready": state["ready"]}, status_code=200 if state["ready"] else 503)
 
-    @app.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
     def openapi() -> dict[str, Any]:
         """The generated schema, with the request body described by the very model that validates it."""
         if app.openapi_schema is None:
@@ -287,6 +324,9 @@ def create_api(settings: IntakeSettings, *, keyring: Keyring | None = None, publ
             body = Submission.model_json_schema(ref_template="#/components/schemas/{model}")
             components.update(body.pop("$defs", {}))
             components["Submission"] = body
+            schema["components"]["securitySchemes"] = {"partnerKey": {
+                "type": "http", "scheme": "bearer", "description": "The API key a partner system was given."}}
+            schema["paths"][SUBMISSIONS_PATH]["post"]["security"] = [{"partnerKey": []}]
             app.openapi_schema = schema
         return app.openapi_schema
 

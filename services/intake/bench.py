@@ -57,19 +57,21 @@ def _serve(port: int, data_dir: str, kafka: str | None) -> None:
     from services.common.logging import configure_logging
     from services.common.settings import IntakeSettings
     from services.intake.api import create_api
+    from services.intake.server import edge_config
 
     settings = IntakeSettings(data_dir=Path(data_dir), kafka_bootstrap=kafka, topic_prefix="bench.",
-                              rate_limit_per_minute=10_000_000)
+                              rate_limit_per_minute=10_000_000, api_keys_file=Path(data_dir) / "partners.json")
     # Log as `cpi api` does (JSON, info), so its cost is counted, but into /dev/null, not the report.
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
     configure_logging("info", "json")
     publisher = None if kafka else NullPublisher()
     app = create_api(settings, keyring=Keyring.generate(), publisher=publisher)
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="error", access_log=False)
+    # Served as `cpi api` serves it: the read deadlines and the concurrency cap are part of the cost.
+    uvicorn.Server(edge_config(settings.model_copy(update={"api_port": port}), app, log_level="error")).run()
 
 
-async def _load(url: str, seconds: float, concurrency: int) -> tuple[list[float], dict[int, int]]:
+async def _load(url: str, seconds: float, concurrency: int, key: str) -> tuple[list[float], dict[int, int]]:
     import httpx
 
     body = json.dumps(SAMPLE).encode()
@@ -83,7 +85,8 @@ async def _load(url: str, seconds: float, concurrency: int) -> tuple[list[float]
             while time.perf_counter() < deadline:
                 started = time.perf_counter()
                 response = await client.post("/api/v1/submissions", content=body,
-                                             headers={"content-type": "application/json"})
+                                             headers={"content-type": "application/json",
+                                                      "authorization": f"Bearer {key}"})
                 latencies.append(time.perf_counter() - started)
                 statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
 
@@ -117,15 +120,18 @@ def run(seconds: float, concurrency: int, kafka: str | None) -> dict[str, Any]:
         apply_topics(PlatformSettings(kafka_bootstrap=kafka, topic_prefix="bench."), (RECEIVED,))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
+    from services.intake.partners import add_partner
+
     with tempfile.TemporaryDirectory() as data_dir:
+        key = add_partner(Path(data_dir) / "partners.json", "bench")
         server = multiprocessing.get_context("spawn").Process(target=_serve, args=(port, data_dir, kafka),
                                                               daemon=True)
         server.start()
         try:
             _wait_ready(url)
-            asyncio.run(_load(url, 1.0, concurrency))  # warm up connections and code paths
+            asyncio.run(_load(url, 1.0, concurrency, key))  # warm up connections and code paths
             started = time.perf_counter()
-            latencies, statuses = asyncio.run(_load(url, seconds, concurrency))
+            latencies, statuses = asyncio.run(_load(url, seconds, concurrency, key))
             elapsed = time.perf_counter() - started
         finally:
             server.terminate()

@@ -111,7 +111,7 @@ async def import_lines(path: str, settings: Any, *, publisher: Any = None, out: 
     from services.cli import write_jsonl
     from services.common.envelope import Keyring
     from services.intake.domain import parse_json
-    from services.intake.idempotency import IdempotencyStore, idempotency_path
+    from services.intake.idempotency import IMPORT_PRINCIPAL, IdempotencyStore, idempotency_path
     from services.intake.protection import edge_secret
     from services.intake.receiving import Intake, KafkaPublisher
 
@@ -129,7 +129,7 @@ async def import_lines(path: str, settings: Any, *, publisher: Any = None, out: 
         done = 0
         for number, raw in numbered_lines(path):
             data, problem = parse_json(raw)
-            answer = None if problem else await intake.receive(data, Channel.IMPORT)
+            answer = None if problem else await intake.receive(data, Channel.IMPORT, IMPORT_PRINCIPAL)
             if answer is not None and answer.status == 503:
                 raise CpiError(f"line {number}: the broker did not take the record; {done} lines done. "
                                "Lines with an idempotency_key can be re-imported safely.")
@@ -164,8 +164,9 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def submit_lines(path: str, url: str, *, out: IO[str] | None = None, client: Any = None,
-                 max_wait: float = 60.0) -> Counter[str]:
-    """POST each line to the API as it is; write one result per line; wait out 429s as asked."""
+                 max_wait: float = 60.0, api_key: str | None = None) -> Counter[str]:
+    """POST each line to the API as it is, as the partner whose `api_key` it is; write one result per
+    line; wait out 429s as asked."""
     out = out or sys.stdout
     import httpx
 
@@ -173,12 +174,15 @@ def submit_lines(path: str, url: str, *, out: IO[str] | None = None, client: Any
 
     endpoint = url.rstrip("/") + "/api/v1/submissions"
     http = client or httpx.Client(timeout=30.0)
+    headers = {"content-type": "application/json"}
+    if api_key:
+        headers["authorization"] = f"Bearer {api_key}"
     counts: Counter[str] = Counter()
     try:
         for number, raw in numbered_lines(path):
             for _attempt in range(5):
                 try:
-                    response = http.post(endpoint, content=raw, headers={"content-type": "application/json"})
+                    response = http.post(endpoint, content=raw, headers=headers)
                 except httpx.HTTPError as exc:
                     raise CpiError(f"cannot reach the API at {url}: {type(exc).__name__}") from None
                 if response.status_code != 429:
@@ -202,7 +206,10 @@ def submit_lines(path: str, url: str, *, out: IO[str] | None = None, client: Any
 
 
 def _submit(args: argparse.Namespace) -> int:
-    counts = submit_lines(args.file, args.url)
+    from services.common.settings import IntakeSettings
+
+    key = IntakeSettings().api_key
+    counts = submit_lines(args.file, args.url, api_key=key.get_secret_value() if key else None)
     print(f"submit: {sum(counts.values())} lines, {counts['received']} received, {counts['rejected']} rejected",
           file=sys.stderr)
     return 0 if counts["rejected"] == 0 else 1
@@ -218,7 +225,31 @@ def register(commands: Any) -> None:
     bulk.add_argument("file", help="a JSON Lines file, or - for stdin")
     bulk.set_defaults(run=_import)
 
-    submit = commands.add_parser("submit", help="POST submissions (JSON Lines) to a running intake API")
+    submit = commands.add_parser("submit", help="POST submissions (JSON Lines) to a running intake API "
+                                 "(as the partner whose key is CPI_API_KEY)")
     submit.add_argument("file", help="a JSON Lines file, or - for stdin")
     submit.add_argument("--url", default="http://127.0.0.1:8080", help="the API's base URL")
     submit.set_defaults(run=_submit)
+    register_api_keys(commands)
+
+
+def _api_key(args: argparse.Namespace) -> int:
+    from services.common.settings import IntakeSettings
+    from services.intake.partners import add_partner
+
+    path = IntakeSettings().api_keys_file
+    if path is None:
+        raise CpiError("set CPI_API_KEYS_FILE to the partners' keys file first")
+    print(add_partner(path, args.partner))
+    print(f"API key for {args.partner}: shown once, only its SHA-256 is kept in {path}. Restart `cpi api` "
+          "to let it in.", file=sys.stderr)
+    return 0
+
+
+def register_api_keys(commands: Any) -> None:
+    """Add `api-key add PARTNER` to the `cpi` command."""
+    api_key = commands.add_parser("api-key", help="give a partner system an API key for the intake API")
+    actions = api_key.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", help="a new key for PARTNER (replacing any it had), printed once")
+    add.add_argument("partner", help="the partner's id: lower-case letters, digits, '.', '_', '-'")
+    add.set_defaults(run=_api_key)

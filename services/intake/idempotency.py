@@ -1,8 +1,11 @@
 """Idempotency keys: the same key resubmitted gets the same receipt and nothing is produced twice.
 
-A key is scoped to the submitter (their email address) so two organisations choosing the same key
-never collide or see each other's receipts. Nothing readable is stored: the scope and the
-content fingerprint are HMACs under the edge secret, so the table reveals no provenance.
+A key is scoped to who is known to have sent it, never to anything the caller types: the
+authenticated partner on the API, the browser session on the form (whose keys the server makes,
+at random, for each form it renders), the operator for `cpi import`. So nobody can ask whether a
+named professional used a key, and two partners choosing the same key never collide or see each
+other's receipts. Nothing readable is stored: the scope and the content fingerprint are HMACs
+under the edge secret, so the table reveals no provenance.
 """
 
 from __future__ import annotations
@@ -25,6 +28,17 @@ from services.common.settings import IntakeSettings
 from services.common.sqlite import open_sqlite
 
 RETENTION_SECONDS = 7 * 24 * 3600  # long enough for any client retry; short enough to keep the table small
+IMPORT_PRINCIPAL = "import"  # `cpi import`: the operator who runs it
+
+
+def partner_principal(partner_id: str) -> str:
+    """The idempotency scope of a partner system authenticated by its API key."""
+    return f"partner:{partner_id}"
+
+
+def form_principal(session_cookie: str) -> str:
+    """The idempotency scope of one browser's form session (its CSRF cookie, which only it holds)."""
+    return f"form:{session_cookie}"
 
 
 class Receipt(BaseModel):
@@ -49,11 +63,15 @@ def idempotency_path(settings: IntakeSettings) -> Path:
     return settings.data_dir / "intake" / "idempotency.db"
 
 
-def scope_and_fingerprint(submission: Submission, secret: bytes) -> tuple[str, str] | None:
-    """(scope, fingerprint) for a submission with an idempotency key, else None."""
+def scope_and_fingerprint(submission: Submission, secret: bytes, principal: str) -> tuple[str, str] | None:
+    """(scope, fingerprint) for a submission with an idempotency key, else None.
+
+    `principal` is who the edge knows sent it (a partner, a form session, the operator), never a value
+    from the submission itself.
+    """
     if submission.idempotency_key is None:
         return None
-    scope_text = f"{submission.source.email.lower()}\0{submission.idempotency_key}"
+    scope_text = f"{principal}\0{submission.idempotency_key}"
     content = json.dumps(submission.model_dump(mode="json"), sort_keys=True)
     return (hmac.new(secret, scope_text.encode(), hashlib.sha256).hexdigest(),
             hmac.new(secret, content.encode(), hashlib.sha256).hexdigest())

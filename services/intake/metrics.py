@@ -26,6 +26,15 @@ RATE_LIMITED = Counter(
     "cpi_intake_rate_limited_total",
     "Requests refused with 429 because a client went past its rate limit.",
 )
+READ_TIMEOUTS = Counter(
+    "cpi_intake_read_timeouts_total",
+    "Connections closed because a request's headers or body were not sent in time, by phase.",
+    ["phase"],
+)
+UNAUTHENTICATED = Counter(
+    "cpi_intake_unauthenticated_total",
+    "API requests refused with 401: no API key, or one no partner holds.",
+)
 
 
 def count_rejection(channel: str, codes: list[str]) -> None:

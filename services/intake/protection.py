@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from services.common.files import write_private
 from services.common.settings import IntakeSettings
 
 _SECRET_BYTES = 32
@@ -23,11 +23,8 @@ def edge_secret(settings: IntakeSettings) -> bytes:
     path: Path = settings.data_dir / "keys" / "intake-edge.secret"
     if path.exists():
         return bytes.fromhex(path.read_text().strip())
-    path.parent.mkdir(parents=True, exist_ok=True)
     value = secrets.token_bytes(_SECRET_BYTES)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(value.hex())
+    write_private(path, value.hex().encode())
     return value
 
 

@@ -102,8 +102,9 @@ class Intake:
     idempotency: IdempotencyStore
     secret: bytes
 
-    async def receive(self, data: object, channel: Channel) -> Answer:
-        """Validate, then publish once per idempotency key: 202 with a receipt, or 4xx/503 with problems."""
+    async def receive(self, data: object, channel: Channel, principal: str) -> Answer:
+        """Validate, then publish once per idempotency key of `principal` (who the edge knows sent it, see
+        `scope_and_fingerprint`): 202 with a receipt, or 4xx/503 with problems."""
         validation = validate_submission(data)
         if validation.submission is None:
             SUBMISSIONS.labels(channel.value, "rejected").inc()
@@ -115,7 +116,7 @@ class Intake:
         record = received_record(submission, self.keyring)
         # The sharer's receipt keeps the exact time (it is theirs); nothing after the edge holds it.
         receipt = Receipt(receipt_id=uuid.uuid4().hex, received_at=datetime.now(UTC))
-        keys = scope_and_fingerprint(submission, self.secret)
+        keys = scope_and_fingerprint(submission, self.secret, principal)
         if keys is not None:
             claim = self.idempotency.claim(keys[0], keys[1], receipt)
             if claim.outcome == "duplicate" and claim.receipt is not None:

@@ -17,6 +17,7 @@ import pytest
 from services.common.kafka.broker import free_port
 from services.common.processes import stop_process, wait_until_ready
 from services.common.settings import PlatformSettings
+from services.intake.partners import add_partner
 
 WORKERS = ("intake", "sanitiser", "router", "notifier")
 
@@ -29,6 +30,8 @@ class Pipeline:
     prefix: str
     data_dir: Path
     api_url: str
+    api_auth: dict[str, str]  # the header a partner system sends
+    edge_metrics_url: str  # the edge's internal listener, apart from the public one
     worker_urls: dict[str, str]
     env: dict[str, str]
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
@@ -59,13 +62,17 @@ def pipeline(
     (data_dir / "logs").mkdir()
     prefix = f"e{uuid.uuid4().hex[:10]}."
     api_port = free_port()
+    edge_metrics_port = free_port()
     ports = {name: free_port() for name in WORKERS}
+    api_key = add_partner(data_dir / "partners.json", "e2e-partner")
     env = {
         **os.environ,
         "CPI_KAFKA_BOOTSTRAP": kafka_bootstrap,
         "CPI_TOPIC_PREFIX": prefix,
         "CPI_DATA_DIR": str(data_dir),
         "CPI_API_PORT": str(api_port),
+        "CPI_EDGE_METRICS_PORT": str(edge_metrics_port),
+        "CPI_API_KEYS_FILE": str(data_dir / "partners.json"),
         "CPI_WORKER_PORTS": json.dumps(ports),
         "CPI_LOG_LEVEL": "info",
         # The sanitiser still mixes (five at a time), but a lone report waits a second, not a minute.
@@ -74,6 +81,7 @@ def pipeline(
     }
     pipe = Pipeline(
         bootstrap=kafka_bootstrap, prefix=prefix, data_dir=data_dir, api_url=f"http://127.0.0.1:{api_port}",
+        api_auth={"authorization": f"Bearer {api_key}"}, edge_metrics_url=f"http://127.0.0.1:{edge_metrics_port}",
         worker_urls={name: f"http://127.0.0.1:{port}" for name, port in ports.items()}, env=env,
     )
     with open(data_dir / "logs" / "cpi-up.log", "wb") as log:

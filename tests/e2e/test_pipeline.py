@@ -94,7 +94,8 @@ def _marked(marker: str) -> Any:
 def decided(pipeline: Pipeline) -> dict[str, Any]:
     """Post one canary submission and wait for its decision."""
     marker = f"ZX{uuid.uuid4().hex[:12]}"
-    response = httpx.post(f"{pipeline.api_url}/api/v1/submissions", json=submission(marker), timeout=30)
+    response = httpx.post(f"{pipeline.api_url}/api/v1/submissions", json=submission(marker), headers=pipeline.api_auth,
+                          timeout=30)
     assert response.status_code == 202, response.text
     record = wait_for(pipeline.bootstrap, pipeline.topic(DECIDED.name), _marked(marker))
     return {"marker": marker, "receipt": response.json(), "decision": json_value(record)}
@@ -150,7 +151,8 @@ def _every_text_outside_the_store(pipeline: Pipeline) -> dict[str, bytes]:
         texts[f"log {path.name}"] = path.read_bytes()
     for path in (pipeline.data_dir / "outbox").glob("*.eml"):
         texts[f"notification {path.name}"] = path.read_bytes()
-    for name, url in [("api", pipeline.api_url), *pipeline.worker_urls.items()]:
+    assert httpx.get(f"{pipeline.api_url}/metrics", timeout=10).status_code == 404, "not on the public port"
+    for name, url in [("api", pipeline.edge_metrics_url), *pipeline.worker_urls.items()]:
         response = httpx.get(f"{url}/metrics", timeout=10)
         assert response.status_code == 200 and b"cpi_" in response.content, f"{name} serves its metrics"
         texts[f"metrics {name}"] = response.content
@@ -177,7 +179,8 @@ def held(pipeline: Pipeline) -> dict[str, Any]:
     marker = f"ZX{uuid.uuid4().hex[:12]}"
     body = submission(marker)
     body["information"] += f" For more, contact {THIRD_PARTY}."
-    response = httpx.post(f"{pipeline.api_url}/api/v1/submissions", json=body, timeout=30)
+    response = httpx.post(f"{pipeline.api_url}/api/v1/submissions", json=body, headers=pipeline.api_auth,
+                          timeout=30)
     assert response.status_code == 202, response.text
     keyring = Keyring.load(pipeline.data_dir / "keys" / "keyring.json")
 
@@ -333,7 +336,8 @@ def test_bad_bytes_go_to_the_dead_letter_topic_and_the_stream_flows(pipeline: Pi
     assert headers["cpi-dlq-stage"] in WORKERS
     assert headers["cpi-dlq-error-code"] == "undecodable"
     marker = f"ZX{uuid.uuid4().hex[:12]}"
-    response = httpx.post(f"{pipeline.api_url}/api/v1/submissions", json=submission(marker), timeout=30)
+    response = httpx.post(f"{pipeline.api_url}/api/v1/submissions", json=submission(marker), headers=pipeline.api_auth,
+                          timeout=30)
     assert response.status_code == 202
     wait_for(pipeline.bootstrap, pipeline.topic(DECIDED.name), _marked(marker))
 
@@ -405,6 +409,7 @@ def test_cpi_up_printed_every_url_and_stops_cleanly_on_ctrl_c(pipeline: Pipeline
     assert f"{pipeline.api_url}/api/v1/submissions" in output
     for name, url in pipeline.worker_urls.items():
         assert f"{url}/metrics  ({name} worker" in output
+    assert f"{pipeline.edge_metrics_url}/metrics  (intake edge, internal)" in output
     for url in [pipeline.api_url, *pipeline.worker_urls.values()]:
         with pytest.raises(httpx.HTTPError):
             httpx.get(f"{url}/healthz", timeout=2)

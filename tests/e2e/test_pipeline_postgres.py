@@ -60,7 +60,8 @@ def test_with_a_postgresql_store_the_source_is_nowhere_but_sealed(
     Intelligence Unit can unseal it from there."""
     url, schema = postgres_schema
     marker = f"ZX{uuid.uuid4().hex[:12]}"
-    response = httpx.post(f"{pipeline.api_url}/api/v1/submissions", json=submission(marker), timeout=30)
+    response = httpx.post(f"{pipeline.api_url}/api/v1/submissions", json=submission(marker), headers=pipeline.api_auth,
+                          timeout=30)
     assert response.status_code == 202, response.text
     decision = json_value(wait_for(pipeline.bootstrap, pipeline.topic(DECIDED.name), _marked(marker)))
 

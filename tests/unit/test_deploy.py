@@ -77,3 +77,21 @@ def test_dashboard_and_alerts_only_use_metrics_the_code_exports() -> None:
     used = {re.sub(r"_(total|bucket|count|sum)$", "", name) for name in re.findall(r"\bcpi_[a-z_]+", text)}
     assert used, "the dashboard names metrics"
     assert used <= exported | {m + "_total" for m in exported}
+
+
+def test_the_edge_keeps_metrics_internal_and_is_rate_limited_at_the_ingress() -> None:
+    """The edge's pod is scraped on its internal metrics port, which neither its Service nor its Ingress
+    exposes; the Ingress carries ingress-nginx's per-client limits; every variable it sets is a setting."""
+    docs = {(d["kind"], d.get("metadata", {}).get("name")): d for d in _documents()}
+    pod = docs[("Deployment", "cpi-intake-api")]["spec"]["template"]
+    env = {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"]}
+    assert [k for k in env if k.removeprefix("CPI_").lower() not in IntakeSettings.model_fields] == []
+    metrics_port = IntakeSettings(edge_metrics_port=int(env["CPI_EDGE_METRICS_PORT"])).edge_metrics_port
+    assert pod["metadata"]["annotations"]["prometheus.io/port"] == str(metrics_port) != "8080"
+    service = docs[("Service", "cpi-intake-api")]["spec"]["ports"]
+    assert [p["targetPort"] for p in service] == ["http"]
+    ingress = docs[("Ingress", "cpi-intake-api")]
+    assert {"nginx.ingress.kubernetes.io/limit-rpm", "nginx.ingress.kubernetes.io/limit-connections"} <= set(
+        ingress["metadata"]["annotations"])
+    backends = [p["backend"]["service"] for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]]
+    assert backends == [{"name": "cpi-intake-api", "port": {"name": "http"}}]

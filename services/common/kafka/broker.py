@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.common.errors import CpiError
+from services.common.files import PRIVATE_UMASK, private_dir
 
 KAFKA_DIR = Path(__file__).resolve().parents[3] / "deploy" / "local" / "kafka"
 POM = KAFKA_DIR / "pom.xml"
@@ -140,7 +141,7 @@ class LocalBroker:
         java = shutil.which("java")
         if java is None:
             raise BrokerError("Java 17 or newer is needed to run the local broker")
-        (self.workdir / "logs").mkdir(parents=True, exist_ok=True)
+        private_dir(self.workdir / "logs")
         properties = self._properties()
         classpath = f"{libs}/*"
         jvm = [java, f"-Xmx{self.heap}", "-Xms128m", "-XX:+UseG1GC", "-Djava.awt.headless=true",
@@ -160,6 +161,7 @@ class LocalBroker:
             [*jvm, "kafka.Kafka", str(properties)],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C in a terminal reaches `cpi up`, which stops us in order
+            umask=PRIVATE_UMASK,  # the broker's logs and segments hold sealed submissions: 0600, 0700
         )
         out.close()
         self.state_file.write_text(json.dumps({"pid": process.pid, "bootstrap": self.bootstrap,

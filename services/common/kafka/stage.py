@@ -26,12 +26,19 @@ import faust
 import structlog
 from faust.transport.drivers.aiokafka import Producer as AIOKafkaProducer
 from faust.types import StreamT
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from schemas import DeadLetter
 from schemas.topics import DEADLETTER, TopicSpec
 from services.common.errors import CpiError, DecodeError, TransientError
-from services.common.metrics import DEAD_LETTERS, MESSAGES, PROCESSING_SECONDS, PUBLISHED, RELEASED_RECORDS
+from services.common.files import private_dir
+from services.common.metrics import (
+    DEAD_LETTERS,
+    MESSAGES,
+    PROCESSING_SECONDS,
+    PUBLISHED,
+    RELEASED_RECORDS,
+    exposition,
+)
 from services.common.settings import WorkerSettings
 
 log = structlog.get_logger(__name__)
@@ -70,7 +77,7 @@ class CpiApp(faust.App):
 def create_app(stage: str, settings: WorkerSettings) -> CpiApp:
     """A faust app for one stage, with the project's safe defaults and /metrics, /healthz, /readyz."""
     datadir = settings.data_dir / "faust" / stage
-    datadir.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(datadir.parent)
     app = CpiApp(
         f"{settings.topic_prefix}cpi-{stage}",
         broker=f"kafka://{settings.bootstrap}",
@@ -101,8 +108,9 @@ def _add_health_pages(app: CpiApp) -> None:
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
         # aiohttp takes the charset separately from the media type.
-        media_type, _, _charset = CONTENT_TYPE_LATEST.rpartition("; charset=")
-        return web.bytes(generate_latest(), content_type=media_type)
+        body, content_type = exposition()
+        media_type, _, _charset = content_type.rpartition("; charset=")
+        return web.bytes(body, content_type=media_type)
 
     @app.page("/healthz")
     async def healthz(web: Any, request: Any) -> Any:

@@ -12,6 +12,7 @@ import httpx
 
 from schemas import DeliveryChannel, Team
 from services.common.errors import CpiError
+from services.common.files import write_private
 from services.common.settings import NotifierSettings
 from services.common.sqlite import open_sqlite
 from services.notifier.domain import Notification
@@ -68,9 +69,8 @@ class OutboxTransport:
         self._recipients = recipients
 
     def deliver(self, note: Notification) -> None:
-        self._directory.mkdir(parents=True, exist_ok=True)
         path = self._directory / f"{note.notification_id}.eml"
-        path.write_bytes(bytes(_email(note, self._sender, self._recipients[note.team])))
+        write_private(path, bytes(_email(note, self._sender, self._recipients[note.team])))
 
 
 class WebhookTransport:

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from services.common.files import private_file
 from services.sanitiser.adapters.sealed_store import Query, RetentionPolicy, SealedStoreUnavailable, SqlSealedStore
 
 _REFUSE = "BEGIN SELECT RAISE(ABORT, 'the sealed store is append-only'); END"
@@ -64,7 +65,7 @@ class SqliteSealedStore(SqlSealedStore):
 
     def __init__(self, path: Path, keyring_path: Path, retention: RetentionPolicy | None = None) -> None:
         super().__init__(keyring_path, retention)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(path)  # 0600 before SQLite opens it, so its -wal and -shm files are 0600 too
         # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE) so writers queue on the
         # file lock up front. check_same_thread=False: the worker calls in from a thread pool,
         # and every call holds the store's lock.

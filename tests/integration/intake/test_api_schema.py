@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from services.common.envelope import Keyring
 from services.common.settings import IntakeSettings
 from services.intake.api import create_api
+from services.intake.partners import add_partner
 from tests.unit.intake.samples import FakePublisher
 
 with warnings.catch_warnings():
@@ -32,12 +33,18 @@ EXAMPLES = 120
 CHECKS: list[Any] = [not_a_server_error, status_code_conformance, content_type_conformance,
                      response_schema_conformance, response_headers_conformance]
 
+@pytest.fixture
+def partner_key(tmp_path: Path) -> str:
+    """A partner's API key, in the keys file the app below reads."""
+    return add_partner(tmp_path / "partners.json", "schema-partner")
+
 
 @pytest.fixture
-def schema(tmp_path: Path) -> Any:
+def schema(tmp_path: Path, partner_key: str) -> Any:
     """The edge's own OpenAPI document, loaded by schemathesis over ASGI, with a fake publisher."""
     # A large body limit: generated bodies are judged on their content here (413 is tested elsewhere).
-    app = create_api(IntakeSettings(data_dir=tmp_path, rate_limit_per_minute=100_000, max_body_bytes=4_000_000),
+    app = create_api(IntakeSettings(data_dir=tmp_path, rate_limit_per_minute=100_000, max_body_bytes=4_000_000,
+                                    api_keys_file=tmp_path / "partners.json"),
                      keyring=Keyring.generate(), publisher=FakePublisher())
     return schemathesis.openapi.from_asgi("/openapi.json", app)
 
@@ -54,7 +61,8 @@ def plausible(case: Any) -> Any:
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
-def test_generated_submissions_get_documented_answers_and_no_server_errors(schema: Any, mode: GenerationMode) -> None:
+def test_generated_submissions_get_documented_answers_and_no_server_errors(schema: Any, mode: GenerationMode,
+                                                                          partner_key: str) -> None:
     """Bodies generated from the Submission schema, conforming or not, get a documented status and body.
 
     Negative bodies (breaking the schema) must be refused; positive ones are 202 or 422 (rules beyond
@@ -70,15 +78,16 @@ def test_generated_submissions_get_documented_answers_and_no_server_errors(schem
               suppress_health_check=list(HealthCheck))
     @given(case=strategy.map(plausible) if mode is GenerationMode.POSITIVE else strategy)
     def run(case: Any) -> None:
-        statuses.add(case.call_and_validate(checks=checks).status_code)
+        statuses.add(case.call_and_validate(checks=checks,
+                                            headers={"authorization": f"Bearer {partner_key}"}).status_code)
 
     run()
     assert max(statuses) < 500
     if mode is GenerationMode.POSITIVE:
         assert statuses <= {202, 409, 422}  # 409: a generated idempotency key reused
         assert 202 in statuses, "no generated body reached the receipt path"
-    else:
-        assert statuses <= {400, 422}
+    else:  # 401: negative cases break the documented bearer scheme too
+        assert statuses <= {400, 401, 422}
 
 
 def test_the_openapi_document_is_valid_openapi(schema: Any) -> None:

@@ -150,7 +150,7 @@ def test_the_api_produces_once_per_idempotency_key_on_the_real_broker(
         api: LiveApi, topics: dict[str, str], kafka_bootstrap: str) -> None:
     """Two posts with the same key give the same receipt and exactly one record on the received topic."""
     body = valid_submission(idempotency_key="partner-0042")
-    with httpx.Client(base_url=api.url, timeout=30) as client:
+    with httpx.Client(base_url=api.url, timeout=30, headers=api.auth) as client:
         first = client.post("/api/v1/submissions", json=body)
         second = client.post("/api/v1/submissions", json=body)
     assert first.status_code == second.status_code == 202

@@ -16,6 +16,7 @@ with warnings.catch_warnings():  # starlette's notice about httpx2; the client w
 from services.common.envelope import Keyring
 from services.common.settings import IntakeSettings
 from services.intake.api import create_api
+from services.intake.partners import add_partner
 from tests.unit.intake.samples import FakePublisher
 
 
@@ -32,13 +33,25 @@ def keyring() -> Keyring:
 
 
 @pytest.fixture
-def make_client(tmp_path: Path, publisher: FakePublisher, keyring: Keyring) -> Iterator[Callable[..., TestClient]]:
-    """Build a started TestClient for the edge with the given settings overrides."""
+def partner_keys(tmp_path: Path) -> dict[str, str]:
+    """Three partner systems with API keys in the edge's keys file: partner id -> its key."""
+    path = tmp_path / "partners.json"
+    partners = ("northgate-school", "oakfield-trust", "eastside-college")
+    return {partner: add_partner(path, partner) for partner in partners}
+
+
+@pytest.fixture
+def make_client(tmp_path: Path, publisher: FakePublisher, keyring: Keyring,
+                partner_keys: dict[str, str]) -> Iterator[Callable[..., TestClient]]:
+    """Build a started TestClient for the edge with the given settings overrides; it sends the first
+    partner's API key unless `api_key` says otherwise (None: no key)."""
     clients: list[TestClient] = []
 
-    def make(**overrides: Any) -> TestClient:
-        settings = IntakeSettings(data_dir=tmp_path / "data", **{"rate_limit_per_minute": 10_000, **overrides})
-        client = TestClient(create_api(settings, keyring=keyring, publisher=publisher))
+    def make(api_key: str | None = partner_keys["northgate-school"], **overrides: Any) -> TestClient:
+        settings = IntakeSettings(data_dir=tmp_path / "data", **{
+            "rate_limit_per_minute": 10_000, "api_keys_file": tmp_path / "partners.json", **overrides})
+        client = TestClient(create_api(settings, keyring=keyring, publisher=publisher),
+                            headers={"authorization": f"Bearer {api_key}"} if api_key else None)
         client.__enter__()
         clients.append(client)
         return client

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from services.common.days import utc_today
 from services.common.envelope import Keyring, open_envelope
+from services.common.metrics import exposition
 from tests.conftest import TESTDATA
 from tests.unit.intake.samples import FakePublisher, valid_submission
 
@@ -164,14 +165,66 @@ def test_the_same_idempotency_key_gets_the_same_receipt_once(client: TestClient,
     assert len(publisher.records) == 1
 
 
-def test_idempotency_keys_are_scoped_to_the_submitter(client: TestClient, publisher: FakePublisher) -> None:
-    """Two submitters using the same key each get their own receipt and record."""
-    first = valid_submission(idempotency_key="k1")
-    second = valid_submission(idempotency_key="k1")
-    second["source"]["email"] = "someone.else@example.org"
-    receipts = {client.post(URL, json=body).json()["receipt_id"] for body in (first, second)}
+def test_idempotency_keys_are_scoped_to_the_partner(make_client: Callable[..., TestClient],
+                                                    partner_keys: dict[str, str], publisher: FakePublisher) -> None:
+    """Two partners using the same key each get their own receipt and record."""
+    northgate, oakfield, _ = (make_client(api_key=key) for key in partner_keys.values())
+    body = valid_submission(idempotency_key="k1")
+    receipts = {client.post(URL, json=body).json()["receipt_id"] for client in (northgate, oakfield)}
     assert len(receipts) == 2
     assert len(publisher.records) == 2
+
+
+def test_a_probe_cannot_tell_whether_a_named_professional_used_a_key(
+        make_client: Callable[..., TestClient], partner_keys: dict[str, str], publisher: FakePublisher) -> None:
+    """Regression (issue 11): keys were scoped by the e-mail the caller types, so anyone could send a
+    named professional's address with a guessed key and read 409 (used, other content) or the receipt
+    (used, same content) from the answer. Scoped to the authenticated partner, another partner's probe
+    is simply a new submission, whatever e-mail it names; within one partner the e-mail plays no part."""
+    northgate, oakfield, eastside = (make_client(api_key=key) for key in partner_keys.values())
+    used = valid_submission(idempotency_key="partner-ref-0001")
+    assert northgate.post(URL, json=used).status_code == 202
+
+    same_content = oakfield.post(URL, json=used)
+    other_content = eastside.post(URL, json=valid_submission(idempotency_key="partner-ref-0001",
+                                                             information="Probing whether this key was used."))
+    never_used = eastside.post(URL, json=valid_submission(idempotency_key="partner-ref-9999",
+                                                          information="Probing a key nobody used at all."))
+    assert same_content.status_code == other_content.status_code == never_used.status_code == 202
+    assert same_content.json()["receipt_id"] != northgate.post(URL, json=used).json()["receipt_id"]
+
+    renamed = valid_submission(idempotency_key="partner-ref-0001")
+    renamed["source"]["email"] = "someone.else@example.org"
+    assert northgate.post(URL, json=renamed).json()["errors"][0]["code"] == "idempotency_conflict"
+
+
+def test_the_api_needs_a_partner_key(make_client: Callable[..., TestClient], publisher: FakePublisher) -> None:
+    """No key, a wrong key, or another scheme: 401 with a problem body and a Bearer challenge; nothing is
+    produced. A partner's key is let in."""
+    for key in (None, "cpi_not-a-real-key", ""):
+        response = make_client(api_key=key).post(URL, json=valid_submission())
+        assert response.status_code == 401
+        assert response.headers["www-authenticate"].startswith("Bearer")
+        assert response.json()["errors"][0]["code"] == "unauthenticated"
+        assert "Authorization: Bearer" in response.json()["errors"][0]["message"]
+    basic = make_client(api_key=None).post(URL, json=valid_submission(), headers={"authorization": "Basic eDp5"})
+    assert basic.status_code == 401
+    assert publisher.records == []
+    assert make_client().post(URL, json=valid_submission()).status_code == 202
+
+
+def test_no_keys_file_means_no_partner_gets_in(make_client: Callable[..., TestClient],
+                                               partner_keys: dict[str, str]) -> None:
+    """An edge with no CPI_API_KEYS_FILE refuses every API request, even with a key that works elsewhere."""
+    client = make_client(api_keys_file=None)
+    assert client.post(URL, json=valid_submission()).status_code == 401
+
+
+def test_key_guesses_use_up_the_address_budget(make_client: Callable[..., TestClient]) -> None:
+    """Wrong keys cost the address its rate-limit tokens, so keys cannot be guessed at any speed."""
+    client = make_client(api_key="cpi_guess", rate_limit_per_minute=3)
+    statuses = [client.post(URL, json=valid_submission()).status_code for _ in range(5)]
+    assert statuses == [401, 401, 401, 429, 429]
 
 
 def test_a_key_reused_for_different_content_is_a_conflict(client: TestClient, publisher: FakePublisher) -> None:
@@ -217,7 +270,7 @@ def test_openapi_describes_the_body_with_the_submission_model(client: TestClient
     submission = spec["components"]["schemas"]["Submission"]
     assert submission["additionalProperties"] is False
     assert "source" in submission["required"]
-    assert {"202", "400", "409", "413", "415", "422", "429", "503"} <= set(operation["responses"])
+    assert {"202", "400", "401", "409", "413", "415", "422", "429", "503"} <= set(operation["responses"])
 
 
 def test_logs_never_carry_provenance_or_content(client: TestClient) -> None:
@@ -234,12 +287,14 @@ def test_logs_never_carry_provenance_or_content(client: TestClient) -> None:
 
 def test_metrics_count_submissions_rejections_latency_and_rate_limits(
         make_client: Callable[..., TestClient]) -> None:
-    """/metrics exposes submissions by channel, rejections by code, latency and rate-limited requests."""
+    """The edge's metrics count submissions by channel, rejections by code, latency and rate-limited requests;
+    the public app itself serves no /metrics (they have their own internal listener)."""
     client = make_client(rate_limit_per_minute=2)
     client.post(URL, json=valid_submission())
     client.post(URL, json=valid_submission(information="short"))
     client.post(URL, json=valid_submission())
-    text = client.get("/metrics").text
+    assert client.get("/metrics").status_code == 404
+    text = exposition()[0].decode()
     assert 'cpi_intake_submissions_total{channel="api",result="received"}' in text
     assert 'cpi_intake_rejections_total{channel="api",code="too_short"}' in text
     assert 'cpi_intake_request_seconds_bucket{le="0.001",method="POST",route="/api/v1/submissions"' in text

@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -105,6 +106,17 @@ def test_submit_posts_each_line_and_reports_receipts(mixed: Path, client: TestCl
     assert results[0]["status"] == "received" and len(results[0]["receipt_id"]) == 32
     assert [r["http_status"] for r in results] == [202, 422, 400, 400, 422]
     assert results[1]["errors"][0]["code"] == "too_short"
+
+
+def test_submit_sends_the_partners_api_key(mixed: Path, make_client: Callable[..., TestClient],
+                                          partner_keys: dict[str, str]) -> None:
+    """Without a key every line is refused 401; with the partner's key (CPI_API_KEY) lines go through."""
+    client = make_client(api_key=None)
+    refused = submit_lines(str(mixed), "http://testserver", out=io.StringIO(), client=client)
+    assert refused == {"rejected": 5}
+    sent = submit_lines(str(mixed), "http://testserver", out=io.StringIO(), client=client,
+                        api_key=partner_keys["oakfield-trust"])
+    assert sent == {"received": 1, "rejected": 4}
 
 
 def test_submit_to_an_api_that_is_not_there_is_a_clear_error(tmp_path: Path,

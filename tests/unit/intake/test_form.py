@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -149,6 +150,23 @@ def test_sending_the_same_form_twice_gives_one_record(client: TestClient, publis
     reference = re.compile(r'class="reference">([0-9a-f]{32})<')
     assert reference.findall(first.text) == reference.findall(second.text)
     assert len(publisher.records) == 1
+
+
+def test_form_keys_are_random_and_count_only_in_their_own_session(
+        make_client: Callable[..., TestClient], publisher: FakePublisher) -> None:
+    """Regression (issue 11): a form's idempotency key is made at random by the server each time it renders
+    the form, and counts only in the browser session it was rendered for. Another session posting that key
+    with the same details (a named professional's) gets a receipt of its own, not word of the first."""
+    owner, prober = make_client(api_key=None), make_client(api_key=None)
+    page = owner.get("/").text
+    keys = {key_of(page), key_of(owner.get("/").text), key_of(prober.get("/").text)}
+    assert len(keys) == 3 and all(len(key) >= 32 for key in keys)
+    reference = re.compile(r'class="reference">([0-9a-f]{32})<')
+    fields = [("idempotency_key", key_of(page)), *VALID_FORM]
+    first = reference.findall(send(owner, [("csrf_token", csrf_of(page)), *fields]).text)
+    probe = reference.findall(send(prober, [("csrf_token", csrf_of(prober.get("/").text)), *fields]).text)
+    assert first and probe and first != probe
+    assert len(publisher.records) == 2
 
 
 def test_an_incomplete_form_shows_a_linked_error_summary_and_keeps_values(client: TestClient,

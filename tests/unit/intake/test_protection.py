@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from pydantic import SecretStr
 
 from services.common.settings import IntakeSettings
@@ -91,7 +92,7 @@ def test_the_idempotency_table_holds_no_readable_submitter(tmp_path: Path) -> No
     from tests.unit.intake.samples import valid_submission
 
     submission = Submission.model_validate(valid_submission(idempotency_key="partner-ref-77"))
-    keys = scope_and_fingerprint(submission, b"secret")
+    keys = scope_and_fingerprint(submission, b"secret", "partner:northgate-school")
     assert keys is not None
     store = IdempotencyStore(tmp_path / "idem.db")
     store.claim(keys[0], keys[1], Receipt(receipt_id="r" * 32, received_at=datetime.now(UTC)))
@@ -99,3 +100,28 @@ def test_the_idempotency_table_holds_no_readable_submitter(tmp_path: Path) -> No
     store.close()
     raw = b"".join(p.read_bytes() for p in tmp_path.glob("idem.db*"))
     assert b"northgate" not in raw and b"partner-ref-77" not in raw
+
+
+def test_partner_keys_let_in_only_their_partner_and_keep_only_hashes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """`cpi api-key add` prints a new key once and keeps only its SHA-256 (file 0600); the key names its
+    partner; a wrong, empty or missing key names nobody; a malformed file is a clear error."""
+    from services.cli import main
+    from services.intake.partners import PartnerKeys, PartnerKeysError, bearer
+
+    path = tmp_path / "keys" / "partners.json"
+    monkeypatch.setenv("CPI_API_KEYS_FILE", str(path))
+    monkeypatch.setenv("CPI_DATA_DIR", str(tmp_path / "data"))
+    assert main(["api-key", "add", "northgate-school"]) == 0
+    key = capsys.readouterr().out.strip()
+    assert key.startswith("cpi_") and key not in path.read_text()
+    assert path.stat().st_mode & 0o777 == 0o600
+    keys = PartnerKeys.load(path)
+    assert keys.authenticate(key) == "northgate-school"
+    assert [keys.authenticate(k) for k in (key + "x", "", None, key.upper())] == [None] * 4
+    assert bearer(f"Bearer {key}") == key and bearer(f"bearer  {key} ") == key
+    assert bearer(f"Basic {key}") is None and bearer(None) is None
+    path.write_text('{"Not An Id": "abc"}')
+    with pytest.raises(PartnerKeysError, match="bad entry"):
+        PartnerKeys.load(path)
+    assert main(["api-key", "add", "Bad Id"]) == 2
