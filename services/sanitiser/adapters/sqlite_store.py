@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from services.common.keys import StoreKeys
 from services.sanitiser.adapters.sealed_store import Query, RetentionPolicy, SealedStoreUnavailable, SqlSealedStore
 
 _REFUSE = "BEGIN SELECT RAISE(ABORT, 'the sealed store is append-only'); END"
@@ -62,8 +63,8 @@ _SCHEMA_V1 = [
 class SqliteSealedStore(SqlSealedStore):
     """The sealed store in one SQLite file; one connection, guarded by the store's lock."""
 
-    def __init__(self, path: Path, keyring_path: Path, retention: RetentionPolicy | None = None) -> None:
-        super().__init__(keyring_path, retention)
+    def __init__(self, path: Path, keys: StoreKeys, retention: RetentionPolicy | None = None) -> None:
+        super().__init__(keys, retention)
         path.parent.mkdir(parents=True, exist_ok=True)
         # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE) so writers queue on the
         # file lock up front. check_same_thread=False: the worker calls in from a thread pool,
