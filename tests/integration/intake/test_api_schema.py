@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from services.common.envelope import Keyring
+from services.common.envelope import PrivateKeyring
 from services.common.settings import IntakeSettings
 from services.intake.api import create_api
 from tests.unit.intake.samples import FakePublisher
@@ -38,7 +38,7 @@ def schema(tmp_path: Path) -> Any:
     """The edge's own OpenAPI document, loaded by schemathesis over ASGI, with a fake publisher."""
     # A large body limit: generated bodies are judged on their content here (413 is tested elsewhere).
     app = create_api(IntakeSettings(data_dir=tmp_path, rate_limit_per_minute=100_000, max_body_bytes=4_000_000),
-                     keyring=Keyring.generate(), publisher=FakePublisher())
+                     transport_key=PrivateKeyring.generate("transport").recipient(), publisher=FakePublisher())
     return schemathesis.openapi.from_asgi("/openapi.json", app)
 
 

@@ -13,7 +13,7 @@ with warnings.catch_warnings():  # starlette's notice about httpx2; the client w
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
-from services.common.envelope import Keyring
+from services.common.envelope import PrivateKeyring
 from services.common.settings import IntakeSettings
 from services.intake.api import create_api
 from tests.unit.intake.samples import FakePublisher
@@ -26,19 +26,20 @@ def publisher() -> FakePublisher:
 
 
 @pytest.fixture
-def keyring() -> Keyring:
-    """A fresh keyring for this test."""
-    return Keyring.generate()
+def keyring() -> PrivateKeyring:
+    """A fresh transport key pair for this test; the edge is given only its public half."""
+    return PrivateKeyring.generate("transport")
 
 
 @pytest.fixture
-def make_client(tmp_path: Path, publisher: FakePublisher, keyring: Keyring) -> Iterator[Callable[..., TestClient]]:
+def make_client(tmp_path: Path, publisher: FakePublisher,
+                keyring: PrivateKeyring) -> Iterator[Callable[..., TestClient]]:
     """Build a started TestClient for the edge with the given settings overrides."""
     clients: list[TestClient] = []
 
     def make(**overrides: Any) -> TestClient:
         settings = IntakeSettings(data_dir=tmp_path / "data", **{"rate_limit_per_minute": 10_000, **overrides})
-        client = TestClient(create_api(settings, keyring=keyring, publisher=publisher))
+        client = TestClient(create_api(settings, transport_key=keyring.recipient(), publisher=publisher))
         client.__enter__()
         clients.append(client)
         return client
