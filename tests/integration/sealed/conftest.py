@@ -69,7 +69,7 @@ class Backend:
 @pytest.fixture(params=["sqlite", "postgres"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     """A fresh, empty store location on each backend, and a keys folder of its own."""
-    keyring = tmp_path / "data"
+    data_dir = tmp_path / "data"
     if request.param == "sqlite":
         path = tmp_path / "store" / "sealed.db"
 
@@ -80,7 +80,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
             return rows
 
         files = [path, path.with_name("sealed.db-wal"), path.with_name("sealed.db-shm")]
-        chosen = Backend("sqlite", f"sqlite:///{path}", keyring, raw_sqlite, files)
+        chosen = Backend("sqlite", f"sqlite:///{path}", data_dir, raw_sqlite, files)
         yield chosen
         for store in chosen.opened:
             store.close()
@@ -100,7 +100,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
             cursor.execute(sql.replace("?", "%s"), params or None)
             return cursor.fetchall() if cursor.description is not None else []
 
-    chosen = Backend("postgres", url, keyring, raw_postgres)
+    chosen = Backend("postgres", url, data_dir, raw_postgres)
     yield chosen
     for store in chosen.opened:
         store.close()
