@@ -2,8 +2,9 @@
 
 A held intel may still name its source (that is why it is held), so on the topic only its id, the
 day it was held, a revision, a status and the residual-risk score and reason codes are readable;
-the intel and the reasons with their excerpts travel sealed (`HeldContent`, AES-256-GCM, bound to
-the intel id). Nothing held reaches cpi.intel.sanitised.v1 until an officer releases it.
+the intel and the reasons with their excerpts travel sealed (`HeldContent`) to the unseal public key
+(HPKE, bound to the intel id): the sanitiser that holds it cannot open it again; only the Intelligence
+Unit's review can. Nothing held reaches cpi.intel.sanitised.v1 until an officer releases it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pydantic_core import PydanticCustomError
 
 from schemas.base import CpiModel, Identifier, unique_items
 from schemas.intel import SanitisedIntel
-from schemas.submission import SealedEnvelope
+from schemas.submission import PublicSealed
 
 
 class HeldStatus(StrEnum):
@@ -57,7 +58,7 @@ class HeldIntel(CpiModel):
     status: HeldStatus
     score: Annotated[float, Field(ge=0.0, le=1.0)]
     reason_codes: Annotated[list[ReasonCode], Field(max_length=20), AfterValidator(unique_items)]
-    sealed: SealedEnvelope | None = None
+    sealed: PublicSealed | None = None
 
     @model_validator(mode="after")
     def _sealed_until_released(self) -> HeldIntel:

@@ -173,13 +173,41 @@ class Channel(StrEnum):
     IMPORT = "import"
 
 
-class SealedEnvelope(CpiModel):
-    """A value encrypted with a fresh data key (AES-256-GCM), the key wrapped by a key-encryption key."""
+class EnvelopeAlg(StrEnum):
+    """How an envelope's data key is sealed (the value is versioned: a new scheme is a new value)."""
 
+    # HPKE (RFC 9180) base mode to a public key: KEM ML-KEM-768 + X25519 hybrid, KDF HKDF-SHA256,
+    # AEAD AES-256-GCM; info = "cpi-envelope/2" NUL purpose NUL key id NUL associated data.
+    HPKE = "hpke-mlkem768x25519-hkdfsha256-aes256gcm/2"
+    # AES-256-GCM under a symmetric key-encryption key (key id as associated data): only for what a
+    # component keeps for itself, never on a topic.
+    KEK = "aes256gcm-kek/1"
+
+
+class SealedEnvelope(CpiModel):
+    """Envelope v2: a value encrypted with a fresh data key (AES-256-GCM, the record's id as associated
+    data), and that data key sealed for whoever holds key `key_id`, as `alg` says.
+
+    v1 had no `alg` and always wrapped the data key with a symmetric key the sealer also held; v2
+    envelopes on topics are sealed to a public key, so the sealer (the public edge) cannot open them.
+    """
+
+    alg: EnvelopeAlg
     key_id: Annotated[str, Field(min_length=1, max_length=64)]
-    wrapped_key: Annotated[str, Field(min_length=1, max_length=512)]
+    # 1,120 bytes of ML-KEM-768 + X25519 encapsulation, the 32-byte key and a 16-byte tag, in base64.
+    wrapped_key: Annotated[str, Field(min_length=1, max_length=2048)]
     nonce: Annotated[str, Field(min_length=1, max_length=64)]
     ciphertext: Annotated[str, Field(min_length=1, max_length=65_536)]
+
+
+def _sealed_to_a_public_key(envelope: SealedEnvelope) -> SealedEnvelope:
+    if envelope.alg is not EnvelopeAlg.HPKE:
+        raise PydanticCustomError("sealed_to_public_key", "A sealed value on a topic must be sealed to a public key.")
+    return envelope
+
+
+# What travels on topics: sealed so that only the holder of a private key opens it.
+PublicSealed = Annotated[SealedEnvelope, AfterValidator(_sealed_to_a_public_key)]
 
 
 # No exact time and no channel after the edge: an observer who saw a submission arrive (or knows when a
@@ -192,21 +220,22 @@ class ReceivedSubmission(CpiModel):
     """cpi.submission.received.v1: as it arrived, not yet validated, and unreadable on the topic.
 
     Before sanitising, free text can name the source ("I am her teacher at ..."), so the whole
-    submitted object travels sealed, bound to `submission_id`, not only its `source` block. The intake
-    worker opens it in memory to validate it with the same function the API uses.
+    submitted object travels sealed to the transport public key (HPKE), bound to `submission_id`, not
+    only its `source` block: the edge that sealed it cannot open it. The intake worker, which holds the
+    transport private key, opens it in memory to validate it with the same function the API uses.
     """
 
     submission_id: Identifier
     received_on: date = Field(description=_RECEIVED_ON)
-    sealed_submission: SealedEnvelope
+    sealed_submission: PublicSealed
 
 
 class AcceptedSubmission(CpiModel):
-    """cpi.submission.accepted.v1: a submission that passed validation, still sealed until the sanitiser."""
+    """cpi.submission.accepted.v1: a submission that passed validation, sealed again to the transport key."""
 
     submission_id: Identifier
     received_on: date = Field(description=_RECEIVED_ON)
-    sealed_submission: SealedEnvelope
+    sealed_submission: PublicSealed
 
 
 class ValidationIssue(CpiModel):

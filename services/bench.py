@@ -97,6 +97,8 @@ def _rate(label: str, items: list[Any], work: Callable[[Any], Any]) -> dict[str,
 
 def offline(count: int) -> list[dict[str, Any]]:
     """Time validate, seal + sanitise (SQLite store) and assess over `count` generated submissions."""
+    from services.common.envelope import Keyring, PrivateKeyring
+    from services.common.keys import StoreKeys
     from services.intake.domain import validate_submission
     from services.router.domain import assess, load_rules
     from services.sanitiser.adapters.sealed_store import open_sealed_store
@@ -110,7 +112,9 @@ def offline(count: int) -> list[dict[str, Any]]:
     results.append(_rate("sanitiser.scrub", submissions, lambda s: sanitise(
         s, s.source, intel_id=uuid.uuid4().hex, received_on=today, config=config)))
     with tempfile.TemporaryDirectory() as tmp:
-        store = open_sealed_store(f"sqlite:///{tmp}/sealed.db", Path(tmp) / "keyring.json")
+        keys = StoreKeys(kek=Keyring.generate(), audit=Keyring.generate(),
+                         unseal_public=PrivateKeyring.generate("unseal").recipient())
+        store = open_sealed_store(f"sqlite:///{tmp}/sealed.db", keys)
         try:
             results.append(_rate("sanitiser.seal+scrub (SQLite)", submissions, lambda s: sanitise(
                 s, s.source, intel_id=store.seal(uuid.uuid4().hex, s.source, today), received_on=today,

@@ -13,9 +13,9 @@ from typing import Any
 
 from schemas.topics import ACCEPTED, DECIDED, RECEIVED, SANITISED, TopicSpec
 from services.bench import generated_submissions
-from services.common.envelope import Keyring
 from services.common.kafka.admin import admin_client, apply_topics
 from services.common.kafka.broker import LocalBroker, free_port
+from services.common.keys import ensure_keys, load_edge_keys
 from services.common.processes import wait_until_ready
 from services.common.serde import encode
 from services.common.settings import PlatformSettings
@@ -51,7 +51,8 @@ def through_kafka(count: int) -> dict[str, Any]:
         prefix = f"bench{uuid.uuid4().hex[:8]}."
         settings = PlatformSettings(kafka_bootstrap=bootstrap, topic_prefix=prefix, data_dir=data)
         apply_topics(settings)
-        keyring = Keyring.load_or_create(settings.keyring_file)
+        ensure_keys(settings)  # before the workers start, so they find one set of keys
+        transport_key = load_edge_keys(settings)
         env = {**os.environ, "CPI_KAFKA_BOOTSTRAP": bootstrap, "CPI_TOPIC_PREFIX": prefix,
                "CPI_DATA_DIR": str(data), "CPI_LOG_LEVEL": "warning"}
         ports = {name: free_port() for name in _WORKERS}
@@ -67,7 +68,7 @@ def through_kafka(count: int) -> dict[str, Any]:
                 wait_until_ready(f"http://127.0.0.1:{port}/readyz", process=process)
             from kafka import KafkaProducer
 
-            records = [received_record(s, keyring) for s in generated_submissions(count, seed=11)]
+            records = [received_record(s, transport_key) for s in generated_submissions(count, seed=11)]
             producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
             started = time.monotonic()
             for record in records:

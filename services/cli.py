@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "services.sanitiser.held_cli",
     "services.router.cli",
     "services.up",
+    "services.keys_cli",
     "services.bench",
 )
 

@@ -63,6 +63,12 @@ def _up(args: argparse.Namespace) -> int:
 
     report = apply_topics(settings)
     print(f"Topics     {len(report.created)} created, {len(report.unchanged)} unchanged", flush=True)
+    from services.common.keys import ensure_keys
+
+    # Every key made once, here, before the processes that each load only their own start.
+    created = ensure_keys(settings)
+    print(f"Keys       {len(created)} created in {settings.keys_dir or settings.data_dir / 'keys'} (cpi keys show)",
+          flush=True)
     for name, differences in report.drift.items():
         print(f"           DRIFT {name}: {'; '.join(differences)}", flush=True)
 

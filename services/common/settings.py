@@ -23,7 +23,15 @@ class PlatformSettings(BaseSettings):
     replication_factor: int = Field(default=1, ge=1, description="3 in clusters.")
     min_insync_replicas: int = Field(default=1, ge=1, description="2 in clusters.")
     data_dir: Path = Path(".cpi")
-    keyring_path: Path | None = None
+    keys_dir: Path | None = Field(
+        default=None, description="The folder of key files, one per purpose (`cpi keys show`); default <data_dir>/keys."
+    )
+    key_files: dict[str, Path] = Field(
+        default={}, description="Per-key file overrides by key name, e.g. {\"transport-public\": \"/run/x.json\"}."
+    )
+    create_missing_keys: bool = Field(
+        default=True, description="Create a missing key on first local run; false in deployments, which mount keys."
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "console"] = "json"
     http_host: str = "127.0.0.1"
@@ -36,9 +44,9 @@ class PlatformSettings(BaseSettings):
     def bootstrap(self) -> str:
         return self.kafka_bootstrap or f"127.0.0.1:{self.local_kafka_port}"
 
-    @property
-    def keyring_file(self) -> Path:
-        return self.keyring_path or self.data_dir / "keys" / "keyring.json"
+    def key_file(self, name: str, default_filename: str) -> Path:
+        """Where key `name` is kept: its override, else `default_filename` in the keys folder."""
+        return self.key_files.get(name) or (self.keys_dir or self.data_dir / "keys") / default_filename
 
     def topic(self, name: str) -> str:
         return self.topic_prefix + name

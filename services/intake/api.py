@@ -32,7 +32,8 @@ from starlette.requests import ClientDisconnect
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from schemas import Channel, Submission, ValidationIssue
-from services.common.envelope import Keyring
+from services.common.envelope import RecipientKey
+from services.common.keys import load_edge_keys
 from services.common.settings import IntakeSettings
 from services.intake.domain import parse_json
 from services.intake.form import read_form, render_form, render_message, render_receipt
@@ -145,12 +146,12 @@ def _client(request: Request) -> str:
     return "address:" + (request.client.host if request.client else "unknown")
 
 
-def create_api(settings: IntakeSettings, *, keyring: Keyring | None = None, publisher: Publisher | None = None,
-               idempotency: IdempotencyStore | None = None) -> FastAPI:
+def create_api(settings: IntakeSettings, *, transport_key: RecipientKey | None = None,
+               publisher: Publisher | None = None, idempotency: IdempotencyStore | None = None) -> FastAPI:
     """The FastAPI app. Kafka is the default publisher; tests may pass their own adapters."""
     sink: Publisher = publisher or KafkaPublisher(settings)
     secret = edge_secret(settings)
-    intake = Intake(keyring=keyring or Keyring.load_or_create(settings.keyring_file), publisher=sink,
+    intake = Intake(transport_key=transport_key or load_edge_keys(settings), publisher=sink,
                     idempotency=idempotency or IdempotencyStore(idempotency_path(settings)), secret=secret)
     limiter = RateLimiter(settings.rate_limit_per_minute)
     partners = PartnerKeys.load(settings.api_keys_file)

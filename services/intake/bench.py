@@ -53,7 +53,7 @@ class NullPublisher:
 def _serve(port: int, data_dir: str, kafka: str | None) -> None:
     import uvicorn
 
-    from services.common.envelope import Keyring
+    from services.common.envelope import PrivateKeyring
     from services.common.logging import configure_logging
     from services.common.settings import IntakeSettings
     from services.intake.api import create_api
@@ -66,7 +66,7 @@ def _serve(port: int, data_dir: str, kafka: str | None) -> None:
     os.dup2(devnull, 2)
     configure_logging("info", "json")
     publisher = None if kafka else NullPublisher()
-    app = create_api(settings, keyring=Keyring.generate(), publisher=publisher)
+    app = create_api(settings, transport_key=PrivateKeyring.generate("transport").recipient(), publisher=publisher)
     # Served as `cpi api` serves it: the read deadlines and the concurrency cap are part of the cost.
     uvicorn.Server(edge_config(settings.model_copy(update={"api_port": port}), app, log_level="error")).run()
 

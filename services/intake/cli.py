@@ -109,13 +109,13 @@ async def import_lines(path: str, settings: Any, *, publisher: Any = None, out: 
     """Send each valid line to the received topic as channel `import`; report rejected lines on `out`."""
     out = out or sys.stdout
     from services.cli import write_jsonl
-    from services.common.envelope import Keyring
+    from services.common.keys import load_edge_keys
     from services.intake.domain import parse_json
     from services.intake.idempotency import IMPORT_PRINCIPAL, IdempotencyStore, idempotency_path
     from services.intake.protection import edge_secret
     from services.intake.receiving import Intake, KafkaPublisher
 
-    intake = Intake(keyring=Keyring.load_or_create(settings.keyring_file),
+    intake = Intake(transport_key=load_edge_keys(settings),
                     publisher=publisher or KafkaPublisher(settings),
                     idempotency=IdempotencyStore(idempotency_path(settings)), secret=edge_secret(settings))
     counts: Counter[str] = Counter()

@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaProducer
 from schemas import Channel, ReceivedSubmission, Submission, ValidationIssue
 from schemas.topics import RECEIVED
 from services.common.days import day_timestamp, utc_today
-from services.common.envelope import Keyring, seal
+from services.common.envelope import RecipientKey, seal_to
 from services.common.serde import encode
 from services.common.settings import IntakeSettings
 from services.intake.domain import issue, validate_submission
@@ -28,15 +28,16 @@ from services.intake.metrics import SUBMISSIONS, count_rejection
 log = structlog.get_logger(__name__)
 
 
-def received_record(submission: Submission, keyring: Keyring) -> ReceivedSubmission:
-    """The received-topic record: a fresh submission id, the day, and the whole submission sealed to that id.
+def received_record(submission: Submission, transport: RecipientKey) -> ReceivedSubmission:
+    """The received-topic record: a fresh submission id, the day, and the whole submission sealed, bound to
+    that id, to the transport public key (which opens nothing here).
 
     No exact time and no channel: past the edge they would link the submission to its intel."""
     submission_id = uuid.uuid4().hex
     return ReceivedSubmission(
         submission_id=submission_id,
         received_on=utc_today(),
-        sealed_submission=seal(submission.model_dump_json().encode(), submission_id.encode(), keyring),
+        sealed_submission=seal_to(submission.model_dump_json().encode(), submission_id.encode(), transport),
     )
 
 
@@ -95,9 +96,9 @@ def refusal(status: int, code: str, message: str, retry_after: int | None = None
 
 @dataclass(frozen=True)
 class Intake:
-    """Everything receiving needs: the keyring that seals sources, where records go, the idempotency table."""
+    """Everything receiving needs: the public key that seals submissions, where records go, the idempotency table."""
 
-    keyring: Keyring
+    transport_key: RecipientKey
     publisher: Publisher
     idempotency: IdempotencyStore
     secret: bytes
@@ -113,7 +114,7 @@ class Intake:
             log.info("submission_rejected", channel=channel.value, codes=sorted(set(codes)))
             return Answer(status=422, problems=tuple(validation.errors))
         submission = validation.submission
-        record = received_record(submission, self.keyring)
+        record = received_record(submission, self.transport_key)
         # The sharer's receipt keeps the exact time (it is theirs); nothing after the edge holds it.
         receipt = Receipt(receipt_id=uuid.uuid4().hex, received_at=datetime.now(UTC))
         keys = scope_and_fingerprint(submission, self.secret, principal)

@@ -1,4 +1,5 @@
-"""`cpi sanitise FILE` (offline, the worker's own code) and `cpi sealed unseal|audit-verify|rotate-key|purge`."""
+"""`cpi sanitise FILE` (offline, the worker's own code, with the sanitiser's keys) and `cpi sealed
+unseal|audit-verify|purge` (the unseal path's keys; key rotation is `cpi keys rotate`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.cli import read_lines, write_jsonl
-from services.common.envelope import Keyring
+from services.common.keys import load_sanitiser_keys, load_unseal_keys
 from services.common.settings import SanitiserSettings
 from services.intake.domain import validate_submission
 from services.sanitiser.adapters.sealed_store import UnsealDenied
@@ -30,8 +31,7 @@ def _sanitise(args: argparse.Namespace) -> int:
     `held` line on stderr gives its line, intel id and reason codes (never the text found).
     """
     settings = SanitiserSettings()
-    Keyring.load_or_create(settings.keyring_file)
-    store = open_store(settings)
+    store = open_store(settings, load_sanitiser_keys(settings).store)
     config = load_scrub_config()
     failures = held = 0
     try:
@@ -69,7 +69,8 @@ def _report(number: int, errors: list[dict[str, Any]]) -> None:
 
 
 def _unseal(args: argparse.Namespace) -> int:
-    store = open_store(SanitiserSettings())
+    settings = SanitiserSettings()
+    store = open_store(settings, load_unseal_keys(settings))
     try:
         source = store.unseal(args.intel_id, role=args.role, officer_id=args.officer_id, reason=args.reason)
     except UnsealDenied as exc:
@@ -82,7 +83,8 @@ def _unseal(args: argparse.Namespace) -> int:
 
 
 def _audit_verify(args: argparse.Namespace) -> int:
-    store = open_store(SanitiserSettings())
+    settings = SanitiserSettings()
+    store = open_store(settings, load_unseal_keys(settings))
     try:
         result = store.verify_audit()
     finally:
@@ -92,18 +94,9 @@ def _audit_verify(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
-def _rotate(args: argparse.Namespace) -> int:
-    store = open_store(SanitiserSettings())
-    try:
-        count = store.rotate_key(args.new_key_id)
-    finally:
-        store.close()
-    print(f"new primary key {args.new_key_id}: {count} records re-wrapped")
-    return 0
-
-
 def _purge(args: argparse.Namespace) -> int:
-    store = open_store(SanitiserSettings())
+    settings = SanitiserSettings()
+    store = open_store(settings, load_unseal_keys(settings))
     try:
         count = store.purge()
     finally:
@@ -131,8 +124,5 @@ def register(commands: Any) -> None:
     unseal.set_defaults(run=_unseal)
     verify = actions.add_parser("audit-verify", help="check the hash-chained audit log")
     verify.set_defaults(run=_audit_verify)
-    rotate = actions.add_parser("rotate-key", help="new primary key; re-wrap every data key")
-    rotate.add_argument("new_key_id")
-    rotate.set_defaults(run=_rotate)
     purge = actions.add_parser("purge", help="remove records past their review date (audited)")
     purge.set_defaults(run=_purge)

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from schemas import HeldContent, HeldIntel, HeldReason, HeldStatus, SanitisedIntel
 from schemas.base import utc_today
-from services.common.envelope import Keyring, open_envelope, seal
+from services.common.envelope import PrivateKeyring, RecipientKey, open_sealed, seal_to
 from services.common.errors import CpiError
 from services.sanitiser.domain import REDACTION_MARKER
 from services.sanitiser.residual import ResidualRisk, assess_residual_risk
@@ -33,14 +33,15 @@ class HeldRecordUnreadable(CpiError):
     """A held record carries no sealed intel (it was released) or its envelope does not open."""
 
 
-def hold(intel: SanitisedIntel, risk: ResidualRisk, keyring: Keyring, *, held_on: date | None = None) -> HeldIntel:
-    """Revision 1: the intel and its reasons sealed to its id; only the score and codes readable."""
-    return _revision(intel, risk, keyring, revision=1, status=HeldStatus.HELD, held_on=held_on or utc_today())
+def hold(intel: SanitisedIntel, risk: ResidualRisk, unseal: RecipientKey, *, held_on: date | None = None) -> HeldIntel:
+    """Revision 1: the intel and its reasons sealed to the unseal public key, bound to its id; only the
+    score and codes readable."""
+    return _revision(intel, risk, unseal, revision=1, status=HeldStatus.HELD, held_on=held_on or utc_today())
 
 
-def revise(previous: HeldIntel, intel: SanitisedIntel, keyring: Keyring) -> HeldIntel:
+def revise(previous: HeldIntel, intel: SanitisedIntel, unseal: RecipientKey) -> HeldIntel:
     """The revision after an officer's redaction, with its residual risk assessed again."""
-    return _revision(intel, assess_residual_risk(intel), keyring, revision=previous.revision + 1,
+    return _revision(intel, assess_residual_risk(intel), unseal, revision=previous.revision + 1,
                      status=HeldStatus.REDACTED, held_on=previous.held_on)
 
 
@@ -50,7 +51,7 @@ def released(previous: HeldIntel) -> HeldIntel:
                      status=HeldStatus.RELEASED, score=previous.score, reason_codes=previous.reason_codes)
 
 
-def _revision(intel: SanitisedIntel, risk: ResidualRisk, keyring: Keyring, *, revision: int,
+def _revision(intel: SanitisedIntel, risk: ResidualRisk, unseal: RecipientKey, *, revision: int,
               status: HeldStatus, held_on: date) -> HeldIntel:
     content = HeldContent(
         intel=intel,
@@ -59,15 +60,15 @@ def _revision(intel: SanitisedIntel, risk: ResidualRisk, keyring: Keyring, *, re
     return HeldIntel(
         intel_id=intel.intel_id, held_on=held_on, revision=revision, status=status, score=risk.score,
         reason_codes=list(risk.codes),
-        sealed=seal(content.model_dump_json().encode(), intel.intel_id.encode(), keyring),
+        sealed=seal_to(content.model_dump_json().encode(), intel.intel_id.encode(), unseal),
     )
 
 
-def open_held(record: HeldIntel, keyring: Keyring) -> HeldContent:
-    """The intel and reasons a held record seals; only with the keyring, only under its own intel id."""
+def open_held(record: HeldIntel, unseal: PrivateKeyring) -> HeldContent:
+    """The intel and reasons a held record seals; only with the unseal private key, only under its own intel id."""
     if record.sealed is None:
         raise HeldRecordUnreadable("a released record carries no sealed intel")
-    plaintext = open_envelope(record.sealed, record.intel_id.encode(), keyring)
+    plaintext = open_sealed(record.sealed, record.intel_id.encode(), unseal)
     try:
         content = HeldContent.model_validate_json(plaintext)
     except ValidationError:

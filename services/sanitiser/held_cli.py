@@ -20,8 +20,8 @@ from pydantic import ValidationError
 from schemas import HeldContent, HeldIntel, HeldStatus
 from schemas.topics import HELD, SANITISED, TopicSpec
 from services.common.days import day_timestamp
-from services.common.envelope import Keyring
 from services.common.kafka.reading import read_to_end
+from services.common.keys import StoreKeys, load_unseal_keys
 from services.common.serde import encode
 from services.common.settings import SanitiserSettings
 from services.sanitiser.adapters.sealed_store import HeldReviewDenied
@@ -59,7 +59,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _authorised(
-    args: argparse.Namespace, action: str, settings: SanitiserSettings, keyring: Keyring, **detail: object
+    args: argparse.Namespace, action: str, settings: SanitiserSettings, keys: StoreKeys, **detail: object
 ) -> tuple[HeldIntel, HeldContent] | None:
     """The held record and what it seals once the officer is authorised; None (and why, on stderr) if
     refused. Granted or refused, the attempt is audited first, with the revision and `detail` (counts,
@@ -70,7 +70,7 @@ def _authorised(
         refusal = ("not_held", "no intel with that id is held for review")
     elif record.status is HeldStatus.RELEASED:
         refusal = ("already_released", "it has already been released to cpi.intel.sanitised.v1")
-    store = open_store(settings)
+    store = open_store(settings, keys)
     try:
         store.review_held(action, args.intel_id, role=args.role, officer_id=args.officer_id, reason=args.reason,
                           refusal=refusal, detail={"revision": record.revision if record else None, **detail})
@@ -79,13 +79,13 @@ def _authorised(
         return None
     finally:
         store.close()
-    assert record is not None  # refused above otherwise
-    return record, open_held(record, keyring)
+    assert record is not None and keys.unseal_private is not None  # refused above otherwise; the unseal path's
+    return record, open_held(record, keys.unseal_private)
 
 
 def _show(args: argparse.Namespace) -> int:
     settings = SanitiserSettings()
-    opened = _authorised(args, "show", settings, Keyring.load(settings.keyring_file))
+    opened = _authorised(args, "show", settings, load_unseal_keys(settings))
     if opened is None:
         return REFUSED_EXIT
     record, content = opened
@@ -97,8 +97,8 @@ def _show(args: argparse.Namespace) -> int:
 
 def _redact(args: argparse.Namespace) -> int:
     settings = SanitiserSettings()
-    keyring = Keyring.load(settings.keyring_file)
-    opened = _authorised(args, "redact", settings, keyring, texts=len(args.text))
+    keys = load_unseal_keys(settings)
+    opened = _authorised(args, "redact", settings, keys, texts=len(args.text))
     if opened is None:
         return REFUSED_EXIT
     record, content = opened
@@ -109,7 +109,8 @@ def _redact(args: argparse.Namespace) -> int:
         print(f"cpi: text {', '.join(missing)} of {len(args.text)} does not occur as a whole word in the held "
               "intel; nothing was redacted", file=sys.stderr)
         return 1
-    revised = revise(record, redaction.intel, keyring)
+    assert keys.unseal_private is not None
+    revised = revise(record, redaction.intel, keys.unseal_private.recipient())
     _publish(settings, [(HELD, record.intel_id, encode(revised))])
     print(json.dumps({**_summary(revised), "replaced": sum(redaction.found)}))
     return 0
@@ -117,7 +118,7 @@ def _redact(args: argparse.Namespace) -> int:
 
 def _release(args: argparse.Namespace) -> int:
     settings = SanitiserSettings()
-    opened = _authorised(args, "release", settings, Keyring.load(settings.keyring_file))
+    opened = _authorised(args, "release", settings, load_unseal_keys(settings))
     if opened is None:
         return REFUSED_EXIT
     record, content = opened

@@ -16,7 +16,7 @@ from prometheus_client import Counter
 from schemas import AcceptedSubmission, SanitisedIntel, Submission
 from schemas.topics import ACCEPTED, HELD, SANITISED
 from services.common.days import day_timestamp
-from services.common.envelope import EnvelopeError, Keyring, open_envelope
+from services.common.envelope import EnvelopeError, KeyringError, PrivateKeyring, RecipientKey, open_sealed
 from services.common.errors import DecodeError
 from services.common.kafka.stage import (
     CpiApp,
@@ -27,6 +27,7 @@ from services.common.kafka.stage import (
     register_stage,
     run_worker,
 )
+from services.common.keys import StoreKeys, load_sanitiser_keys
 from services.common.serde import decode, encode
 from services.common.settings import SanitiserSettings
 from services.sanitiser.adapters.sealed_store import RetentionPolicy, SealedStore, open_sealed_store
@@ -45,14 +46,14 @@ HELD_TOTAL = Counter("cpi_sanitiser_held_total",
 
 
 def seal_and_sanitise(
-    accepted: AcceptedSubmission, keyring: Keyring, store: SealedStore, config: ScrubConfig
+    accepted: AcceptedSubmission, transport: PrivateKeyring, store: SealedStore, config: ScrubConfig
 ) -> SanitisedIntel:
     """Seal the provenance (idempotent per submission) and build the intel that carries none of it."""
     try:
         submission = Submission.model_validate_json(
-            open_envelope(accepted.sealed_submission, accepted.submission_id.encode(), keyring)
+            open_sealed(accepted.sealed_submission, accepted.submission_id.encode(), transport)
         )
-    except (EnvelopeError, ValueError):
+    except (EnvelopeError, KeyringError, ValueError):
         raise DecodeError("sealed_submission_unreadable",
                           "the sealed submission does not open or is not a valid Submission") from None
     received_on = accepted.received_on
@@ -60,9 +61,9 @@ def seal_and_sanitise(
     return sanitise(submission, submission.source, intel_id=intel_id, received_on=received_on, config=config)
 
 
-def release_or_hold(intel: SanitisedIntel, keyring: Keyring, hold_threshold: float) -> Publish:
-    """The sanitised intel for the router, or, if its residual risk reaches the threshold, the sealed
-    held record for the Intelligence Unit instead (counted and logged by reason code only)."""
+def release_or_hold(intel: SanitisedIntel, unseal: RecipientKey, hold_threshold: float) -> Publish:
+    """The sanitised intel for the router, or, if its residual risk reaches the threshold, the held record
+    for the Intelligence Unit instead, sealed to the unseal public key (counted and logged by reason code only)."""
     key, stamp = intel.intel_id.encode(), day_timestamp()
     risk = assess_residual_risk(intel)
     if not risk.holds(hold_threshold):
@@ -70,32 +71,36 @@ def release_or_hold(intel: SanitisedIntel, keyring: Keyring, hold_threshold: flo
     for code in risk.codes:
         HELD_TOTAL.labels(reason=code).inc()
     log.info("intel_held", intel_id=intel.intel_id, score=risk.score, reason_codes=list(risk.codes))
-    return Publish(topic=HELD, key=key, value=encode(hold(intel, risk, keyring)), timestamp=stamp)
+    return Publish(topic=HELD, key=key, value=encode(hold(intel, risk, unseal)), timestamp=stamp)
 
 
-def make_handler(keyring: Keyring, store: SealedStore, config: ScrubConfig, hold_threshold: float) -> Handler:
+def make_handler(transport: PrivateKeyring, unseal: RecipientKey, store: SealedStore, config: ScrubConfig,
+                 hold_threshold: float) -> Handler:
     async def handle(value: bytes) -> Sequence[Publish]:
         accepted = decode(AcceptedSubmission, value)
         # The store does blocking I/O (SQLite/PostgreSQL): keep it off the event loop.
-        intel = await asyncio.to_thread(seal_and_sanitise, accepted, keyring, store, config)
-        return [release_or_hold(intel, keyring, hold_threshold)]
+        intel = await asyncio.to_thread(seal_and_sanitise, accepted, transport, store, config)
+        return [release_or_hold(intel, unseal, hold_threshold)]
 
     return handle
 
 
-def open_store(settings: SanitiserSettings) -> SealedStore:
-    return open_sealed_store(settings.sealed_store, settings.keyring_file,
+def open_store(settings: SanitiserSettings, keys: StoreKeys) -> SealedStore:
+    """The configured sealed store, opened with the calling process's own keys (sanitiser or unseal path)."""
+    return open_sealed_store(settings.sealed_store, keys,
                              retention=RetentionPolicy(review_after_years=settings.retention_years))
 
 
 def build(settings: SanitiserSettings, *, store: SealedStore | None = None) -> CpiApp:
     app = create_app(STAGE, settings)
-    keyring = Keyring.load_or_create(settings.keyring_file)
-    store = store or open_store(settings)
+    keys = load_sanitiser_keys(settings)
+    assert keys.store.unseal_public is not None  # the sanitiser's keys always have it
+    store = store or open_store(settings, keys.store)
     # Mixed, so neither the sanitised topic's order nor the sealed store's matches arrival order.
     mixing = Mixing(min_records=settings.release_min_records, max_wait_seconds=settings.release_max_wait_seconds)
     register_stage(app, settings, stage=STAGE, source=ACCEPTED,
-                   handler=make_handler(keyring, store, load_scrub_config(), settings.hold_threshold), mixing=mixing)
+                   handler=make_handler(keys.transport, keys.store.unseal_public, store, load_scrub_config(),
+                                        settings.hold_threshold), mixing=mixing)
     return app
 
 

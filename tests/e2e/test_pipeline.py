@@ -27,7 +27,9 @@ from schemas.topics import (
     RECEIVED,
     SANITISED,
 )
-from services.common.envelope import Keyring, open_envelope
+from services.common.envelope import open_sealed
+from services.common.keys import load_intake_keys, load_unseal_keys
+from services.common.settings import SanitiserSettings
 from services.sanitiser.domain import REDACTION_MARKER
 from services.sanitiser.held import open_held
 from tests.e2e.conftest import WORKERS, Pipeline
@@ -182,11 +184,13 @@ def held(pipeline: Pipeline) -> dict[str, Any]:
     response = httpx.post(f"{pipeline.api_url}/api/v1/submissions", json=body, headers=pipeline.api_auth,
                           timeout=30)
     assert response.status_code == 202, response.text
-    keyring = Keyring.load(pipeline.data_dir / "keys" / "keyring.json")
+    # The unseal path's key (the Intelligence Unit's): nothing else opens a held envelope.
+    unseal = load_unseal_keys(SanitiserSettings(data_dir=pipeline.data_dir, create_missing_keys=False)).unseal_private
+    assert unseal is not None
 
     def seals_marker(record: Any) -> bool:
         found = HeldIntel.model_validate_json(record.value)
-        return found.sealed is not None and marker in open_held(found, keyring).intel.information
+        return found.sealed is not None and marker in open_held(found, unseal).intel.information
 
     record = wait_for(pipeline.bootstrap, pipeline.topic(HELD.name), seals_marker)
     return {"marker": marker, "record": record, "held": HeldIntel.model_validate_json(record.value)}
@@ -361,13 +365,13 @@ def test_redelivery_gives_the_same_intel_and_decision_and_no_second_notification
     notifier sends nothing twice."""
     marker = decided["marker"]
     decision = decided["decision"]
-    keyring = Keyring.load(pipeline.data_dir / "keys" / "keyring.json")
+    transport = load_intake_keys(SanitiserSettings(data_dir=pipeline.data_dir, create_missing_keys=False))
 
     def opens_to_marker(record: Any) -> bool:
         if record.key == b"poison":  # the dead-letter test's bytes
             return False
         accepted = AcceptedSubmission.model_validate_json(record.value)
-        plain = open_envelope(accepted.sealed_submission, accepted.submission_id.encode(), keyring)
+        plain = open_sealed(accepted.sealed_submission, accepted.submission_id.encode(), transport)
         return marker.encode() in plain
 
     accepted = wait_for(pipeline.bootstrap, pipeline.topic(ACCEPTED.name), opens_to_marker)

@@ -1,5 +1,5 @@
 """The offline and operator commands, run as a person runs them: `cpi sanitise | cpi assess -` (and what
-`cpi sanitise` holds), `cpi sealed unseal|audit-verify|rotate-key|purge`, and `cpi reassess` against a
+`cpi sanitise` holds), `cpi sealed unseal|audit-verify|purge` with `cpi keys rotate`, and `cpi reassess` against a
 real broker."""
 
 from __future__ import annotations
@@ -123,7 +123,8 @@ def test_assess_reports_a_line_that_is_not_intel(env: dict[str, str]) -> None:
 
 def test_sealed_commands_unseal_audit_rotate_and_purge(env: dict[str, str], sanitised: Any, tmp_path: Path) -> None:
     """Only the Intelligence Unit with an officer id and a reason can unseal (a refusal exits 3 and is
-    audited); the audit chain verifies, and fails once a row is deleted; rotation keeps records openable."""
+    audited); the audit chain verifies, and fails once a row is deleted; rotating the store KEK and the audit key
+    keeps records openable and the chain verifiable."""
     _result, intel = sanitised
     intel_id = intel[0].intel_id
     reason = ["--reason", "Re-contact needed to clarify the date of the incident."]
@@ -137,8 +138,11 @@ def test_sealed_commands_unseal_audit_rotate_and_purge(env: dict[str, str], sani
     verified = json.loads(cpi(env, "sealed", "audit-verify").stdout)
     assert verified["ok"] is True and verified["entries"] >= 2
 
-    rotated = cpi(env, "sealed", "rotate-key", "kek-2")
-    assert rotated.returncode == 0 and "2 records re-wrapped" in rotated.stdout
+    for purpose in ("store-kek", "audit"):
+        rotated = cpi(env, "keys", "rotate", purpose)
+        assert rotated.returncode == 0, rotated.stderr
+        assert json.loads(rotated.stdout)["purpose"] == purpose
+    assert json.loads(cpi(env, "sealed", "audit-verify").stdout)["ok"] is True
     again = cpi(env, "sealed", "unseal", intel_id, "--role", "intelligence_unit", "--officer-id", "DS42", *reason)
     assert json.loads(again.stdout)["name"] == SOURCE["name"]
     assert "0 records" in cpi(env, "sealed", "purge").stdout

@@ -95,3 +95,54 @@ def test_the_edge_keeps_metrics_internal_and_is_rate_limited_at_the_ingress() ->
         ingress["metadata"]["annotations"])
     backends = [p["backend"]["service"] for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]]
     assert backends == [{"name": "cpi-intake-api", "port": {"name": "http"}}]
+
+
+# The Deployment of each process that holds keys; the router and notifier hold none.
+_PODS = {"cpi-intake-api": "edge", "cpi-intake": "intake", "cpi-sanitiser": "sanitiser", "cpi-router": "router",
+         "cpi-notifier": "notifier"}
+
+
+def _secrets_of(pod: dict[str, Any]) -> tuple[set[str], set[str]]:
+    """The Secrets a pod mounts as files, and those it takes as environment variables."""
+    mounted: set[str] = set()
+    for volume in pod["spec"].get("volumes", []):
+        if "secret" in volume:
+            mounted.add(volume["secret"]["secretName"])
+        for source in volume.get("projected", {}).get("sources", []):
+            if "secret" in source:
+                mounted.add(source["secret"]["name"])
+    env = {ref["secretRef"]["name"] for c in pod["spec"]["containers"] for ref in c.get("envFrom", [])
+           if "secretRef" in ref}
+    return mounted, env
+
+
+def test_each_pod_mounts_exactly_its_own_keys_and_the_edge_no_store_url() -> None:
+    """Each Deployment mounts one Secret per key it holds (as services.common.keys says) and no other key:
+    the edge only the transport public key, the router and notifier none, no pod the unseal private key;
+    the keys folder is where the settings look, and a missing key stops a pod rather than being made. The
+    edge takes no Secret that holds the sealed store's URL; only the sanitiser takes that one."""
+    from services.common.keys import KEYS, keys_of
+
+    deployments = {d["metadata"]["name"]: d for d in _documents() if d["kind"] == "Deployment"}
+    config = next(d for d in _documents() if d["kind"] == "ConfigMap")["data"]
+    assert config["CPI_KEYS_DIR"] == "/etc/cpi/keys" and config["CPI_CREATE_MISSING_KEYS"] == "false"
+    assert PlatformSettings.model_validate({"keys_dir": config["CPI_KEYS_DIR"]}).key_file(
+        "transport-public", "transport.public.json") == Path("/etc/cpi/keys/transport.public.json")
+    key_secrets = {f"cpi-key-{spec.name}" for spec in KEYS}
+    assert set(_PODS) <= set(deployments)
+    for name, process in _PODS.items():
+        pod = deployments[name]["spec"]["template"]
+        mounted, env = _secrets_of(pod)
+        assert mounted & key_secrets == {f"cpi-key-{spec.name}" for spec in keys_of(process)}, name  # type: ignore[arg-type]
+        assert not env & key_secrets, name
+        mounts = [m for c in pod["spec"]["containers"] for m in c.get("volumeMounts", [])]
+        if mounted & key_secrets:
+            assert {"name": "keys", "mountPath": "/etc/cpi/keys", "readOnly": True} in mounts
+        store_url = {"cpi-sealed-store", "cpi-secrets"}  # cpi-secrets held the URL before; the edge gets neither
+        if process == "edge":
+            assert not env & store_url and not mounted & store_url
+        if process != "sanitiser":
+            assert "cpi-sealed-store" not in env | mounted, name
+    everything = set().union(*(_secrets_of(d["spec"]["template"])[0] for d in deployments.values()))
+    assert "cpi-key-unseal-private" not in everything
+    assert "sealed_store_url" not in IntakeSettings.model_fields

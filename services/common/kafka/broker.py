@@ -150,7 +150,7 @@ class LocalBroker:
         if not (self.workdir / "data" / "meta.properties").exists():
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
             formatted = subprocess.run(  # noqa: S603 - fixed arguments
-                [*jvm, "kafka.tools.StorageTool", "format", "--standalone", "-t", cluster_id,
+                [*jvm, "kafka.tools.StorageTool", "format", "--standalone", f"--cluster-id={cluster_id}",
                  "-c", str(properties)],
                 capture_output=True, text=True, check=False,
             )

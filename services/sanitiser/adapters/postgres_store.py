@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import psycopg
 
+from services.common.keys import StoreKeys
 from services.sanitiser.adapters.sealed_store import (
     Query,
     RetentionPolicy,
@@ -76,8 +76,8 @@ class PostgresSealedStore(SqlSealedStore):
 
     _read_head_for_append = "SELECT entries, last_hash FROM sealed_audit_head WHERE id = 1 FOR UPDATE"
 
-    def __init__(self, url: str, keyring_path: Path, retention: RetentionPolicy | None = None) -> None:
-        super().__init__(keyring_path, retention)
+    def __init__(self, url: str, keys: StoreKeys, retention: RetentionPolicy | None = None) -> None:
+        super().__init__(keys, retention)
         self._url = url
         try:
             self._db = psycopg.connect(url, autocommit=True)

@@ -7,15 +7,20 @@ What the tables hold, and why:
 
 - `sealed_records`: intel id, an HMAC of the submission id (never the id itself, so the table
   does not link topics to records), the provenance envelope (AES-256-GCM, intel id as
-  associated data), key id, created and review dates. Append-only: only the wrapped data key
-  changes, on key rotation; database triggers refuse any other update.
+  associated data; its data key sealed with HPKE to the unseal public key), key id, created and
+  review dates. The sanitiser holds only the unseal key's public half: it seals, and neither it
+  nor anyone with the database and every worker's keys can open a record; only the unseal path
+  (the Intelligence Unit), which holds the private half, can. Append-only: only the sealed data
+  key changes, on key rotation; database triggers refuse any other update.
 - `sealed_audit`: every unseal attempt, held-intel review (show, redact, release), rotation and
-  purge, hash-chained with HMAC-SHA256 so an edit, deletion or reordering is detected;
-  `sealed_audit_head` holds the count and last hash (itself MACed) so a deleted last row is
-  detected too. Triggers refuse update/delete.
-- `sealed_secret`: one random 32-byte secret, sealed under the keyring, from which the lookup
-  and audit keys are derived. Keeping it in the database (wrapped) means every process that
-  shares the database and keyring agrees on it, and the database alone does not reveal it.
+  purge, hash-chained with HMAC-SHA256 under the audit key (a key of its own) so an edit,
+  deletion or reordering is detected; `sealed_audit_head` holds the count and last hash (itself
+  MACed) so a deleted last row is detected too. Triggers refuse update/delete. Rotating the audit
+  key appends a checkpoint, MACed with the new key, holding a SHA-256 digest of every entry
+  before it: those entries stay verifiable once the old key is retired.
+- `sealed_secret`: one random 32-byte secret, wrapped by the store KEK, from which the lookup key
+  is derived. Keeping it in the database (wrapped) means every process that shares the database
+  and the KEK agrees on it, and the database alone does not reveal it.
 """
 
 from __future__ import annotations
@@ -37,10 +42,11 @@ from typing import Any, Final
 import structlog
 from prometheus_client import Counter
 
-from schemas import SealedEnvelope, Source
+from schemas import EnvelopeAlg, SealedEnvelope, Source
 from services.common import envelope
-from services.common.envelope import EnvelopeError, Keyring, KeyringError
+from services.common.envelope import EnvelopeError, Keyring, KeyringError, PrivateKeyring
 from services.common.errors import CpiError, TransientError
+from services.common.keys import StoreKeys
 
 log = structlog.get_logger(__name__)
 
@@ -54,6 +60,7 @@ _GENESIS: Final = "0" * 64
 # Every audit column except `hash`, in table order; the row hash is an HMAC over all of them.
 _AUDIT_FIELDS: Final = tuple("seq at action actor role intel_id reason result detail prev_hash".split())
 _SECRET_AAD: Final = b"cpi-sealed-store-secret"
+_AUDIT_CHECKPOINT: Final = "rotate_audit_key"
 
 UNSEAL_DENIED = Counter(
     "cpi_sealed_unseal_denied_total",
@@ -63,7 +70,7 @@ UNSEAL_DENIED = Counter(
 
 
 class SealedStoreError(CpiError):
-    """The sealed store cannot do what was asked: bad URL, wrong keyring, broken schema."""
+    """The sealed store cannot do what was asked: bad URL, wrong keys, broken schema."""
 
 
 class UnsealDenied(CpiError):
@@ -145,8 +152,20 @@ class SealedStore(ABC):
         """Check the audit chain for edits, deletions and reordering."""
 
     @abstractmethod
-    def rotate_key(self, new_key_id: str) -> int:
-        """Add a new primary key-encryption key and re-wrap every record's data key under it."""
+    def reseal_records(self, unseal: PrivateKeyring) -> int:
+        """Seal every record's data key again to `unseal`'s primary (unseal key rotation); how many moved."""
+
+    @abstractmethod
+    def rewrap_secret(self, kek: Keyring) -> None:
+        """Wrap the store's lookup secret under `kek`'s primary (store KEK rotation)."""
+
+    @abstractmethod
+    def rotate_audit_key(self, audit: Keyring) -> None:
+        """Continue the audit chain under `audit`'s primary, checkpointing every entry before it."""
+
+    @abstractmethod
+    def count_sealed_under(self, key_id: str) -> int:
+        """How many records' data keys are sealed to unseal key `key_id`."""
 
     @abstractmethod
     def purge(self, *, today: date | None = None) -> int:
@@ -184,9 +203,8 @@ class SqlSealedStore(SealedStore):
     #: queue; SQLite's BEGIN IMMEDIATE already serialises them.
     _read_head_for_append: str = "SELECT entries, last_hash FROM sealed_audit_head WHERE id = 1"
 
-    def __init__(self, keyring_path: Path, retention: RetentionPolicy | None = None) -> None:
-        self._keyring_path = keyring_path
-        self._keyring = Keyring.load_or_create(keyring_path)
+    def __init__(self, keys: StoreKeys, retention: RetentionPolicy | None = None) -> None:
+        self._keys = keys
         self._retention = retention or RetentionPolicy()
         self._lock = threading.Lock()
         self._lookup_key = b""
@@ -234,18 +252,29 @@ class SqlSealedStore(SealedStore):
                     (SCHEMA_COMPONENT, len(steps)),
                 )
             secret = self._load_secret(q)
-        # Separate keys per use, derived from the one stored secret.
+            self._audit_key = self._active_audit_key(q)
         self._lookup_key = hmac.digest(secret, b"cpi-sealed-lookup", "sha256")
-        self._audit_key = hmac.digest(secret, b"cpi-sealed-audit", "sha256")
         with self._lock, self._transaction() as q:
             q(
                 "INSERT INTO sealed_audit_head (id, entries, last_hash, mac) VALUES (1, 0, ?, ?) "
                 "ON CONFLICT (id) DO NOTHING",
                 (_GENESIS, self._head_mac(0, _GENESIS)),
             )
+            entries, last_hash, mac = q("SELECT entries, last_hash, mac FROM sealed_audit_head WHERE id = 1", ())[0]
+        if not hmac.compare_digest(self._head_mac(entries, last_hash), str(mac)):
+            raise SealedStoreError("the audit key does not verify this sealed store's audit chain "
+                                   "(wrong or retired audit key, or the head was altered)")
+
+    def _active_audit_key(self, q: Query) -> bytes:
+        """The audit key the chain continues under: the one the last checkpoint names, else the primary."""
+        rows = q("SELECT detail FROM sealed_audit WHERE action = ? ORDER BY seq DESC LIMIT 1", (_AUDIT_CHECKPOINT,))
+        key_id = json.loads(rows[0][0])["key_id"] if rows else self._keys.audit.primary
+        if key_id not in self._keys.audit.keys:
+            raise SealedStoreError(f"the audit key file has no key {key_id!r}, which this store's audit chain uses")
+        return self._keys.audit.keys[key_id]
 
     def _load_secret(self, q: Query) -> bytes:
-        fresh = envelope.seal(secrets.token_bytes(32), _SECRET_AAD, self._keyring)
+        fresh = envelope.seal(secrets.token_bytes(32), _SECRET_AAD, self._keys.kek)
         q(
             "INSERT INTO sealed_secret (id, key_id, wrapped_key, nonce, ciphertext) VALUES (1, ?, ?, ?, ?) "
             "ON CONFLICT (id) DO NOTHING",
@@ -253,11 +282,18 @@ class SqlSealedStore(SealedStore):
         )
         row = q("SELECT key_id, wrapped_key, nonce, ciphertext FROM sealed_secret WHERE id = 1", ())[0]
         try:
-            return self._open(_envelope(row), _SECRET_AAD)
+            return envelope.open_envelope(_envelope(row, EnvelopeAlg.KEK), _SECRET_AAD, self._keys.kek)
         except (EnvelopeError, KeyringError):
             raise SealedStoreError(
-                "the keyring does not open this sealed store (wrong or missing keyring file?)"
+                "the store KEK does not open this sealed store (wrong or missing store-kek key file?)"
             ) from None
+
+    def _recipient(self) -> envelope.RecipientKey:
+        if self._keys.unseal_public is not None:
+            return self._keys.unseal_public
+        if self._keys.unseal_private is not None:
+            return self._keys.unseal_private.recipient()
+        raise SealedStoreError("this process holds no unseal key to seal to")
 
     # -- sealing -----------------------------------------------------------------------
 
@@ -273,7 +309,7 @@ class SqlSealedStore(SealedStore):
             if found:
                 return str(found[0][0])
             intel_id = uuid.uuid4().hex
-            sealed = envelope.seal(source.model_dump_json().encode(), intel_id.encode(), self._keyring)
+            sealed = envelope.seal_to(source.model_dump_json().encode(), intel_id.encode(), self._recipient())
             # ON CONFLICT: another process may seal the same submission at the same moment;
             # whichever insert wins, both callers return its intel id.
             q(
@@ -310,6 +346,9 @@ class SqlSealedStore(SealedStore):
             "reason": reason.strip()[:MAX_REASON_CHARS],
         }
         denial = _refusal(role, officer_id, reason, "unseal provenance")
+        if denial is None and self._keys.unseal_private is None:
+            # A worker's store (sanitiser keys): the attempt is recorded like any other refusal.
+            denial = ("no_unseal_key", "this process does not hold the unseal key; only the unseal path opens records")
         with self._lock:
             if denial is not None:
                 code, message = denial
@@ -325,8 +364,10 @@ class SqlSealedStore(SealedStore):
             if not rows:
                 self._audit({**entry, "result": "not_found"})
                 raise SealedRecordNotFound("no sealed record with that intel id")
+            assert self._keys.unseal_private is not None  # refused above otherwise
             try:
-                plaintext = self._open(_envelope(rows[0]), intel_id.encode())
+                plaintext = envelope.open_sealed(_envelope(rows[0], EnvelopeAlg.HPKE), intel_id.encode(),
+                                                 self._keys.unseal_private)
             except (EnvelopeError, KeyringError):
                 self._audit({**entry, "result": "failed:does_not_open"})
                 log.error("sealed_record_does_not_open", intel_id=intel_id)
@@ -369,14 +410,6 @@ class SqlSealedStore(SealedStore):
             self._audit({**entry, "result": "granted"})
         log.info("held_review_granted", action=action, intel_id=entry["intel_id"])
 
-    def _open(self, sealed: SealedEnvelope, associated_data: bytes) -> bytes:
-        try:
-            return envelope.open_envelope(sealed, associated_data, self._keyring)
-        except KeyringError:
-            # Another process may have rotated keys since we loaded the keyring; reload once.
-            self._keyring = Keyring.load(self._keyring_path)
-            return envelope.open_envelope(sealed, associated_data, self._keyring)
-
     # -- audit chain -------------------------------------------------------------------
 
     def _head_mac(self, entries: int, last_hash: str) -> str:
@@ -389,6 +422,10 @@ class SqlSealedStore(SealedStore):
         """Append one audit row and move the head, in one transaction. Caller holds the lock."""
         with self._transaction() as q:
             entries, prev = q(self._read_head_for_append, ())[0]
+            [(mac,)] = q("SELECT mac FROM sealed_audit_head WHERE id = 1", ())
+            if not hmac.compare_digest(self._head_mac(entries, prev), str(mac)):
+                # Fail closed: the key was rotated under this process, or the head was altered.
+                raise SealedStoreError("the audit head does not verify with this audit key; nothing was done")
             fields: dict[str, object] = {
                 "seq": entries + 1,
                 "at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -413,14 +450,24 @@ class SqlSealedStore(SealedStore):
             )
 
     def verify_audit(self) -> AuditVerification:
-        """Recompute the chain: sequence continuity, each row's HMAC and link, then the head."""
-        with self._lock, self._transaction() as q:
+        """Recompute the chain: sequence continuity, each row's HMAC and link, then the head.
+
+        Entries before the last audit-key checkpoint were MACed with a retired key: they are checked
+        against the checkpoint's digest of them instead (the checkpoint itself is MACed with the
+        current key).
+        """
+        with self._lock:
+            return self._verify_audit()
+
+    def _verify_audit(self) -> AuditVerification:
+        with self._transaction() as q:
             rows = q(
                 "SELECT seq, at, action, actor, role, intel_id, reason, result, detail, prev_hash, hash "
                 "FROM sealed_audit ORDER BY seq",
                 (),
             )
             head = q("SELECT entries, last_hash, mac FROM sealed_audit_head WHERE id = 1", ())
+        checkpoint = max((i for i, row in enumerate(rows) if row[2] == _AUDIT_CHECKPOINT), default=0)
         prev = _GENESIS
         for expected, row in enumerate(rows, start=1):
             fields = dict(zip(_AUDIT_FIELDS, row[:-1], strict=True))
@@ -428,9 +475,12 @@ class SqlSealedStore(SealedStore):
                 return AuditVerification(False, len(rows), expected, f"entry {expected} is missing")
             if fields["prev_hash"] != prev:
                 return AuditVerification(False, len(rows), expected, "entry does not follow the one before")
-            if not hmac.compare_digest(self._entry_hash(fields), str(row[-1])):
+            if expected > checkpoint and not hmac.compare_digest(self._entry_hash(fields), str(row[-1])):
                 return AuditVerification(False, len(rows), expected, "entry was altered")
             prev = str(row[-1])
+        if checkpoint and json.loads(rows[checkpoint][8]).get("digest") != _digest(rows[:checkpoint]):
+            return AuditVerification(False, len(rows), None,
+                                     f"an entry before the audit key checkpoint (entry {checkpoint + 1}) was altered")
         if not head:
             return AuditVerification(False, len(rows), None, "audit head is missing")
         entries, last_hash, mac = head[0]
@@ -444,34 +494,67 @@ class SqlSealedStore(SealedStore):
 
     # -- keys and retention ------------------------------------------------------------
 
-    def rotate_key(self, new_key_id: str) -> int:
-        """Add `new_key_id` as the primary key, save the keyring, re-wrap every data key under it.
+    def reseal_records(self, unseal: PrivateKeyring) -> int:
+        """Seal each record's data key again to `unseal`'s primary; ciphertexts are untouched.
 
-        Ciphertexts are untouched. The keyring is saved before the database changes so a crash
-        can never leave a record wrapped by a key that is not on disk.
+        Needs the unseal private key (the old one opens the data key): the unseal path runs this.
         """
         with self._lock:
-            keyring = Keyring.load(self._keyring_path).with_new_primary(new_key_id)
-            keyring.save(self._keyring_path)
-            self._keyring = keyring
             with self._transaction() as q:
-                records = q("SELECT intel_id, key_id, wrapped_key, nonce, ciphertext FROM sealed_records", ())
+                records = q("SELECT intel_id, key_id, wrapped_key, nonce, ciphertext FROM sealed_records "
+                            "WHERE key_id <> ?", (unseal.primary,))
                 for intel_id, *parts in records:
-                    moved = envelope.rewrap(_envelope(parts), keyring)
-                    q(
-                        "UPDATE sealed_records SET key_id = ?, wrapped_key = ? WHERE intel_id = ?",
-                        (moved.key_id, moved.wrapped_key, intel_id),
-                    )
-                secret = q("SELECT key_id, wrapped_key, nonce, ciphertext FROM sealed_secret", ())
-                moved = envelope.rewrap(_envelope(secret[0]), keyring)
-                q(
-                    "UPDATE sealed_secret SET key_id = ?, wrapped_key = ? WHERE id = 1",
-                    (moved.key_id, moved.wrapped_key),
-                )
-            detail = {"key_id": new_key_id, "count": len(records)}
+                    moved = envelope.reseal(_envelope(parts, EnvelopeAlg.HPKE), intel_id.encode(), unseal)
+                    q("UPDATE sealed_records SET key_id = ?, wrapped_key = ? WHERE intel_id = ?",
+                      (moved.key_id, moved.wrapped_key, intel_id))
+            self._keys = StoreKeys(kek=self._keys.kek, audit=self._keys.audit, unseal_private=unseal)
+            detail = {"purpose": "unseal", "key_id": unseal.primary, "count": len(records)}
             self._audit({"action": "rotate_key", "result": "done", "detail": detail})
-        log.info("sealed_key_rotated", key_id=new_key_id, count=len(records))
+        log.info("sealed_key_rotated", purpose="unseal", key_id=unseal.primary, count=len(records))
         return len(records)
+
+    def rewrap_secret(self, kek: Keyring) -> None:
+        """Wrap the lookup secret under `kek`'s primary (it must still hold the key that wraps it now)."""
+        with self._lock:
+            with self._transaction() as q:
+                secret = q("SELECT key_id, wrapped_key, nonce, ciphertext FROM sealed_secret", ())
+                moved = envelope.rewrap(_envelope(secret[0], EnvelopeAlg.KEK), kek)
+                q("UPDATE sealed_secret SET key_id = ?, wrapped_key = ? WHERE id = 1",
+                  (moved.key_id, moved.wrapped_key))
+            self._keys = StoreKeys(kek=kek, audit=self._keys.audit, unseal_public=self._keys.unseal_public,
+                                   unseal_private=self._keys.unseal_private)
+            self._audit({"action": "rotate_key", "result": "done",
+                         "detail": {"purpose": "store-kek", "key_id": kek.primary, "count": 1}})
+        log.info("sealed_key_rotated", purpose="store-kek", key_id=kek.primary, count=1)
+
+    def rotate_audit_key(self, audit: Keyring) -> None:
+        """Verify the chain under the current key, then append a checkpoint MACed with `audit`'s primary
+        that holds a digest of every entry before it, and move the head to the new key. Refused if the
+        chain does not verify: a rotation must not launder a tampered log."""
+        with self._lock:
+            result = self._verify_audit()
+            if not result.ok:
+                raise SealedStoreError(f"the audit chain does not verify ({result.problem}); not rotating")
+            with self._transaction() as q:
+                rows = q("SELECT seq, at, action, actor, role, intel_id, reason, result, detail, prev_hash, hash "
+                         "FROM sealed_audit ORDER BY seq", ())
+                entries, prev = q(self._read_head_for_append, ())[0]
+                old_key, self._audit_key = self._audit_key, audit.keys[audit.primary]
+                try:
+                    # The head moves to the new key in the same transaction as the checkpoint.
+                    q("UPDATE sealed_audit_head SET mac = ? WHERE id = 1", (self._head_mac(entries, prev),))
+                except BaseException:
+                    self._audit_key = old_key
+                    raise
+            detail = {"key_id": audit.primary, "entries": len(rows), "digest": _digest(rows)}
+            self._audit({"action": _AUDIT_CHECKPOINT, "result": "done", "detail": detail})
+            self._keys = StoreKeys(kek=self._keys.kek, audit=audit, unseal_public=self._keys.unseal_public,
+                                   unseal_private=self._keys.unseal_private)
+        log.info("sealed_key_rotated", purpose="audit", key_id=audit.primary, count=len(rows))
+
+    def count_sealed_under(self, key_id: str) -> int:
+        with self._lock, self._transaction() as q:
+            return int(q("SELECT COUNT(*) FROM sealed_records WHERE key_id = ?", (key_id,))[0][0])
 
     def purge(self, *, today: date | None = None) -> int:
         """Remove records whose review date is before `today` (UTC today by default); audit the count."""
@@ -495,9 +578,14 @@ class SqlSealedStore(SealedStore):
             self._close_connection()
 
 
-def _envelope(row: Sequence[Any]) -> SealedEnvelope:
+def _envelope(row: Sequence[Any], alg: EnvelopeAlg) -> SealedEnvelope:
     key_id, wrapped_key, nonce, ciphertext = row
-    return SealedEnvelope(key_id=key_id, wrapped_key=wrapped_key, nonce=nonce, ciphertext=ciphertext)
+    return SealedEnvelope(alg=alg, key_id=key_id, wrapped_key=wrapped_key, nonce=nonce, ciphertext=ciphertext)
+
+
+def _digest(rows: Sequence[Sequence[Any]]) -> str:
+    """SHA-256 over audit rows, every column: what a checkpoint vouches for once their key is retired."""
+    return hashlib.sha256(_canonical({"rows": [list(row) for row in rows]})).hexdigest()
 
 
 def _refusal(role: str, officer_id: str, reason: str, doing: str) -> tuple[str, str] | None:
@@ -515,21 +603,20 @@ def _refusal(role: str, officer_id: str, reason: str, doing: str) -> tuple[str, 
     return None
 
 
-def open_sealed_store(
-    url: str, keyring_path: Path, *, retention: RetentionPolicy | None = None
-) -> SealedStore:
+def open_sealed_store(url: str, keys: StoreKeys, *, retention: RetentionPolicy | None = None) -> SealedStore:
     """Open the store at `sqlite:///path.db` (relative; `sqlite:////abs.db` absolute) or `postgresql://...`.
 
-    The schema is created or migrated on open; the keyring is loaded, or created for a local run.
+    The schema is created or migrated on open. `keys` are the opening process's own (services.common.keys):
+    with the unseal public key it seals; only with the unseal private key does it unseal.
     """
     if url.startswith("sqlite:///"):
         from services.sanitiser.adapters.sqlite_store import SqliteSealedStore
 
-        return SqliteSealedStore(Path(url.removeprefix("sqlite:///")), keyring_path, retention)
+        return SqliteSealedStore(Path(url.removeprefix("sqlite:///")), keys, retention)
     if url.startswith(("postgresql://", "postgres://")):
         from services.sanitiser.adapters.postgres_store import PostgresSealedStore
 
-        return PostgresSealedStore(url, keyring_path, retention)
+        return PostgresSealedStore(url, keys, retention)
     raise SealedStoreError("sealed store URL must start with sqlite:/// or postgresql://")
 
 

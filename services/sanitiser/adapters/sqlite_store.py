@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from services.common.files import private_file
+from services.common.keys import StoreKeys
 from services.sanitiser.adapters.sealed_store import Query, RetentionPolicy, SealedStoreUnavailable, SqlSealedStore
 
 _REFUSE = "BEGIN SELECT RAISE(ABORT, 'the sealed store is append-only'); END"
@@ -63,8 +64,8 @@ _SCHEMA_V1 = [
 class SqliteSealedStore(SqlSealedStore):
     """The sealed store in one SQLite file; one connection, guarded by the store's lock."""
 
-    def __init__(self, path: Path, keyring_path: Path, retention: RetentionPolicy | None = None) -> None:
-        super().__init__(keyring_path, retention)
+    def __init__(self, path: Path, keys: StoreKeys, retention: RetentionPolicy | None = None) -> None:
+        super().__init__(keys, retention)
         private_file(path)  # 0600 before SQLite opens it, so its -wal and -shm files are 0600 too
         # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE) so writers queue on the
         # file lock up front. check_same_thread=False: the worker calls in from a thread pool,

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from services.common.envelope import Keyring
+from services.common.envelope import PrivateKeyring
 from services.common.settings import IntakeSettings
 from services.intake.api import create_api
 from services.intake.partners import add_partner
@@ -45,7 +45,7 @@ def schema(tmp_path: Path, partner_key: str) -> Any:
     # A large body limit: generated bodies are judged on their content here (413 is tested elsewhere).
     app = create_api(IntakeSettings(data_dir=tmp_path, rate_limit_per_minute=100_000, max_body_bytes=4_000_000,
                                     api_keys_file=tmp_path / "partners.json"),
-                     keyring=Keyring.generate(), publisher=FakePublisher())
+                     transport_key=PrivateKeyring.generate("transport").recipient(), publisher=FakePublisher())
     return schemathesis.openapi.from_asgi("/openapi.json", app)
 
 

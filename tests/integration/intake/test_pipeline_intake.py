@@ -22,8 +22,9 @@ import pytest
 from schemas import DeadLetter, ReceivedSubmission, RejectedSubmission
 from schemas.topics import ACCEPTED, DEADLETTER, RECEIVED, REJECTED
 from services.common.days import day_timestamp, utc_today
-from services.common.envelope import Keyring, open_envelope
+from services.common.envelope import open_sealed
 from services.common.kafka.broker import free_port
+from services.common.keys import load_edge_keys, load_intake_keys
 from services.intake.receiving import received_record
 from tests.integration.intake.live import LiveApi, live_api
 from tests.kafka_helpers import produce, read_all, wait_for, worker_process
@@ -56,7 +57,7 @@ def api(kafka_bootstrap: str, topic_prefix: str, topics: dict[str, str], tmp_pat
 
 @pytest.fixture
 def intake_worker(kafka_bootstrap: str, topic_prefix: str, api: LiveApi) -> Iterator[subprocess.Popen[bytes]]:
-    """`cpi worker intake` as its own process, sharing the edge's data dir (and so its keyring)."""
+    """`cpi worker intake` as its own process, sharing the edge's data dir (and so the transport key pair)."""
     env = {**os.environ, "CPI_KAFKA_BOOTSTRAP": kafka_bootstrap, "CPI_TOPIC_PREFIX": topic_prefix,
            "CPI_DATA_DIR": str(api.settings.data_dir),
            "CPI_LOG_LEVEL": "warning"}
@@ -100,13 +101,13 @@ def test_a_form_submission_reaches_accepted_with_nothing_readable_on_any_topic(
     assert len(received) == 1
     assert_no_canaries([*received, accepted])
 
-    keyring = Keyring.load(api.settings.keyring_file)
+    transport = load_intake_keys(api.settings)  # the intake worker's key: the edge has no key that opens this
     value = json.loads(accepted.value)
     # Past the edge a record says only the day, never the moment or the channel (they would link it).
     assert set(value) == {"submission_id", "received_on", "sealed_submission"}
     assert value["received_on"] == utc_today().isoformat()
     assert accepted.timestamp == day_timestamp() * 1000
-    opened = json.loads(open_envelope(_envelope(value), value["submission_id"].encode(), keyring))
+    opened = json.loads(open_sealed(_envelope(value), value["submission_id"].encode(), transport))
     assert opened["source"]["email"] == CANARIES["source.email"]
     assert opened["information"] == INFORMATION
 
@@ -120,16 +121,16 @@ def _envelope(value: dict[str, Any]) -> Any:
 def test_the_worker_rejects_with_codes_only_and_dead_letters_garbage(
         api: LiveApi, topics: dict[str, str], intake_worker: subprocess.Popen[bytes], kafka_bootstrap: str) -> None:
     """An invalid sealed submission becomes a rejection with codes and paths only; undecodable bytes a dead letter."""
-    keyring = Keyring.load_or_create(api.settings.keyring_file)
+    transport_key = load_edge_keys(api.settings)
     from schemas import Submission
 
     # A record as a partner's buggy client might have got past an older edge: valid shape, urgent.
     data = valid_submission(information=INFORMATION)
     data["source"].update(name=CANARIES["source.name"], email=CANARIES["source.email"])
     submission = Submission.model_validate(data)
-    record = received_record(submission, keyring)
+    record = received_record(submission, transport_key)
     urgent = Submission.model_validate({**data, "urgency": {"immediate_risk": True, "crime_in_progress": False}})
-    urgent_record = received_record(urgent, keyring)
+    urgent_record = received_record(urgent, transport_key)
     produce(kafka_bootstrap, topics[RECEIVED.name], urgent_record.model_dump_json().encode())
     produce(kafka_bootstrap, topics[RECEIVED.name], b"\x00not a received submission")
     produce(kafka_bootstrap, topics[RECEIVED.name], record.model_dump_json().encode())

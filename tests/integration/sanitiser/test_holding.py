@@ -12,8 +12,9 @@ from structlog.testing import capture_logs
 
 from schemas import AcceptedSubmission, HeldIntel, SanitisedIntel, Submission
 from schemas.topics import HELD, SANITISED
-from services.common.envelope import Keyring
+from services.common.envelope import PrivateKeyring
 from services.common.kafka.stage import Publish
+from services.common.keys import load_edge_keys, load_intake_keys, load_sanitiser_keys, load_unseal_keys
 from services.common.serde import encode
 from services.intake.receiving import received_record
 from services.intake.worker import check_received
@@ -22,6 +23,7 @@ from services.sanitiser.domain import load_scrub_config
 from services.sanitiser.held import open_held
 from services.sanitiser.residual import DEFAULT_HOLD_THRESHOLD
 from services.sanitiser.worker import make_handler
+from tests.key_helpers import key_settings
 
 SOURCE = {"name": "Odile Brackenbury", "role": "Health Visitor", "organisation": "Fenwick Health Centre",
           "organisation_type": "health", "email": "odile.b@fenwick.example"}
@@ -36,17 +38,25 @@ def submission(information: str) -> Submission:
         "how_known": "witnessed_directly", "information": information})
 
 
-async def handled(tmp_path: Path, information: str) -> tuple[Publish, Keyring]:
-    keyring = Keyring.load_or_create(tmp_path / "keys" / "keyring.json")
-    store = open_sealed_store(f"sqlite:///{tmp_path / 'sealed.db'}", tmp_path / "keys" / "keyring.json")
+async def handled(tmp_path: Path, information: str) -> tuple[Publish, PrivateKeyring]:
+    """One submission through the edge's sealing, the intake worker and the sanitiser's handler, each with
+    its own keys; returns the sanitiser's output and the unseal path's private key that opens a held one."""
+    settings = key_settings(tmp_path)
+    sanitiser = load_sanitiser_keys(settings)
+    assert sanitiser.store.unseal_public is not None
+    store = open_sealed_store(f"sqlite:///{tmp_path / 'sealed.db'}", sanitiser.store)
     try:
-        accepted = check_received(received_record(submission(information), keyring), keyring)
+        received = received_record(submission(information), load_edge_keys(settings))
+        accepted = check_received(received, load_intake_keys(settings))
         assert isinstance(accepted, AcceptedSubmission)
-        handler = make_handler(keyring, store, load_scrub_config(), DEFAULT_HOLD_THRESHOLD)
+        handler = make_handler(sanitiser.transport, sanitiser.store.unseal_public, store, load_scrub_config(),
+                               DEFAULT_HOLD_THRESHOLD)
         [out] = await handler(encode(accepted))
     finally:
         store.close()
-    return out, keyring
+    unseal = load_unseal_keys(settings).unseal_private
+    assert unseal is not None
+    return out, unseal
 
 
 def held_count(code: str) -> float:

@@ -28,13 +28,14 @@ import pytest
 from schemas import AcceptedSubmission, SanitisedIntel, Submission
 from schemas.topics import ACCEPTED, DEADLETTER, HELD, SANITISED
 from services.common.days import day_timestamp
-from services.common.envelope import Keyring
 from services.common.kafka.broker import free_port
+from services.common.keys import load_edge_keys, load_intake_keys, load_sanitiser_keys
 from services.common.serde import encode
 from services.intake.receiving import received_record
 from services.intake.worker import check_received
 from services.sanitiser.adapters import open_sealed_store
 from tests.kafka_helpers import produce, read_all, wait_for, worker_process
+from tests.key_helpers import key_settings
 
 pytestmark = pytest.mark.kafka
 
@@ -69,14 +70,15 @@ def test_an_observer_cannot_order_a_days_intels_by_submission_time(
     1.0); every record's timestamp is the day's midnight (regression: exact times and store row order
     linked intels to their submissions)."""
     names = topic_factory(ACCEPTED, SANITISED, HELD, DEADLETTER)
-    keyring = Keyring.load_or_create(tmp_path / "keys" / "keyring.json")
-    open_sealed_store(f"sqlite:///{tmp_path / 'sealed.db'}", tmp_path / "keys" / "keyring.json").close()
+    settings = key_settings(tmp_path)
+    open_sealed_store(f"sqlite:///{tmp_path / 'sealed.db'}", load_sanitiser_keys(settings).store).close()
+    edge, intake = load_edge_keys(settings), load_intake_keys(settings)
     env = {**os.environ, "CPI_KAFKA_BOOTSTRAP": kafka_bootstrap, "CPI_TOPIC_PREFIX": topic_prefix,
            "CPI_DATA_DIR": str(tmp_path), "CPI_RELEASE_MIN_RECORDS": str(REPORTS),
            "CPI_RELEASE_MAX_WAIT_SECONDS": "600"}
     with worker_process("sanitiser", env, free_port(), tmp_path / "worker.log"):
         for index in range(REPORTS):  # in submission order
-            accepted = check_received(received_record(report(index), keyring), keyring)
+            accepted = check_received(received_record(report(index), edge), intake)
             assert isinstance(accepted, AcceptedSubmission)
             produce(kafka_bootstrap, names[ACCEPTED.name], encode(accepted), accepted.submission_id.encode())
         wait_for(kafka_bootstrap, names[SANITISED.name], lambda r: True, timeout=180)

@@ -12,13 +12,14 @@ import pytest
 
 from schemas import AcceptedSubmission, Submission
 from schemas.topics import ACCEPTED, DEADLETTER, SANITISED
-from services.common.envelope import Keyring
 from services.common.kafka.broker import free_port
+from services.common.keys import load_edge_keys, load_intake_keys, load_sanitiser_keys
 from services.common.serde import encode
 from services.intake.receiving import received_record
 from services.intake.worker import check_received
 from services.sanitiser.adapters import open_sealed_store
 from tests.kafka_helpers import produce, read_all, wait_for, worker_process
+from tests.key_helpers import key_settings
 
 pytestmark = pytest.mark.kafka
 
@@ -37,9 +38,10 @@ def test_a_locked_store_delays_the_sanitiser_but_dead_letters_nothing(
     """While the sealed store is locked by another writer the worker retries the same message instead
     of dead-lettering it; once the lock is released the intel is published and nothing is dead-lettered."""
     names = topic_factory(ACCEPTED, SANITISED, DEADLETTER)
-    keyring = Keyring.load_or_create(tmp_path / "keys" / "keyring.json")
-    open_sealed_store(f"sqlite:///{tmp_path / 'sealed.db'}", tmp_path / "keys" / "keyring.json").close()
-    accepted = check_received(received_record(Submission.model_validate(SUBMISSION), keyring), keyring)
+    settings = key_settings(tmp_path)
+    open_sealed_store(f"sqlite:///{tmp_path / 'sealed.db'}", load_sanitiser_keys(settings).store).close()
+    received = received_record(Submission.model_validate(SUBMISSION), load_edge_keys(settings))
+    accepted = check_received(received, load_intake_keys(settings))
     assert isinstance(accepted, AcceptedSubmission)
 
     env = {**os.environ, "CPI_KAFKA_BOOTSTRAP": kafka_bootstrap, "CPI_TOPIC_PREFIX": topic_prefix,

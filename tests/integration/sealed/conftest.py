@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 
+from services.common.keys import StoreKeys
 from services.sanitiser.adapters import RetentionPolicy, SealedStore, open_sealed_store
+from tests.key_helpers import key_settings, unseal_keys
 
 
 @dataclass
@@ -22,16 +24,21 @@ class Backend:
 
     name: str
     url: str
-    keyring: Path
+    data_dir: Path
     raw: Callable[[str, tuple[Any, ...]], list[tuple[Any, ...]]]
     files: list[Path] = field(default_factory=list)
     opened: list[SealedStore] = field(default_factory=list)
 
-    def open(self, retention: RetentionPolicy | None = None, keyring: Path | None = None) -> SealedStore:
-        """Open a store object on this test's database (closed at teardown)."""
-        store = open_sealed_store(self.url, keyring or self.keyring, retention=retention)
+    def open(self, retention: RetentionPolicy | None = None, keys: StoreKeys | None = None) -> SealedStore:
+        """Open a store object on this test's database (closed at teardown), by default with the unseal
+        path's keys (from this test's keys folder), which seal and open."""
+        store = open_sealed_store(self.url, keys or unseal_keys(self.data_dir), retention=retention)
         self.opened.append(store)
         return store
+
+    def settings(self) -> Any:
+        """Sanitiser settings for this store and keys folder (what `cpi keys` and the workers read)."""
+        return key_settings(self.data_dir, sealed_store_url=self.url)
 
     def sql(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         """Run SQL directly on the database (`?` placeholders), committed at once."""
@@ -61,8 +68,8 @@ class Backend:
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    """A fresh, empty store location on each backend, and a keyring path of its own."""
-    keyring = tmp_path / "keys" / "keyring.json"
+    """A fresh, empty store location on each backend, and a keys folder of its own."""
+    data_dir = tmp_path / "data"
     if request.param == "sqlite":
         path = tmp_path / "store" / "sealed.db"
 
@@ -73,7 +80,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
             return rows
 
         files = [path, path.with_name("sealed.db-wal"), path.with_name("sealed.db-shm")]
-        chosen = Backend("sqlite", f"sqlite:///{path}", keyring, raw_sqlite, files)
+        chosen = Backend("sqlite", f"sqlite:///{path}", data_dir, raw_sqlite, files)
         yield chosen
         for store in chosen.opened:
             store.close()
@@ -93,7 +100,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
             cursor.execute(sql.replace("?", "%s"), params or None)
             return cursor.fetchall() if cursor.description is not None else []
 
-    chosen = Backend("postgres", url, keyring, raw_postgres)
+    chosen = Backend("postgres", url, data_dir, raw_postgres)
     yield chosen
     for store in chosen.opened:
         store.close()

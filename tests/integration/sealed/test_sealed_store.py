@@ -10,7 +10,8 @@ import sqlite3
 import threading
 import uuid
 from collections.abc import Callable
-from datetime import date
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,7 +19,8 @@ import pytest
 from prometheus_client import REGISTRY
 
 from schemas import Source
-from services.common.envelope import EnvelopeError, Keyring
+from services.common.envelope import EnvelopeError
+from services.keys_cli import rotate_store_kek
 from services.sanitiser.adapters import (
     AuditVerification,
     HeldReviewDenied,
@@ -29,6 +31,7 @@ from services.sanitiser.adapters import (
     UnsealDenied,
     open_sealed_store,
 )
+from tests.key_helpers import unseal_keys
 
 if TYPE_CHECKING:
     from tests.integration.sealed.conftest import Backend
@@ -110,7 +113,7 @@ def test_seal_is_idempotent_across_threads(store: SealedStore) -> None:
 
 
 def test_seal_is_idempotent_across_store_objects(backend: Backend) -> None:
-    """A second store object (another process) on the same database and keyring finds the record."""
+    """A second store object (another process) on the same database and keys finds the record."""
     first = backend.open().seal("sub-1", make_source(), RECEIVED)
 
     assert backend.open().seal("sub-1", make_source(), RECEIVED) == first
@@ -120,7 +123,7 @@ def test_intel_ids_are_random_not_derived(backend: Backend, tmp_path: Path) -> N
     """Intel ids are fresh uuid4s: the same submission sealed in two stores gets unrelated ids, and
     the table keeps only a keyed HMAC of the submission id, not the id or a plain hash of it."""
     intel_a = backend.open().seal(CANARY_SUBMISSION, make_source(), RECEIVED)
-    other = open_sealed_store(f"sqlite:///{tmp_path / 'other.db'}", tmp_path / "other-keyring.json")
+    other = open_sealed_store(f"sqlite:///{tmp_path / 'other.db'}", unseal_keys(tmp_path / "other"))
     intel_b = other.seal(CANARY_SUBMISSION, make_source(), RECEIVED)
     other.close()
 
@@ -139,7 +142,7 @@ def test_no_plaintext_provenance_at_rest(backend: Backend) -> None:
     store = backend.open()
     intel_id = store.seal(CANARY_SUBMISSION, make_source(), RECEIVED)
     store.unseal(intel_id, **IU)
-    store.rotate_key("kek-2")
+    rotate_store_kek(backend.settings())
 
     canaries = [CANARY_NAME, CANARY_EMAIL, CANARY_ORG, CANARY_PHONE, CANARY_SUBMISSION, "Quillfeather"]
     for checkpoint in ("open", "closed"):
@@ -157,23 +160,28 @@ ENVELOPE_TAMPERS: dict[str, tuple[int, Callable[[str], str]]] = {
     "tag": (3, lambda v: flip_bit(v, -1)),
     "nonce": (2, lambda v: flip_bit(v, 0)),
     "wrapped key": (1, lambda v: flip_bit(v, 20)),
-    "wrapped key nonce": (1, lambda v: flip_bit(v, 0)),
-    "key id relabelled": (0, lambda v: "kek-2"),
+    "wrapped key encapsulation": (1, lambda v: flip_bit(v, 0)),
+    "key id relabelled": (0, lambda v: v),  # to the other unseal key's id, in the test
 }
 
 
 @pytest.mark.parametrize("part", list(ENVELOPE_TAMPERS))
-def test_tampered_envelope_does_not_open(store: SealedStore, backend: Backend, part: str) -> None:
+def test_tampered_envelope_does_not_open(backend: Backend, part: str) -> None:
     """A single flipped bit in any part of a record's envelope (or a relabelled key id) makes
     unseal fail, and the failed attempt is audited."""
-    store.rotate_key("kek-2")
-    store.rotate_key("kek-3")  # so a relabelled key id names a key that exists
+    keys = unseal_keys(backend.data_dir)
+    assert keys.unseal_private is not None
+    # Two unseal keys, so a relabelled key id names a key that exists.
+    two = keys.unseal_private.with_new_primary(datetime.now(UTC) + timedelta(days=1))
+    store = backend.open(keys=replace(keys, unseal_private=two))
     intel_id = store.seal("sub-1", make_source(), RECEIVED)
     [row] = backend.sql(
         "SELECT key_id, wrapped_key, nonce, ciphertext FROM sealed_records WHERE intel_id = ?", intel_id
     )
     index, tamper = ENVELOPE_TAMPERS[part]
     parts = [*row[:index], tamper(row[index]), *row[index + 1 :]]
+    if part == "key id relabelled":
+        parts[0] = keys.unseal_private.primary
     backend.drop_guards()
     backend.sql(
         "UPDATE sealed_records SET key_id = ?, wrapped_key = ?, nonce = ?, ciphertext = ? WHERE intel_id = ?",
@@ -374,34 +382,6 @@ def test_unseal_of_unknown_record_is_audited(store: SealedStore, backend: Backen
     assert store.verify_audit().ok
 
 
-def test_rotation_rewraps_keys_and_keeps_ciphertext(backend: Backend) -> None:
-    """After rotation every old record still opens (also through a store object opened before the
-    rotation), ciphertexts are unchanged, data keys are wrapped by the new key, new records carry
-    the new key id, the keyring file holds both keys, and the rotation is audited."""
-    store = backend.open()
-    stale = backend.open()
-    sources = {store.seal(f"sub-{n}", make_source(f"Person {n}"), RECEIVED): f"Person {n}" for n in range(3)}
-    before = dict(backend.sql("SELECT intel_id, nonce || ':' || ciphertext FROM sealed_records"))
-    wrapped_before = dict(backend.sql("SELECT intel_id, wrapped_key FROM sealed_records"))
-
-    assert store.rotate_key("kek-2") == 3
-
-    assert dict(backend.sql("SELECT intel_id, nonce || ':' || ciphertext FROM sealed_records")) == before
-    after = backend.sql("SELECT intel_id, key_id, wrapped_key FROM sealed_records")
-    assert {key_id for _, key_id, _ in after} == {"kek-2"}
-    assert all(wrapped != wrapped_before[intel_id] for intel_id, _, wrapped in after)
-    for opener in (store, stale, backend.open()):
-        for intel_id, name in sources.items():
-            assert opener.unseal(intel_id, **IU).name == name
-    newer = store.seal("sub-new", make_source(), RECEIVED)
-    assert backend.sql("SELECT key_id FROM sealed_records WHERE intel_id = ?", newer) == [("kek-2",)]
-    keyring = Keyring.load(backend.keyring)
-    assert keyring.primary == "kek-2" and set(keyring.keys) == {"kek-1", "kek-2"}
-    rotations = [row for row in audit_rows(backend) if row[1] == "rotate_key"]
-    assert len(rotations) == 1 and json.loads(str(rotations[0][7])) == {"count": 3, "key_id": "kek-2"}
-    assert store.verify_audit().ok
-
-
 def test_purge_removes_only_records_past_review(backend: Backend) -> None:
     """Purge deletes records whose review date has passed, keeps the rest, and audits the count
     without naming records."""
@@ -448,24 +428,27 @@ def test_reopen_keeps_records_and_schema_version(backend: Backend) -> None:
     assert backend.sql("SELECT component, version FROM schema_version") == [("sealed_store", 1)]
 
 
-def test_wrong_keyring_is_refused_at_open(backend: Backend, tmp_path: Path) -> None:
-    """A store opened with a keyring that did not create it fails at once with a clear error."""
+def test_wrong_store_kek_or_audit_key_is_refused_at_open(backend: Backend, tmp_path: Path) -> None:
+    """A store opened with a store KEK or an audit key that did not create it fails at once, saying which."""
     backend.open().seal("sub-1", make_source(), RECEIVED)
+    mine, others = unseal_keys(backend.data_dir), unseal_keys(tmp_path / "another")
 
-    with pytest.raises(SealedStoreError, match="keyring"):
-        backend.open(keyring=tmp_path / "another-keyring.json")
+    with pytest.raises(SealedStoreError, match="store KEK"):
+        backend.open(keys=replace(mine, kek=others.kek))
+    with pytest.raises(SealedStoreError, match="audit key"):
+        backend.open(keys=replace(mine, audit=others.audit))
 
 
 def test_unknown_url_scheme_is_refused(tmp_path: Path) -> None:
     """Only sqlite:/// and postgresql:// URLs open a store."""
     with pytest.raises(SealedStoreError):
-        open_sealed_store("mysql://localhost/cpi", tmp_path / "keyring.json")
+        open_sealed_store("mysql://localhost/cpi", unseal_keys(tmp_path))
 
 
 def test_sqlite_url_creates_directories_and_uses_wal(tmp_path: Path) -> None:
     """A sqlite:/// URL creates missing directories and the database runs in WAL mode."""
     path = tmp_path / "a" / "b" / "sealed.db"
-    store = open_sealed_store(f"sqlite:///{path}", tmp_path / "keyring.json")
+    store = open_sealed_store(f"sqlite:///{path}", unseal_keys(tmp_path))
     store.close()
 
     with sqlite3.connect(path) as db:

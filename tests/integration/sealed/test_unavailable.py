@@ -13,6 +13,7 @@ from schemas import Source
 from services.common.errors import TransientError
 from services.sanitiser.adapters import open_sealed_store
 from services.sanitiser.adapters.sealed_store import SealedStoreUnavailable
+from tests.key_helpers import unseal_keys
 
 SOURCE = Source.model_validate({"name": "Ines Marlow", "role": "Social Worker", "organisation": "Westvale Council",
                                 "organisation_type": "local_authority", "email": "ines.marlow@westvale.example"})
@@ -36,7 +37,7 @@ def test_a_lost_postgresql_connection_is_transient_and_the_store_reconnects(
     TransientError, so the worker retries rather than dead-letters) and the call after it reconnects."""
     import psycopg
 
-    store = open_sealed_store(postgres_schema_url, tmp_path / "keyring.json")
+    store = open_sealed_store(postgres_schema_url, unseal_keys(tmp_path))
     try:
         first = store.seal(uuid.uuid4().hex, SOURCE, date.today())
         pid = store._db.info.backend_pid  # type: ignore[attr-defined]
@@ -55,7 +56,7 @@ def test_a_locked_sqlite_store_is_transient(tmp_path: Path) -> None:
     """Another writer holding the SQLite file makes seal raise SealedStoreUnavailable, not a crash."""
     import sqlite3
 
-    store = open_sealed_store(f"sqlite:///{tmp_path / 'sealed.db'}", tmp_path / "keyring.json")
+    store = open_sealed_store(f"sqlite:///{tmp_path / 'sealed.db'}", unseal_keys(tmp_path))
     blocker = sqlite3.connect(tmp_path / "sealed.db", isolation_level=None)
     try:
         blocker.execute("BEGIN IMMEDIATE")

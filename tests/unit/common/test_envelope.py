@@ -1,23 +1,29 @@
-"""Envelope encryption: AES-256-GCM with a per-value data key wrapped by a key-encryption key."""
+"""Envelope encryption: a per-value AES-256-GCM data key, wrapped by a symmetric key-encryption key or
+sealed with HPKE (ML-KEM-768 + X25519) to a public key."""
 
 from __future__ import annotations
 
 import base64
 import json
 import stat
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from structlog.testing import capture_logs
 
-from schemas import SealedEnvelope
+from schemas import EnvelopeAlg, SealedEnvelope
 from services.common.envelope import (
     EnvelopeError,
     Keyring,
     KeyringError,
+    PrivateKeyring,
+    RecipientKey,
     open_envelope,
+    open_sealed,
+    reseal,
     rewrap,
     seal,
+    seal_to,
 )
 from services.common.errors import CpiError
 
@@ -209,22 +215,6 @@ def test_missing_keyring_is_a_keyring_error(tmp_path: Path) -> None:
         Keyring.load(tmp_path / "absent.json")
 
 
-def test_load_or_create_creates_once_and_warns(tmp_path: Path) -> None:
-    """The first call creates and saves a keyring with a warning; later calls load it silently."""
-    path = tmp_path / "keys" / "keyring.json"
-
-    with capture_logs() as first_logs:
-        created = Keyring.load_or_create(path)
-    with capture_logs() as second_logs:
-        loaded = Keyring.load_or_create(path)
-
-    assert loaded == created
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert [(e["event"], e["log_level"]) for e in first_logs] == [("keyring_generated", "warning")]
-    assert second_logs == []
-    assert all(base64.b64encode(key).decode() not in str(first_logs) for key in created.keys.values())
-
-
 def test_envelope_is_the_contract_model(keyring: Keyring) -> None:
     """seal returns the schemas.SealedEnvelope contract, which round-trips through JSON."""
     envelope = seal(PLAINTEXT, AAD, keyring)
@@ -236,18 +226,87 @@ def test_envelope_is_the_contract_model(keyring: Keyring) -> None:
     )
 
 
-def test_processes_creating_the_keyring_at_once_all_end_up_with_the_same_keys(tmp_path: Path) -> None:
-    """When several processes start together (as `cpi up` starts five), only the first keyring is kept
-    and every process loads that one, so what one seals the others can open."""
-    import multiprocessing
-
-    path = tmp_path / "keys" / "keyring.json"
-    with multiprocessing.get_context("spawn").Pool(6) as pool:
-        results = pool.map(_create_and_report, [str(path)] * 12)
-    assert len(set(results)) == 1
-    assert Keyring.load(path).to_json() == results[0]
-    assert [p.name for p in path.parent.iterdir()] == ["keyring.json"]
+# -- sealed to a public key (HPKE) ---------------------------------------------------------------
 
 
-def _create_and_report(path: str) -> str:
-    return Keyring.load_or_create(Path(path)).to_json()
+@pytest.fixture
+def pair() -> PrivateKeyring:
+    return PrivateKeyring.generate("transport")
+
+
+def test_hpke_round_trip_opens_only_with_the_private_key(pair: PrivateKeyring) -> None:
+    """What is sealed to the public key opens with the private key, under the primary's id, as HPKE."""
+    envelope = seal_to(PLAINTEXT, AAD, pair.recipient())
+
+    assert (envelope.alg, envelope.key_id) == (EnvelopeAlg.HPKE, pair.primary)
+    assert open_sealed(envelope, AAD, pair) == PLAINTEXT
+    assert b"Ada Canary" not in envelope.model_dump_json().encode()
+
+
+@pytest.mark.parametrize("part", ["wrapped_key", "nonce", "ciphertext"])
+@pytest.mark.parametrize("index", [0, -1])
+def test_hpke_envelope_tampering_is_detected(pair: PrivateKeyring, part: str, index: int) -> None:
+    """A flipped bit at either end of the sealed key (encapsulation, tag), nonce or ciphertext fails."""
+    envelope = seal_to(PLAINTEXT, AAD, pair.recipient())
+    tampered = envelope.model_copy(update={part: flip_bit(getattr(envelope, part), index)})
+
+    with pytest.raises(EnvelopeError):
+        open_sealed(tampered, AAD, pair)
+
+
+def test_hpke_envelope_is_bound_to_its_record_key_and_purpose(pair: PrivateKeyring) -> None:
+    """Another record's id, another key pair, a relabelled key id or the same key material under another
+    purpose does not open the envelope."""
+    envelope = seal_to(PLAINTEXT, AAD, pair.recipient())
+    two = pair.with_new_primary(datetime.now(UTC) + timedelta(days=1))
+    same_material_other_purpose = PrivateKeyring("unseal", pair.primary, pair.keys)
+
+    with pytest.raises(EnvelopeError):
+        open_sealed(envelope, b"intel-0002", pair)
+    with pytest.raises(KeyringError):
+        open_sealed(envelope, AAD, PrivateKeyring.generate("transport"))
+    with pytest.raises(EnvelopeError):
+        open_sealed(envelope.model_copy(update={"key_id": two.primary}), AAD, two)
+    with pytest.raises(EnvelopeError):
+        open_sealed(envelope, AAD, same_material_other_purpose)
+
+
+def test_the_two_wrappings_are_not_interchangeable(pair: PrivateKeyring, keyring: Keyring) -> None:
+    """An envelope sealed to a public key is refused by the symmetric opener and the other way round."""
+    with pytest.raises(EnvelopeError):
+        open_envelope(seal_to(PLAINTEXT, AAD, pair.recipient()), AAD, keyring)
+    with pytest.raises(EnvelopeError):
+        open_sealed(seal(PLAINTEXT, AAD, keyring), AAD, pair)
+
+
+def test_reseal_moves_the_data_key_to_the_new_primary_only(pair: PrivateKeyring) -> None:
+    """Re-sealing keeps the ciphertext, names the new primary, and then opens without the old key."""
+    envelope = seal_to(PLAINTEXT, AAD, pair.recipient())
+    two = pair.with_new_primary(datetime.now(UTC))
+
+    moved = reseal(envelope, AAD, two)
+
+    assert (moved.nonce, moved.ciphertext) == (envelope.nonce, envelope.ciphertext)
+    assert moved.key_id == two.primary != pair.primary
+    assert two.due(datetime.now(UTC)) == [pair.primary]
+    assert open_sealed(moved, AAD, two.without([pair.primary])) == PLAINTEXT
+
+
+def test_key_files_round_trip_and_the_public_file_holds_no_private_key(tmp_path: Path,
+                                                                      pair: PrivateKeyring) -> None:
+    """Private and public key files load back the same keys, 0600; the public file has no private part and
+    a private file is refused where a public key is expected."""
+    private_path, public_path = tmp_path / "k" / "p.json", tmp_path / "k" / "pub.json"
+    pair.save(private_path)
+    pair.recipient().save(public_path)
+
+    assert PrivateKeyring.load(private_path) == pair
+    assert RecipientKey.load(public_path) == pair.recipient()
+    assert stat.S_IMODE(private_path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(private_path.parent.stat().st_mode) == 0o700
+    public_text = public_path.read_text()
+    for key in pair.keys.values():
+        assert base64.b64encode(key.mlkem768_seed).decode() not in public_text
+        assert base64.b64encode(key.x25519).decode() not in public_text
+    with pytest.raises(KeyringError):
+        RecipientKey.load(private_path)

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from schemas import HeldIntel, HeldStatus, SanitisedIntel
-from services.common.envelope import EnvelopeError, Keyring
+from services.common.envelope import EnvelopeError, KeyringError, PrivateKeyring
 from services.sanitiser.domain import REDACTION_MARKER
 from services.sanitiser.held import HeldRecordUnreadable, current, hold, open_held, redact, released, revise
 from services.sanitiser.residual import assess_residual_risk
@@ -29,15 +29,16 @@ def intel(information: str = f"Leah is collected from school by an older man in 
         "redaction_count": 2, **extra})
 
 
-def held(keyring: Keyring, item: SanitisedIntel | None = None) -> HeldIntel:
+def held(keyring: PrivateKeyring, item: SanitisedIntel | None = None) -> HeldIntel:
     item = item or intel()
-    return hold(item, assess_residual_risk(item), keyring, held_on=date(2026, 11, 20))
+    # The sanitiser seals to the unseal key's public half only.
+    return hold(item, assess_residual_risk(item), keyring.recipient(), held_on=date(2026, 11, 20))
 
 
 def test_a_held_record_seals_the_intel_and_excerpts_and_shows_only_codes() -> None:
     """Revision 1 is `held`, readable only as id, day, score and reason codes; the intel and the reasons'
-    excerpts open from its envelope with the keyring."""
-    keyring = Keyring.generate()
+    excerpts open from its envelope with the unseal private key."""
+    keyring = PrivateKeyring.generate("unseal")
     record = held(keyring)
     assert (record.revision, record.status, record.held_on) == (1, HeldStatus.HELD, date(2026, 11, 20))
     assert record.reason_codes == ["email_address"] and record.score == 1.0
@@ -49,23 +50,23 @@ def test_a_held_record_seals_the_intel_and_excerpts_and_shows_only_codes() -> No
 
 
 def test_a_held_envelope_opens_only_under_its_own_intel_id_and_keyring() -> None:
-    """An envelope moved onto another intel's record, or opened with another keyring, does not open."""
-    keyring = Keyring.generate()
+    """An envelope moved onto another intel's record, or opened with another unseal key, does not open."""
+    keyring = PrivateKeyring.generate("unseal")
     record, other = held(keyring), held(keyring)
     moved = other.model_copy(update={"sealed": record.sealed})
     with pytest.raises(EnvelopeError):
         open_held(moved, keyring)
-    with pytest.raises(EnvelopeError):
-        open_held(record, Keyring.generate())
+    with pytest.raises((EnvelopeError, KeyringError)):
+        open_held(record, PrivateKeyring.generate("unseal"))
 
 
 def test_a_revision_after_redaction_is_assessed_again_and_release_drops_the_envelope() -> None:
     """After redacting the e-mail, the next revision is `redacted` with no reasons left; the released
     revision after it carries no sealed intel, so nothing can be opened from it."""
-    keyring = Keyring.generate()
+    keyring = PrivateKeyring.generate("unseal")
     first = held(keyring)
     redaction = redact(open_held(first, keyring).intel, [EMAIL])
-    second = revise(first, redaction.intel, keyring)
+    second = revise(first, redaction.intel, keyring.recipient())
     assert (second.revision, second.status, second.reason_codes, second.score) == (2, HeldStatus.REDACTED, [], 0)
     assert second.held_on == first.held_on
     assert open_held(second, keyring).reasons == []
@@ -78,9 +79,9 @@ def test_a_revision_after_redaction_is_assessed_again_and_release_drops_the_enve
 def test_the_state_of_an_intel_is_its_highest_revision() -> None:
     """`current` keeps each intel's highest revision, so a revision 1 published again (a redelivery)
     after the officer's later revisions does not make a released intel look held again."""
-    keyring = Keyring.generate()
+    keyring = PrivateKeyring.generate("unseal")
     first = held(keyring)
-    second = revise(first, redact(open_held(first, keyring).intel, [EMAIL]).intel, keyring)
+    second = revise(first, redact(open_held(first, keyring).intel, [EMAIL]).intel, keyring.recipient())
     third = released(second)
     other = held(keyring)
     state = current([first, other, second, third, first])

@@ -13,7 +13,7 @@ with warnings.catch_warnings():  # starlette's notice about httpx2; the client w
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
-from services.common.envelope import Keyring
+from services.common.envelope import PrivateKeyring
 from services.common.settings import IntakeSettings
 from services.intake.api import create_api
 from services.intake.partners import add_partner
@@ -27,9 +27,9 @@ def publisher() -> FakePublisher:
 
 
 @pytest.fixture
-def keyring() -> Keyring:
-    """A fresh keyring for this test."""
-    return Keyring.generate()
+def keyring() -> PrivateKeyring:
+    """A fresh transport key pair for this test; the edge is given only its public half."""
+    return PrivateKeyring.generate("transport")
 
 
 @pytest.fixture
@@ -41,7 +41,7 @@ def partner_keys(tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def make_client(tmp_path: Path, publisher: FakePublisher, keyring: Keyring,
+def make_client(tmp_path: Path, publisher: FakePublisher, keyring: PrivateKeyring,
                 partner_keys: dict[str, str]) -> Iterator[Callable[..., TestClient]]:
     """Build a started TestClient for the edge with the given settings overrides; it sends the first
     partner's API key unless `api_key` says otherwise (None: no key)."""
@@ -50,7 +50,7 @@ def make_client(tmp_path: Path, publisher: FakePublisher, keyring: Keyring,
     def make(api_key: str | None = partner_keys["northgate-school"], **overrides: Any) -> TestClient:
         settings = IntakeSettings(data_dir=tmp_path / "data", **{
             "rate_limit_per_minute": 10_000, "api_keys_file": tmp_path / "partners.json", **overrides})
-        client = TestClient(create_api(settings, keyring=keyring, publisher=publisher),
+        client = TestClient(create_api(settings, transport_key=keyring.recipient(), publisher=publisher),
                             headers={"authorization": f"Bearer {api_key}"} if api_key else None)
         client.__enter__()
         clients.append(client)

@@ -12,7 +12,7 @@ import structlog
 from fastapi.testclient import TestClient
 
 from services.common.days import utc_today
-from services.common.envelope import Keyring, open_envelope
+from services.common.envelope import PrivateKeyring, open_sealed
 from services.common.metrics import exposition
 from tests.conftest import TESTDATA
 from tests.unit.intake.samples import FakePublisher, valid_submission
@@ -43,7 +43,7 @@ def test_the_receipt_never_becomes_an_id_downstream(client: TestClient, publishe
 
 
 def test_the_submission_is_sealed_before_it_is_produced(client: TestClient, publisher: FakePublisher,
-                                                         keyring: Keyring) -> None:
+                                                         keyring: PrivateKeyring) -> None:
     """The produced record holds no submitted value in clear; its envelope opens to the whole submission."""
     data = valid_submission()
     client.post(URL, json=data)
@@ -52,7 +52,7 @@ def test_the_submission_is_sealed_before_it_is_produced(client: TestClient, publ
     for value in ("Harriet Canary-Teacher", "h.canary@northgate.example.org", "Northgate Canary Academy",
                   "Head of Year 9", "01632 960 001", "black Audi", "Jamie Doe"):
         assert value not in wire
-    opened = json.loads(open_envelope(record.sealed_submission, record.submission_id.encode(), keyring))
+    opened = json.loads(open_sealed(record.sealed_submission, record.submission_id.encode(), keyring))
     assert opened["source"]["email"] == data["source"]["email"]
     assert opened["information"] == data["information"]
     assert record.received_on == utc_today()

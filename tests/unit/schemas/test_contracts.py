@@ -171,7 +171,8 @@ def test_dead_letter_headers_round_trip() -> None:
 
 
 def _held(**change: Any) -> dict[str, Any]:
-    envelope = {"key_id": "kek-1", "wrapped_key": "d3JhcHBlZA==", "nonce": "bm9uY2U=", "ciphertext": "Y2lwaGVy"}
+    envelope = {"alg": schemas.EnvelopeAlg.HPKE.value, "key_id": "unseal-1", "wrapped_key": "d3JhcHBlZA==",
+                "nonce": "bm9uY2U=", "ciphertext": "Y2lwaGVy"}
     return {"intel_id": "a" * 32, "held_on": "2026-11-20", "revision": 1, "status": "held", "score": 1.0,
             "reason_codes": ["email_address"], "sealed": envelope} | change
 
@@ -182,7 +183,7 @@ def test_a_held_record_has_nothing_readable_but_id_day_revision_status_score_and
     assert set(schemas.HeldIntel.model_fields) == {
         "intel_id", "held_on", "revision", "status", "score", "reason_codes", "sealed"}
     assert schemas.HeldIntel.model_fields["held_on"].annotation is date
-    assert schemas.HeldIntel.model_fields["sealed"].annotation == schemas.SealedEnvelope | None
+    assert schemas.HeldIntel.model_fields["sealed"].annotation == schemas.PublicSealed | None
     assert {s.value for s in schemas.HeldStatus} == {"held", "redacted", "released"}
     assert set(schemas.HeldContent.model_fields) == {"intel", "reasons"}
     schemas.HeldIntel.model_validate(_held())
@@ -212,3 +213,18 @@ def test_the_held_topic_keeps_each_intel_until_it_is_released() -> None:
     config = HELD.config(2)
     assert config["cleanup.policy"] == "compact" and config["retention.ms"] == "-1"
     assert HELD.partitions == SANITISED.partitions
+
+
+@pytest.mark.parametrize("model", [schemas.ReceivedSubmission, schemas.AcceptedSubmission, schemas.HeldIntel])
+def test_topics_carry_only_envelopes_sealed_to_a_public_key(model: type[schemas.CpiModel]) -> None:
+    """Envelope v2 names its scheme: a record on a topic whose envelope is wrapped by a symmetric key (the
+    v1 scheme, which whoever sealed could also open) or names no scheme is refused."""
+    sealed = {"alg": schemas.EnvelopeAlg.HPKE.value, "key_id": "transport-1", "wrapped_key": "d3JhcHBlZA==",
+              "nonce": "bm9uY2U=", "ciphertext": "Y2lwaGVy"}
+    field = "sealed" if model is schemas.HeldIntel else "sealed_submission"
+    base = _held() if model is schemas.HeldIntel else {
+        "submission_id": "a" * 32, "received_on": "2026-11-20"}
+    model.model_validate(base | {field: sealed})
+    for wrong in ({**sealed, "alg": schemas.EnvelopeAlg.KEK.value}, {k: v for k, v in sealed.items() if k != "alg"}):
+        with pytest.raises(ValidationError):
+            model.model_validate(base | {field: wrong})
