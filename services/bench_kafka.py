@@ -15,7 +15,8 @@ from schemas import Channel
 from schemas.topics import ACCEPTED, DECIDED, RECEIVED, SANITISED, TopicSpec
 from services.bench import generated_submissions
 from services.common.envelope import Keyring
-from services.common.kafka.admin import admin_client, apply_topics
+from services.common.kafka import clients
+from services.common.kafka.admin import apply_topics
 from services.common.kafka.broker import LocalBroker, free_port
 from services.common.processes import wait_until_ready
 from services.common.serde import encode
@@ -26,9 +27,9 @@ _WORKERS = ("intake", "sanitiser", "router", "notifier")
 
 
 def _end_offsets(settings: PlatformSettings, specs: list[TopicSpec]) -> dict[str, int]:
-    from kafka import KafkaConsumer, TopicPartition
+    from kafka import TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap)
+    consumer = clients.consumer(settings)
     try:
         totals = {}
         for spec in specs:
@@ -66,10 +67,8 @@ def through_kafka(count: int) -> dict[str, Any]:
         try:
             for process, port in zip(processes, ports.values(), strict=True):
                 wait_until_ready(f"http://127.0.0.1:{port}/readyz", process=process)
-            from kafka import KafkaProducer
-
             records = [received_record(s, Channel.IMPORT, keyring) for s in generated_submissions(count, seed=11)]
-            producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+            producer = clients.producer(settings, linger_ms=5)
             started = time.monotonic()
             for record in records:
                 producer.send(settings.topic(RECEIVED.name), value=encode(record), key=record.submission_id.encode())
@@ -98,7 +97,7 @@ def through_kafka(count: int) -> dict[str, Any]:
                     process.wait(30)
                 except subprocess.TimeoutExpired:
                     process.kill()
-            admin = admin_client(settings)
+            admin = clients.admin_client(settings)
             try:
                 admin.delete_topics([t for t in admin.list_topics() if t.startswith(prefix)])
             finally:

@@ -17,7 +17,7 @@ REPLAY_GROUP = "cpi-dlq-replay"
 
 
 def _letters(settings: PlatformSettings, group: str | None) -> tuple[Any, list[Any]]:
-    return read_to_end(settings.bootstrap, settings.topic(DEADLETTER.name), group_id=group)
+    return read_to_end(settings, settings.topic(DEADLETTER.name), group_id=group)
 
 
 def describe(record: Any) -> dict[str, Any]:
@@ -44,11 +44,11 @@ def _replay(args: argparse.Namespace) -> int:
 
     A consumer group remembers what was replayed, so running it twice sends nothing twice.
     """
-    from kafka import KafkaProducer
+    from services.common.kafka import clients
 
     settings = PlatformSettings()
     consumer, records = _letters(settings, REPLAY_GROUP)
-    producer = KafkaProducer(bootstrap_servers=settings.bootstrap, acks="all")
+    producer = clients.producer(settings)
     replayed = skipped = 0
     try:
         for record in records:

@@ -30,6 +30,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from schemas import DeadLetter
 from schemas.topics import DEADLETTER, TopicSpec
 from services.common.errors import CpiError, DecodeError, TransientError
+from services.common.kafka.clients import faust_broker
 from services.common.metrics import DEAD_LETTERS, MESSAGES, PROCESSING_SECONDS, PUBLISHED
 from services.common.settings import WorkerSettings
 
@@ -72,7 +73,7 @@ def create_app(stage: str, settings: WorkerSettings) -> CpiApp:
     datadir.parent.mkdir(parents=True, exist_ok=True)
     app = CpiApp(
         f"{settings.topic_prefix}cpi-{stage}",
-        broker=f"kafka://{settings.bootstrap}",
+        **faust_broker(settings),
         value_serializer="raw",
         key_serializer="raw",
         producer_acks=-1,
