@@ -18,6 +18,7 @@ from services.common.envelope import Keyring
 from services.common.kafka import clients
 from services.common.kafka.admin import apply_topics
 from services.common.kafka.broker import LocalBroker, free_port
+from services.common.kafka.principals import read_env_file, security_environment, with_connection
 from services.common.processes import wait_until_ready
 from services.common.serde import encode
 from services.common.settings import PlatformSettings
@@ -52,10 +53,14 @@ def through_kafka(count: int) -> dict[str, Any]:
             bootstrap = broker.start()
         prefix = f"bench{uuid.uuid4().hex[:8]}."
         settings = PlatformSettings(kafka_bootstrap=bootstrap, topic_prefix=prefix, data_dir=data)
-        apply_topics(settings)
-        keyring = Keyring.load_or_create(settings.keyring_file)
         env = {**os.environ, "CPI_KAFKA_BOOTSTRAP": bootstrap, "CPI_TOPIC_PREFIX": prefix,
                "CPI_DATA_DIR": str(data), "CPI_LOG_LEVEL": "warning"}
+        if broker is not None:  # our own (secured) broker: this process and the workers log in as its admin
+            admitted = read_env_file(broker.admin_env_file)
+            settings = with_connection(settings, admitted)
+            env = security_environment(env, admitted)
+        apply_topics(settings)
+        keyring = Keyring.load_or_create(settings.keyring_file)
         ports = {name: free_port() for name in _WORKERS}
         processes = [
             subprocess.Popen(  # noqa: S603 - our own interpreter and module

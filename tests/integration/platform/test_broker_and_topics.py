@@ -13,8 +13,9 @@ import pytest
 from kafka.admin import ConfigResource, ConfigResourceType
 
 from schemas.topics import ALL_TOPICS, DEADLETTER, SANITISED
-from services.common.kafka.admin import admin_client, apply_topics
+from services.common.kafka.admin import apply_topics
 from services.common.kafka.broker import cluster_version, free_port
+from services.common.kafka.clients import admin_client
 from services.common.settings import PlatformSettings
 
 pytestmark = pytest.mark.kafka
@@ -52,7 +53,7 @@ def test_cpi_kafka_starts_reports_and_stops_an_apache_kafka_4_broker(tmp_path: P
 
 def test_the_session_broker_speaks_kafka_4(kafka_bootstrap: str) -> None:
     """The broker every integration test uses is Kafka 4 or newer."""
-    major = int(cluster_version(kafka_bootstrap).split(".")[0])
+    major = int(cluster_version(PlatformSettings(kafka_bootstrap=kafka_bootstrap)).split(".")[0])
     assert major >= 4
 
 
