@@ -42,6 +42,7 @@ from services.common.kafka.principals import (
     read_env_file,
     with_connection,
     write_env_file,
+    write_private,
 )
 from services.common.settings import PlatformSettings
 
@@ -192,8 +193,8 @@ class LocalBroker:
 
     def _properties(self, admin_password: str) -> Path:
         path = self.workdir / "server.properties"
-        write_env_file(path, {})  # created 0600: it holds the administrator's password
-        path.write_text(
+        write_private(  # it holds the administrator's password (the broker's own login)
+            path,
             "\n".join(
                 [
                     "process.roles=broker,controller",
@@ -213,7 +214,7 @@ class LocalBroker:
                     "auto.create.topics.enable=false",
                 ]
             )
-            + "\n"
+            + "\n",
         )
         return path
 
@@ -427,6 +428,5 @@ def write_tls(folder: Path, host: str) -> None:
     )
     pem = serialization.Encoding.PEM
     key_pem = key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
-    write_env_file(folder / "broker.pem", {})  # created 0600 in a 0700 folder, then filled
-    (folder / "broker.pem").write_text(key_pem + cert.public_bytes(pem).decode() + ca.public_bytes(pem).decode())
+    write_private(folder / "broker.pem", key_pem + cert.public_bytes(pem).decode() + ca.public_bytes(pem).decode())
     (folder / "ca.pem").write_bytes(ca.public_bytes(pem))

@@ -39,15 +39,19 @@ class EnvFileError(CpiError):
     """An env file is missing or not of the form KEY=value."""
 
 
-def write_env_file(path: Path, values: Mapping[str, str]) -> None:
-    """KEY=value lines, shell-quoted, readable by the owner only (mode 0600 in a 0700 folder)."""
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read (0600), in a folder only its owner can enter (0700)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     os.chmod(path.parent, 0o700)
-    text = "".join(f"{key}={shlex.quote(value)}\n" for key, value in values.items())
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w") as handle:
         handle.write(text)
-    os.chmod(path, 0o600)  # an existing file keeps its mode through O_CREAT
+    os.chmod(path, 0o600)  # an existing file keeps its old mode through O_CREAT
+
+
+def write_env_file(path: Path, values: Mapping[str, str]) -> None:
+    """KEY=value lines, shell-quoted, private to the owner (`. file` in a shell reads them)."""
+    write_private(path, "".join(f"{key}={shlex.quote(value)}\n" for key, value in values.items()))
 
 
 def read_env_file(path: Path) -> dict[str, str]:

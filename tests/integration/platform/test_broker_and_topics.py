@@ -34,11 +34,13 @@ def test_cpi_kafka_starts_reports_and_stops_an_apache_kafka_4_broker(tmp_path: P
             "CPI_LOCAL_CONTROLLER_PORT": str(free_port())}
     started = _cpi("kafka", "start", env=env)
     assert started.returncode == 0, started.stderr
+    assert f"set -a; . {tmp_path / 'kafka' / 'admin.env'}" in started.stdout
     try:
         status = _cpi("kafka", "status", env=env)
         assert status.returncode == 0, status.stderr
         reported = json.loads(status.stdout)
         assert reported["answering"] is True
+        assert reported["security"] == "secured" and reported["admin_env"] == str(tmp_path / "kafka" / "admin.env")
         assert reported["bootstrap"] == f"127.0.0.1:{env['CPI_LOCAL_KAFKA_PORT']}"
         assert reported["version"].startswith("4.")
         log = (tmp_path / "kafka" / "logs" / "broker.log").read_text()
@@ -49,6 +51,31 @@ def test_cpi_kafka_starts_reports_and_stops_an_apache_kafka_4_broker(tmp_path: P
     after = _cpi("kafka", "status", env=env)
     assert after.returncode == 1
     assert json.loads(after.stdout)["running"] is False
+
+
+def test_the_local_broker_runs_open_only_when_asked_and_never_switches_silently(tmp_path: Path) -> None:
+    """CPI_LOCAL_KAFKA_SECURITY=open runs a PLAINTEXT broker any client can use (for experiments), its
+    admin.env saying so; starting that broker's data secured later is refused with what to do, not done by
+    quietly dropping or keeping its security."""
+    from services.common.kafka.broker import BrokerError, LocalBroker
+    from services.common.kafka.clients import admin_client as make_admin
+    from services.common.kafka.principals import read_env_file, with_connection
+
+    broker = LocalBroker(tmp_path / "kafka", port=free_port(), controller_port=free_port(), security="open")
+    broker.start()
+    try:
+        env_file = read_env_file(broker.admin_env_file)
+        assert env_file == {"CPI_KAFKA_BOOTSTRAP": broker.bootstrap, "CPI_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT"}
+        anyone = make_admin(with_connection(PlatformSettings(), {"CPI_KAFKA_BOOTSTRAP": broker.bootstrap}))
+        try:
+            assert isinstance(anyone.list_topics(), list)
+        finally:
+            anyone.close()
+    finally:
+        broker.stop()
+    secured = LocalBroker(broker.workdir, port=broker.port, controller_port=broker.controller_port)
+    with pytest.raises(BrokerError, match=r"was set up open.*CPI_LOCAL_KAFKA_SECURITY=open"):
+        secured.start()
 
 
 def test_the_session_broker_speaks_kafka_4(kafka_bootstrap: str) -> None:
