@@ -133,16 +133,33 @@ class LocalBroker:
         """Settings that connect to this broker as its administrator."""
         return with_connection(PlatformSettings(), read_env_file(self.admin_env_file))
 
-    def _passwords(self) -> dict[str, str]:
-        """Every principal's password (the administrator's too), from its env file or made now."""
-        passwords = {}
+    def _passwords(self) -> tuple[dict[str, str], set[str]]:
+        """Every principal's password (the administrator's too), from its env file or made now; and the
+        principals whose passwords were made now."""
+        passwords, new = {}, set()
         for principal in (ADMIN, *PRINCIPALS):
             path = self.admin_env_file if principal == ADMIN else principal_env_file(self.workdir, principal)
             try:
                 passwords[principal] = read_env_file(path)["CPI_KAFKA_SASL_PASSWORD"]
             except (CpiError, KeyError):
                 passwords[principal] = secrets.token_urlsafe(32)  # no '=' ',' '[' ']' '"' to escape
-        return passwords
+                new.add(principal)
+        return passwords, new
+
+    def _add_logins(self, passwords: dict[str, str]) -> None:
+        """SCRAM logins for principals added to the registry after the broker's storage was formatted."""
+        from kafka.admin import UserScramCredentialUpsertion
+
+        from services.common.kafka.clients import admin_client
+
+        admin = admin_client(self.admin_settings())
+        try:
+            refused = admin.alter_user_scram_credentials(
+                [UserScramCredentialUpsertion(name, _SCRAM, password) for name, password in passwords.items()])
+        finally:
+            admin.close()
+        if any(refused.values()):
+            raise BrokerError(f"the broker refused new SCRAM logins: {refused}")
 
     def _write_env_files(self, passwords: dict[str, str]) -> None:
         bootstrap = {"CPI_KAFKA_BOOTSTRAP": self.bootstrap}
@@ -249,7 +266,10 @@ class LocalBroker:
                 raise BrokerError(
                     f"the local broker in {self.workdir} was set up {was}; to run it {self.security}, stop it and "
                     f"remove {self.workdir} (its topics are lost), or set CPI_LOCAL_KAFKA_SECURITY={was}")
-        passwords = self._passwords()
+        passwords, new_logins = self._passwords()
+        if formatted and ADMIN in new_logins and self.security == "secured":
+            raise BrokerError(f"{self.admin_env_file} is gone, and with it the administrator's login to the broker in "
+                              f"{self.workdir}: stop it and remove {self.workdir} to start afresh")
         if self.security == "secured" and not (self.tls_dir / "broker.pem").exists():
             write_tls(self.tls_dir, self.host)
         self._write_env_files(passwords)
@@ -287,6 +307,8 @@ class LocalBroker:
             if process.poll() is not None:
                 raise BrokerError(f"the broker exited with {process.returncode}; see {self.log_file}")
             if _broker_ready(self.admin_settings()):
+                if formatted and new_logins and self.security == "secured":
+                    self._add_logins({name: passwords[name] for name in new_logins})
                 return self.bootstrap
             time.sleep(0.5)
         self.stop()

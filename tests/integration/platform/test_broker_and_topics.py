@@ -78,6 +78,37 @@ def test_the_local_broker_runs_open_only_when_asked_and_never_switches_silently(
         secured.start()
 
 
+def test_a_principal_whose_login_is_missing_gets_a_new_one_when_the_broker_restarts(tmp_path: Path) -> None:
+    """A service principal's env file made after the storage was formatted (a principal new to the
+    registry, or a file removed) gets a fresh password that the restarted broker accepts; a wrong one is
+    still refused."""
+    from kafka.errors import KafkaError
+
+    from services.common.kafka.broker import LocalBroker
+    from services.common.kafka.clients import admin_client as make_admin
+    from services.common.kafka.principals import principal_env_file, read_env_file, with_connection
+
+    broker = LocalBroker(tmp_path / "kafka", port=free_port(), controller_port=free_port())
+    broker.start()
+    broker.stop()
+    path = principal_env_file(broker.workdir, "cpi-downstream")
+    old = read_env_file(path)
+    path.unlink()
+    broker.start()
+    try:
+        new = read_env_file(path)
+        assert new["CPI_KAFKA_SASL_PASSWORD"] != old["CPI_KAFKA_SASL_PASSWORD"]
+        client = make_admin(with_connection(PlatformSettings(), new))
+        try:
+            assert isinstance(client.list_topics(), list)  # logged in (it may see no topic)
+        finally:
+            client.close()
+        with pytest.raises(KafkaError):
+            make_admin(with_connection(PlatformSettings(), old), bootstrap_timeout_ms=3000).list_topics()
+    finally:
+        broker.stop()
+
+
 def test_the_session_broker_speaks_kafka_4(kafka_bootstrap: str) -> None:
     """The broker every integration test uses is Kafka 4 or newer."""
     major = int(cluster_version(PlatformSettings(kafka_bootstrap=kafka_bootstrap)).split(".")[0])
