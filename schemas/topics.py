@@ -1,4 +1,5 @@
-"""The one topic registry: names, partitions, retention and cleanup policy, and each value's model."""
+"""The one topic registry: names, partitions, retention and cleanup policy, each value's model, and which
+Kafka principal may write and read each topic (`cpi acls apply` derives the broker's ACLs from it)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,21 @@ from schemas.submission import AcceptedSubmission, ReceivedSubmission, RejectedS
 
 DAY_MS = 24 * 60 * 60 * 1000
 
+# The Kafka principals (SCRAM user names), one per process that talks to Kafka. Each reading principal
+# has one consumer group of its own, named after it (a worker's faust app id is `cpi-{stage}`), under
+# the topic prefix. The administrator (`cpi topics apply`, `cpi acls apply`, `cpi tail`, `cpi dlq`,
+# `cpi reassess`) is a super user and needs no ACL.
+EDGE = "cpi-edge"  # the HTTP edge: writes only what it receives
+INTAKE = "cpi-intake"
+SANITISER = "cpi-sanitiser"
+ROUTER = "cpi-router"
+NOTIFIER = "cpi-notifier"
+IU = "cpi-iu"  # the Intelligence Unit's `cpi held`: reviews held intel and releases it
+DOWNSTREAM = "cpi-downstream"  # consumers of the outcome topics
+ADMIN = "cpi-admin"
+PRINCIPALS: tuple[str, ...] = (EDGE, INTAKE, SANITISER, ROUTER, NOTIFIER, IU, DOWNSTREAM)
+WORKER_PRINCIPALS = (INTAKE, SANITISER, ROUTER, NOTIFIER)  # these write dead letters
+
 
 @dataclass(frozen=True)
 class TopicSpec:
@@ -22,6 +38,8 @@ class TopicSpec:
     partitions: int
     retention_ms: int
     cleanup_policy: str = "delete"
+    writers: frozenset[str] = frozenset()  # principals allowed to produce to it
+    readers: frozenset[str] = frozenset()  # principals allowed to consume it (in their own group)
 
     def config(self, min_insync_replicas: int) -> dict[str, str]:
         return {
@@ -31,23 +49,34 @@ class TopicSpec:
         }
 
 
-RECEIVED = TopicSpec("cpi.submission.received.v1", ReceivedSubmission, 6, 7 * DAY_MS)
-ACCEPTED = TopicSpec("cpi.submission.accepted.v1", AcceptedSubmission, 6, 7 * DAY_MS)
-REJECTED = TopicSpec("cpi.submission.rejected.v1", RejectedSubmission, 6, 30 * DAY_MS)
-SANITISED = TopicSpec("cpi.intel.sanitised.v1", SanitisedIntel, 6, 365 * DAY_MS)
+RECEIVED = TopicSpec("cpi.submission.received.v1", ReceivedSubmission, 6, 7 * DAY_MS,
+                     writers=frozenset({EDGE}), readers=frozenset({INTAKE}))
+ACCEPTED = TopicSpec("cpi.submission.accepted.v1", AcceptedSubmission, 6, 7 * DAY_MS,
+                     writers=frozenset({INTAKE}), readers=frozenset({SANITISER}))
+REJECTED = TopicSpec("cpi.submission.rejected.v1", RejectedSubmission, 6, 30 * DAY_MS, writers=frozenset({INTAKE}))
+# The Intelligence Unit writes here too: `cpi held release` publishes a reviewed intel.
+SANITISED = TopicSpec("cpi.intel.sanitised.v1", SanitisedIntel, 6, 365 * DAY_MS,
+                      writers=frozenset({SANITISER, IU}), readers=frozenset({ROUTER}))
 # Compacted, never deleted by age: records are revisions of one intel's review, keyed by intel id, and
 # compaction keeps the latest per intel however long review takes (a time limit could drop an intel
 # nobody has released yet). Once it is released, compaction drops the older revisions and their sealed
 # excerpts with them.
-HELD = TopicSpec("cpi.intel.held.v1", HeldIntel, 6, -1, cleanup_policy="compact")
-DECIDED = TopicSpec("cpi.outcome.decided.v1", Decision, 6, 365 * DAY_MS)
+HELD = TopicSpec("cpi.intel.held.v1", HeldIntel, 6, -1, cleanup_policy="compact",
+                 writers=frozenset({SANITISER, IU}), readers=frozenset({IU}))
+# Only the router decides: a Decision from anyone else would e-mail the teams.
+DECIDED = TopicSpec("cpi.outcome.decided.v1", Decision, 6, 365 * DAY_MS,
+                    writers=frozenset({ROUTER}), readers=frozenset({NOTIFIER, DOWNSTREAM}))
 OUTCOME_TOPICS: dict[Outcome, TopicSpec] = {
-    outcome: TopicSpec(f"cpi.outcome.{outcome.value.replace('_', '-')}.v1", Decision, 6, 365 * DAY_MS)
+    outcome: TopicSpec(f"cpi.outcome.{outcome.value.replace('_', '-')}.v1", Decision, 6, 365 * DAY_MS,
+                       writers=frozenset({ROUTER}), readers=frozenset({DOWNSTREAM}))
     for outcome in Outcome
 }
-DELIVERED = TopicSpec("cpi.notification.delivered.v1", NotificationRecord, 6, 90 * DAY_MS)
-RETRY = TopicSpec("cpi.notification.retry.v1", PendingNotification, 6, 7 * DAY_MS)
-DEADLETTER = TopicSpec("cpi.deadletter.v1", None, 6, 30 * DAY_MS)
+DELIVERED = TopicSpec("cpi.notification.delivered.v1", NotificationRecord, 6, 90 * DAY_MS,
+                      writers=frozenset({NOTIFIER}))
+RETRY = TopicSpec("cpi.notification.retry.v1", PendingNotification, 6, 7 * DAY_MS,
+                  writers=frozenset({NOTIFIER}), readers=frozenset({NOTIFIER}))
+# Read by the administrator only (`cpi dlq`): a dead letter is the original bytes, sources included.
+DEADLETTER = TopicSpec("cpi.deadletter.v1", None, 6, 30 * DAY_MS, writers=frozenset(WORKER_PRINCIPALS))
 
 ALL_TOPICS: tuple[TopicSpec, ...] = (
     RECEIVED,

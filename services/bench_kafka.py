@@ -13,8 +13,10 @@ from typing import Any
 
 from schemas.topics import ACCEPTED, DECIDED, RECEIVED, SANITISED, TopicSpec
 from services.bench import generated_submissions
-from services.common.kafka.admin import admin_client, apply_topics
+from services.common.kafka import clients
+from services.common.kafka.admin import apply_topics
 from services.common.kafka.broker import LocalBroker, free_port
+from services.common.kafka.principals import read_env_file, security_environment, with_connection
 from services.common.keys import ensure_keys, load_edge_keys
 from services.common.processes import wait_until_ready
 from services.common.serde import encode
@@ -25,9 +27,9 @@ _WORKERS = ("intake", "sanitiser", "router", "notifier")
 
 
 def _end_offsets(settings: PlatformSettings, specs: list[TopicSpec]) -> dict[str, int]:
-    from kafka import KafkaConsumer, TopicPartition
+    from kafka import TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap)
+    consumer = clients.consumer(settings)
     try:
         totals = {}
         for spec in specs:
@@ -50,11 +52,15 @@ def through_kafka(count: int) -> dict[str, Any]:
             bootstrap = broker.start()
         prefix = f"bench{uuid.uuid4().hex[:8]}."
         settings = PlatformSettings(kafka_bootstrap=bootstrap, topic_prefix=prefix, data_dir=data)
+        env = {**os.environ, "CPI_KAFKA_BOOTSTRAP": bootstrap, "CPI_TOPIC_PREFIX": prefix,
+               "CPI_DATA_DIR": str(data), "CPI_LOG_LEVEL": "warning"}
+        if broker is not None:  # our own (secured) broker: this process and the workers log in as its admin
+            admitted = read_env_file(broker.admin_env_file)
+            settings = with_connection(settings, admitted)
+            env = security_environment(env, admitted)
         apply_topics(settings)
         ensure_keys(settings)  # before the workers start, so they find one set of keys
         transport_key = load_edge_keys(settings)
-        env = {**os.environ, "CPI_KAFKA_BOOTSTRAP": bootstrap, "CPI_TOPIC_PREFIX": prefix,
-               "CPI_DATA_DIR": str(data), "CPI_LOG_LEVEL": "warning"}
         ports = {name: free_port() for name in _WORKERS}
         processes = [
             subprocess.Popen(  # noqa: S603 - our own interpreter and module
@@ -66,10 +72,8 @@ def through_kafka(count: int) -> dict[str, Any]:
         try:
             for process, port in zip(processes, ports.values(), strict=True):
                 wait_until_ready(f"http://127.0.0.1:{port}/readyz", process=process)
-            from kafka import KafkaProducer
-
             records = [received_record(s, transport_key) for s in generated_submissions(count, seed=11)]
-            producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+            producer = clients.producer(settings, linger_ms=5)
             started = time.monotonic()
             for record in records:
                 producer.send(settings.topic(RECEIVED.name), value=encode(record), key=record.submission_id.encode())
@@ -98,7 +102,7 @@ def through_kafka(count: int) -> dict[str, Any]:
                     process.wait(30)
                 except subprocess.TimeoutExpired:
                     process.kill()
-            admin = admin_client(settings)
+            admin = clients.admin_client(settings)
             try:
                 admin.delete_topics([t for t in admin.list_topics() if t.startswith(prefix)])
             finally:

@@ -1,6 +1,9 @@
 """`cpi up`: the whole pipeline on this machine — broker, topics, the four workers and the intake edge.
 
-Each worker runs as its own process, as in a cluster. Ctrl-C (or SIGTERM) stops the edge first,
+Each worker runs as its own process, as in a cluster, and — where the broker is secured (the local
+one is by default) — as its own Kafka principal: `cpi up` applies the topics and the registry's ACLs
+as the administrator (admin.env), then starts each worker and the edge with its principal's env file
+(principals/cpi-<name>.env) in place of every CPI_KAFKA_* connection variable. Ctrl-C (or SIGTERM) stops the edge first,
 then the workers, then the broker if this command started it.
 """
 
@@ -24,9 +27,9 @@ class Child:
     process: subprocess.Popen[bytes]
 
 
-def _spawn(name: str, *args: str) -> Child:
+def _spawn(name: str, *args: str, env: dict[str, str] | None = None) -> Child:
     process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "services.cli", *args],
+        [sys.executable, "-m", "services.cli", *args], env=env,
         start_new_session=True,  # Ctrl-C reaches only `cpi up`, which stops the children in order
     )
     return Child(name, process)
@@ -47,8 +50,17 @@ def _stop(children: list[Child], timeout: float = 30.0) -> None:
 
 
 def _up(args: argparse.Namespace) -> int:
+    from schemas.topics import EDGE
     from services.common.commands import local_broker
+    from services.common.kafka.acls import apply_acls
     from services.common.kafka.admin import apply_topics
+    from services.common.kafka.principals import (
+        admin_settings,
+        env_dir,
+        principal_env_file,
+        read_env_file,
+        security_environment,
+    )
 
     settings = PlatformSettings()
     broker = None
@@ -61,7 +73,8 @@ def _up(args: argparse.Namespace) -> int:
     else:
         print(f"Kafka      {settings.kafka_bootstrap}  (CPI_KAFKA_BOOTSTRAP)", flush=True)
 
-    report = apply_topics(settings)
+    admin = admin_settings(settings)
+    report = apply_topics(admin)
     print(f"Topics     {len(report.created)} created, {len(report.unchanged)} unchanged", flush=True)
     from services.common.keys import ensure_keys
 
@@ -72,6 +85,19 @@ def _up(args: argparse.Namespace) -> int:
     for name, differences in report.drift.items():
         print(f"           DRIFT {name}: {'; '.join(differences)}", flush=True)
 
+    folder = env_dir(settings)
+    principals = {name: f"cpi-{name}" for name in settings.worker_ports} | {"api": EDGE}
+    secured = all(principal_env_file(folder, p).exists() for p in principals.values())
+    environments: dict[str, dict[str, str] | None] = dict.fromkeys(principals)
+    if secured:
+        acls = apply_acls(admin)
+        print(f"ACLs       {len(acls.created)} created, {len(acls.unchanged)} unchanged, {len(acls.removed)} removed"
+              f"  (admin: set -a; . {folder / 'admin.env'})", flush=True)
+        environments = {name: security_environment(os.environ, read_env_file(principal_env_file(folder, p)))
+                        for name, p in principals.items()}
+    else:
+        print("ACLs       none: no principals' env files, so every process connects as this one", flush=True)
+
     stopping = False
 
     def request_stop(signum: int, _frame: Any) -> None:
@@ -81,8 +107,8 @@ def _up(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
 
-    workers = [_spawn(name, "worker", name) for name in settings.worker_ports]
-    edge = _spawn("api", "api")
+    workers = [_spawn(name, "worker", name, env=environments[name]) for name in settings.worker_ports]
+    edge = _spawn("api", "api", env=environments["api"])
     children = [edge, *workers]
     intake = IntakeSettings()
     host = settings.http_host

@@ -36,7 +36,13 @@ def _docker_engine_answers() -> bool:
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The bootstrap address of a real Kafka broker for the whole test session."""
+    """The bootstrap address of a real Kafka broker for the whole test session.
+
+    The local broker is the secured one (TLS, SCRAM per principal, ACLs). Its administrator's CPI_KAFKA_*
+    settings are put in the environment for the session, so every settings object and every worker a test
+    starts connects as the administrator unless it is given a principal's own settings; CPI_KAFKA_ENV_DIR
+    names the folder of admin.env and principals/*.env (what `cpi up` and the ACL tests use). With
+    CPI_KAFKA_BOOTSTRAP, the caller's own CPI_KAFKA_* settings (and CPI_KAFKA_ENV_DIR, if any) apply."""
     existing = os.environ.get("CPI_KAFKA_BOOTSTRAP")
     if existing:
         yield existing
@@ -49,13 +55,31 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             yield container.get_bootstrap_server()
         return
     from services.common.kafka.broker import LocalBroker, free_port
+    from services.common.kafka.principals import SECURITY_VARIABLES, read_env_file
 
     broker = LocalBroker(tmp_path_factory.mktemp("kafka"), port=free_port(), controller_port=free_port())
     broker.start()
+    session_env = pytest.MonkeyPatch()
+    for name in SECURITY_VARIABLES:
+        session_env.delenv(name, raising=False)
+    for name, value in read_env_file(broker.admin_env_file).items():
+        if name != "CPI_KAFKA_BOOTSTRAP":  # tests name the broker themselves, as with a cluster
+            session_env.setenv(name, value)
+    session_env.setenv("CPI_KAFKA_ENV_DIR", str(broker.workdir))
     try:
         yield broker.bootstrap
     finally:
+        session_env.undo()
         broker.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_env_dir(kafka_bootstrap: str) -> Path:
+    """admin.env and principals/<name>.env of the session's broker; skips where the cluster has none."""
+    folder = os.environ.get("CPI_KAFKA_ENV_DIR")
+    if not folder or not (Path(folder) / "principals").is_dir():
+        pytest.skip("the session's Kafka has no principals' env files (set CPI_KAFKA_ENV_DIR for a cluster)")
+    return Path(folder)
 
 
 def _postgres_bin() -> Path | None:

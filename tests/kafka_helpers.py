@@ -1,4 +1,7 @@
-"""Reading and writing real topics in tests (kafka-python, synchronous and simple)."""
+"""Reading and writing real topics in tests (kafka-python, synchronous and simple).
+
+Each connects to `bootstrap` as the session's CPI_KAFKA_* settings say (the administrator, on the
+secured session broker), through the one client factory."""
 
 from __future__ import annotations
 
@@ -11,14 +14,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from kafka import KafkaConsumer, KafkaProducer
-
+from services.common.kafka import clients
 from services.common.kafka.reading import read_to_end
 from services.common.processes import stop_process, wait_until_ready
+from services.common.settings import PlatformSettings
 
 
 def produce(bootstrap: str, topic: str, value: bytes, key: bytes | None = None) -> None:
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = clients.producer(PlatformSettings(kafka_bootstrap=bootstrap))
     try:
         producer.send(topic, value=value, key=key).get(timeout=30)
     finally:
@@ -27,15 +30,15 @@ def produce(bootstrap: str, topic: str, value: bytes, key: bytes | None = None) 
 
 def read_all(bootstrap: str, topic: str) -> list[Any]:
     """Every record on a topic so far (kafka-python ConsumerRecords), read up to its end offsets."""
-    consumer, records = read_to_end(bootstrap, topic)
+    consumer, records = read_to_end(PlatformSettings(kafka_bootstrap=bootstrap), topic)
     consumer.close()
     return records
 
 
 def wait_for(bootstrap: str, topic: str, match: Callable[[Any], bool], timeout: float = 90.0) -> Any:
     """The first record on `topic` that `match` accepts; fails the test after `timeout` seconds."""
-    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                             enable_auto_commit=False, consumer_timeout_ms=1000)
+    consumer = clients.consumer(PlatformSettings(kafka_bootstrap=bootstrap), topic, auto_offset_reset="earliest",
+                                enable_auto_commit=False, consumer_timeout_ms=1000)
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:

@@ -1,4 +1,4 @@
-"""Platform subcommands: `cpi kafka`, `cpi topics apply`, `cpi worker`, `cpi api`, `cpi tail`, `cpi dlq`."""
+"""Platform subcommands: `cpi kafka`, `cpi topics|acls apply`, `cpi worker`, `cpi api`, `cpi tail`, `cpi dlq`."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def local_broker(settings: PlatformSettings) -> Any:
     from services.common.kafka.broker import LocalBroker
 
     return LocalBroker(settings.data_dir / "kafka", port=settings.local_kafka_port,
-                       controller_port=settings.local_controller_port)
+                       controller_port=settings.local_controller_port, security=settings.local_kafka_security)
 
 
 def _kafka(args: argparse.Namespace) -> int:
@@ -25,12 +25,13 @@ def _kafka(args: argparse.Namespace) -> int:
     if settings.kafka_bootstrap:
         if args.action != "status":
             raise CpiError("CPI_KAFKA_BOOTSTRAP names a cluster: there is no local broker to start or stop")
-        print(json.dumps({"bootstrap": settings.kafka_bootstrap, "version": cluster_version(settings.bootstrap),
+        print(json.dumps({"bootstrap": settings.kafka_bootstrap, "version": cluster_version(settings),
                           "local": False}))
         return 0
     broker = local_broker(settings)
     if args.action == "start":
-        print(f"Kafka {broker.start()} (Apache Kafka, log: {broker.log_file})")
+        print(f"Kafka {broker.start()} (Apache Kafka, {broker.security}, log: {broker.log_file})")
+        print(f"Admin settings: set -a; . {broker.admin_env_file}")
     elif args.action == "stop":
         print("stopped" if broker.stop() else "no local broker was running")
     else:
@@ -53,6 +54,20 @@ def _topics(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _acls(args: argparse.Namespace) -> int:
+    from services.common.kafka.acls import apply_acls
+    from services.common.kafka.principals import admin_settings
+
+    report = apply_acls(admin_settings(PlatformSettings()))
+    for grant in report.created:
+        print(f"created   {grant}")
+    for grant in report.unchanged:
+        print(f"ok        {grant}")
+    for acl in report.removed:
+        print(f"removed   {acl}")
+    return 0
+
+
 def _worker(args: argparse.Namespace) -> int:
     module = importlib.import_module(f"services.{args.name}.worker")
     module.main()
@@ -72,11 +87,11 @@ def _api(args: argparse.Namespace) -> int:
 
 def _tail(args: argparse.Namespace) -> int:
     """Print a topic's records as JSON lines: value, and for dead letters the headers too."""
-    from kafka import KafkaConsumer
+    from services.common.kafka import clients
 
     settings = PlatformSettings()
-    consumer = KafkaConsumer(
-        settings.topic(args.topic), bootstrap_servers=settings.bootstrap, auto_offset_reset="earliest",
+    consumer = clients.consumer(
+        settings, settings.topic(args.topic), auto_offset_reset="earliest",
         enable_auto_commit=False, consumer_timeout_ms=int(args.timeout * 1000) if args.timeout else float("inf"),
     )
     try:
@@ -104,6 +119,10 @@ def register(commands: Any) -> None:
     topics = commands.add_parser("topics", help="create topics from the registry, report drift")
     topics.add_argument("action", choices=["apply"])
     topics.set_defaults(run=_topics)
+
+    acls = commands.add_parser("acls", help="grant each principal exactly its topics and group (from the registry)")
+    acls.add_argument("action", choices=["apply"])
+    acls.set_defaults(run=_acls)
 
     worker = commands.add_parser("worker", help="run one pipeline worker")
     worker.add_argument("name", choices=["intake", "sanitiser", "router", "notifier"])

@@ -21,7 +21,7 @@ REPLAY_GROUP = "cpi-dlq-replay"
 
 
 def _letters(settings: PlatformSettings, group: str | None) -> tuple[Any, list[Any]]:
-    return read_to_end(settings.bootstrap, settings.topic(DEADLETTER.name), group_id=group)
+    return read_to_end(settings, settings.topic(DEADLETTER.name), group_id=group)
 
 
 def describe(record: Any) -> dict[str, Any]:
@@ -103,7 +103,7 @@ def _replay(args: argparse.Namespace) -> int:
     naming any other topic is refused: nothing at all is sent unless `--skip-refused` is given (then
     the refused are passed over for good). `--dry-run` prints every letter's step and sends nothing.
     """
-    from kafka import KafkaProducer
+    from services.common.kafka import clients
 
     settings = PlatformSettings()
     allowed = replay_targets(settings)
@@ -118,7 +118,7 @@ def _replay(args: argparse.Namespace) -> int:
         elif refused and not args.skip_refused:
             raise _refusal(refused, allowed)
         else:
-            producer = KafkaProducer(bootstrap_servers=settings.bootstrap, acks="all")
+            producer = clients.producer(settings)
             for record, step in zip(records, steps, strict=True):
                 if step.action == "replay":
                     producer.send(step.target, value=record.value, key=record.key).get(timeout=30)

@@ -5,20 +5,35 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class PlatformSettings(BaseSettings):
     """What every process needs: where Kafka is, where data lives, how to log."""
 
-    model_config = SettingsConfigDict(env_prefix="CPI_", extra="ignore", frozen=True)
+    # Inputs hidden in errors: a refused setting must not print a password next to it.
+    model_config = SettingsConfigDict(env_prefix="CPI_", extra="ignore", frozen=True, hide_input_in_errors=True)
 
     kafka_bootstrap: str | None = Field(
         default=None, description="An existing cluster; unset means the local broker `cpi kafka start` runs."
     )
     local_kafka_port: int = Field(default=9092, description="The local broker's listener, when no cluster is set.")
     local_controller_port: int = 9093
+    local_kafka_security: Literal["secured", "open"] = Field(
+        default="secured", description="The local broker: TLS + SCRAM + ACLs, or `open` (PLAINTEXT) for experiments."
+    )
+    kafka_env_dir: Path | None = Field(
+        default=None, description="admin.env and principals/*.env of the cluster CPI_KAFKA_BOOTSTRAP names."
+    )
+    # How every Kafka client authenticates (services.common.kafka.clients builds them all from these).
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = Field(default=None, description="PEM CA bundle; unset: the system's.")
+    kafka_ssl_certfile: Path | None = Field(default=None, description="PEM client certificate (mutual TLS).")
+    kafka_ssl_keyfile: Path | None = None
     topic_prefix: str = Field(default="", description="Prepended to every topic name (tests, shared clusters).")
     replication_factor: int = Field(default=1, ge=1, description="3 in clusters.")
     min_insync_replicas: int = Field(default=1, ge=1, description="2 in clusters.")
@@ -39,6 +54,27 @@ class PlatformSettings(BaseSettings):
         default={"intake": 9101, "sanitiser": 9102, "router": 9103, "notifier": 9104},
         description="Where each worker serves /metrics, /healthz and /readyz (JSON in CPI_WORKER_PORTS).",
     )
+
+    @model_validator(mode="after")
+    def _kafka_security_coheres(self) -> PlatformSettings:
+        """Refuse combinations that would quietly connect less securely than the operator asked."""
+        protocol = self.kafka_security_protocol
+        sasl, tls = protocol.startswith("SASL_"), protocol.endswith("SSL")
+        if sasl and not (self.kafka_sasl_username and self.kafka_sasl_password):
+            raise ValueError(f"CPI_KAFKA_SECURITY_PROTOCOL={protocol} needs CPI_KAFKA_SASL_USERNAME and "
+                             "CPI_KAFKA_SASL_PASSWORD")
+        if not sasl and (self.kafka_sasl_username or self.kafka_sasl_password):
+            raise ValueError(f"CPI_KAFKA_SASL_USERNAME/PASSWORD are set but CPI_KAFKA_SECURITY_PROTOCOL={protocol} "
+                             "does not authenticate with SASL: use SASL_SSL")
+        if sasl and self.kafka_sasl_mechanism == "PLAIN" and not tls:
+            raise ValueError("CPI_KAFKA_SASL_MECHANISM=PLAIN sends the password in clear: it needs "
+                             "CPI_KAFKA_SECURITY_PROTOCOL=SASL_SSL")
+        if not tls and (self.kafka_ssl_cafile or self.kafka_ssl_certfile or self.kafka_ssl_keyfile):
+            raise ValueError(f"CPI_KAFKA_SSL_* files are set but CPI_KAFKA_SECURITY_PROTOCOL={protocol} does not "
+                             "use TLS: use SSL or SASL_SSL")
+        if (self.kafka_ssl_certfile is None) != (self.kafka_ssl_keyfile is None):
+            raise ValueError("CPI_KAFKA_SSL_CERTFILE and CPI_KAFKA_SSL_KEYFILE go together (mutual TLS)")
+        return self
 
     @property
     def bootstrap(self) -> str:

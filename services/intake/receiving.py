@@ -59,8 +59,9 @@ class KafkaPublisher:
         self._producer: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=self._settings.bootstrap, acks="all",
-                                    enable_idempotence=True)
+        from services.common.kafka import clients
+
+        producer = clients.async_producer(self._settings, enable_idempotence=True)
         await producer.start()
         self._producer = producer
 

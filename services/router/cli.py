@@ -37,8 +37,8 @@ def _assess(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def _read_topic(bootstrap: str, topic: str) -> list[Any]:
-    consumer, records = read_to_end(bootstrap, topic)
+def _read_topic(settings: RouterSettings, topic: str) -> list[Any]:
+    consumer, records = read_to_end(settings, topic)
     consumer.close()
     return records
 
@@ -54,20 +54,19 @@ def _label(decision: Decision) -> str:
 
 def _reassess(args: argparse.Namespace) -> int:
     """Replay every sanitised intel through the current rules; publish only decisions that changed."""
-    from kafka import KafkaProducer
-
     from services.common.days import day_timestamp
+    from services.common.kafka import clients
 
     settings = RouterSettings()
     rules = load_rules(Path(args.rules) if args.rules else settings.rules_path)
     latest: dict[str, Decision] = {}
-    for record in _read_topic(settings.bootstrap, settings.topic(DECIDED.name)):
+    for record in _read_topic(settings, settings.topic(DECIDED.name)):
         decision = Decision.model_validate_json(record.value)
         latest[decision.intel_id] = decision
     summary: Counter[str] = Counter()
-    producer = None if args.dry_run else KafkaProducer(bootstrap_servers=settings.bootstrap, acks="all")
+    producer = None if args.dry_run else clients.producer(settings)
     try:
-        for record in _read_topic(settings.bootstrap, settings.topic(SANITISED.name)):
+        for record in _read_topic(settings, settings.topic(SANITISED.name)):
             try:
                 intel = SanitisedIntel.model_validate_json(record.value)
             except ValidationError:

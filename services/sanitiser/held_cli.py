@@ -35,7 +35,7 @@ REFUSED_EXIT = 3  # as `cpi sealed unseal`
 
 def held_state(settings: SanitiserSettings) -> dict[str, HeldIntel]:
     """Every intel on the held topic, at its current revision (released ones included)."""
-    consumer, records = read_to_end(settings.bootstrap, settings.topic(HELD.name))
+    consumer, records = read_to_end(settings, settings.topic(HELD.name))
     consumer.close()
     held = []
     for record in records:
@@ -133,9 +133,9 @@ def _release(args: argparse.Namespace) -> int:
 
 def _publish(settings: SanitiserSettings, records: list[tuple[TopicSpec, str, bytes]]) -> None:
     """Publish in order, each acknowledged by the broker (acks=all) before the next is sent."""
-    from kafka import KafkaProducer
+    from services.common.kafka import clients
 
-    producer = KafkaProducer(bootstrap_servers=settings.bootstrap, acks="all")
+    producer = clients.producer(settings)
     try:
         for spec, key, value in records:
             # Keyed by intel id, as the sanitiser keys them, so one intel's revisions stay in order on

@@ -34,6 +34,7 @@ class Pipeline:
     edge_metrics_url: str  # the edge's internal listener, apart from the public one
     worker_urls: dict[str, str]
     env: dict[str, str]
+    env_dir: Path | None = None  # the broker's admin.env and principals/*.env, where it is secured
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def topic(self, name: str) -> str:
@@ -41,6 +42,14 @@ class Pipeline:
 
     def log_text(self) -> str:
         return "\n".join(p.read_text(errors="replace") for p in sorted((self.data_dir / "logs").glob("*.log")))
+
+    def as_principal(self, principal: str) -> dict[str, str]:
+        """This pipeline's environment with `principal`'s Kafka login (unchanged on an open broker)."""
+        from services.common.kafka.principals import principal_env_file, read_env_file, security_environment
+
+        if self.env_dir is None:
+            return self.env
+        return security_environment(self.env, read_env_file(principal_env_file(self.env_dir, principal)))
 
     def settings(self) -> PlatformSettings:
         return PlatformSettings(kafka_bootstrap=self.bootstrap, topic_prefix=self.prefix)
@@ -57,7 +66,9 @@ def pipeline(
     kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory, pipeline_extra_env: dict[str, str]
 ) -> Iterator[Pipeline]:
     """`cpi up` — exactly what `make run` ends in — on the session's broker, with topics, ports and data
-    of its own; stopped with Ctrl-C (SIGINT) after the module unless a test already did."""
+    of its own; stopped with Ctrl-C (SIGINT) after the module unless a test already did. On the secured
+    session broker it applies the ACLs for this prefix and runs each worker and the edge as its own
+    principal (CPI_KAFKA_ENV_DIR, which the session sets, names their env files)."""
     data_dir = tmp_path_factory.mktemp("pipeline")
     (data_dir / "logs").mkdir()
     prefix = f"e{uuid.uuid4().hex[:10]}."
@@ -83,6 +94,8 @@ def pipeline(
         bootstrap=kafka_bootstrap, prefix=prefix, data_dir=data_dir, api_url=f"http://127.0.0.1:{api_port}",
         api_auth={"authorization": f"Bearer {api_key}"}, edge_metrics_url=f"http://127.0.0.1:{edge_metrics_port}",
         worker_urls={name: f"http://127.0.0.1:{port}" for name, port in ports.items()}, env=env,
+        env_dir=Path(env["CPI_KAFKA_ENV_DIR"]) if (Path(env.get("CPI_KAFKA_ENV_DIR", "/nonexistent"))
+                                                   / "principals").is_dir() else None,
     )
     with open(data_dir / "logs" / "cpi-up.log", "wb") as log:
         pipe.processes["up"] = subprocess.Popen(

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,6 +28,7 @@ from schemas.topics import (
     RECEIVED,
     SANITISED,
 )
+from schemas.topics import IU as IU_PRINCIPAL
 from services.common.envelope import open_sealed
 from services.common.keys import load_intake_keys, load_unseal_keys
 from services.common.settings import SanitiserSettings
@@ -169,8 +171,10 @@ IU = ["--role", "intelligence_unit", "--officer-id", "DS-0042", "--reason", "Che
 
 
 def cpi(pipeline: Pipeline, *args: str) -> subprocess.CompletedProcess[str]:
-    """The real `cpi` command line, as an officer runs it against this pipeline's broker and store."""
-    return subprocess.run([sys.executable, "-m", "services.cli", *args], env=pipeline.env, capture_output=True,
+    """The real `cpi` command line, as an officer runs it against this pipeline's broker and store: `cpi held`
+    as the Intelligence Unit's Kafka principal (cpi-iu), the rest as the administrator."""
+    env = pipeline.as_principal(IU_PRINCIPAL) if args[0] == "held" else pipeline.env
+    return subprocess.run([sys.executable, "-m", "services.cli", *args], env=env, capture_output=True,
                           text=True, timeout=300, check=False)
 
 
@@ -400,6 +404,30 @@ def test_redelivery_gives_the_same_intel_and_decision_and_no_second_notification
     assert len(notified_after) == len(notified_before)
     assert len(list((pipeline.data_dir / "outbox").glob("*.eml"))) == outbox_before
 
+
+
+def test_each_worker_and_the_edge_run_as_their_own_kafka_principal(pipeline: Pipeline) -> None:
+    """On the secured broker `cpi up` applied the registry's ACLs for this pipeline's prefix and started each
+    worker and the edge with its own principal's login (read from each process's environment): none holds
+    the administrator's password. With the matrix test this is what proves the pipeline above ran with
+    least privilege."""
+    if pipeline.env_dir is None:
+        pytest.skip("the session's Kafka is not the secured local broker (no principals' env files)")
+    from services.common.kafka.principals import ADMIN_ENV, read_env_file
+
+    assert re.search(r"ACLs +\d+ created", pipeline.log_text())
+    admin_password = read_env_file(pipeline.env_dir / ADMIN_ENV)["CPI_KAFKA_SASL_PASSWORD"]
+    up = pipeline.processes["up"].pid
+    children = Path(f"/proc/{up}/task/{up}/children").read_text().split()
+    logins = {}
+    for child in children:
+        command = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        environ = dict(item.split(b"=", 1) for item in Path(f"/proc/{child}/environ").read_bytes().split(b"\0")
+                       if b"=" in item)
+        assert admin_password.encode() not in b"\0".join(environ.values())
+        name = command[-2].decode()  # `... services.cli worker intake` or `... services.cli api`, NUL-ended
+        logins[name] = environ[b"CPI_KAFKA_SASL_USERNAME"].decode()
+    assert logins == {"api": "cpi-edge", **{name: f"cpi-{name}" for name in WORKERS}}
 
 
 def test_cpi_up_printed_every_url_and_stops_cleanly_on_ctrl_c(pipeline: Pipeline) -> None:

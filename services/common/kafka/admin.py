@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 
 from schemas.topics import ALL_TOPICS, TopicSpec
+from services.common.kafka.clients import admin_client
 from services.common.settings import PlatformSettings
 
 _ALREADY_EXISTS = 36
@@ -21,10 +22,6 @@ class TopicReport:
     @property
     def ok(self) -> bool:
         return not self.drift
-
-
-def admin_client(settings: PlatformSettings) -> KafkaAdminClient:
-    return KafkaAdminClient(bootstrap_servers=settings.bootstrap, client_id="cpi-admin", request_timeout_ms=30_000)
 
 
 def apply_topics(settings: PlatformSettings, topics: tuple[TopicSpec, ...] = ALL_TOPICS) -> TopicReport:

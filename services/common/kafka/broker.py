@@ -4,14 +4,25 @@ The jars are resolved once from Maven Central with `mvn dependency:copy-dependen
 ~/.cache/cpi/, then the broker runs from them on loopback with its data and log under a work
 directory. This is what `cpi kafka start|stop|status`, `cpi up` and the test fixtures use when
 CPI_KAFKA_BOOTSTRAP does not name a cluster.
+
+Secured by default: one SASL_SSL listener (TLS from a local CA generated here, SCRAM-SHA-512 logins,
+one per principal of the topic registry, with random passwords), the StandardAuthorizer denying
+whatever no ACL allows, and the administrator `cpi-admin` as the only super user besides the broker
+itself. The controller listener takes only mutual TLS with the broker's own certificate (the CA's key
+is discarded once that is issued), so it is no anonymous way round the authorizer. `admin.env` and
+`principals/<name>.env` in the work directory hold each principal's client settings (mode 0600).
+`security="open"` (CPI_LOCAL_KAFKA_SECURITY=open) runs the old PLAINTEXT broker for experiments.
 """
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
+import ipaddress
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -21,14 +32,26 @@ import uuid
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
+from schemas.topics import ADMIN, PRINCIPALS
 from services.common.errors import CpiError
-from services.common.files import PRIVATE_UMASK, private_dir
+from services.common.files import PRIVATE_UMASK, private_dir, write_private
+from services.common.kafka.principals import (
+    ADMIN_ENV,
+    principal_env_file,
+    read_env_file,
+    with_connection,
+    write_env_file,
+)
+from services.common.settings import PlatformSettings
 
 KAFKA_DIR = Path(__file__).resolve().parents[3] / "deploy" / "local" / "kafka"
 POM = KAFKA_DIR / "pom.xml"
 LOG4J2 = KAFKA_DIR / "log4j2.properties"
 _POM_NS = {"m": "http://maven.apache.org/POM/4.0.0"}
+BROKER_PRINCIPAL = "cpi-broker"  # the CN of the broker's certificate: how it logs in to its controller
+_SCRAM = "SCRAM-SHA-512"
 
 
 class BrokerError(CpiError):
@@ -79,6 +102,7 @@ class LocalBroker:
     controller_port: int = 9093
     host: str = "127.0.0.1"
     heap: str = "768m"
+    security: Literal["secured", "open"] = "secured"
 
     @property
     def bootstrap(self) -> str:
@@ -92,18 +116,109 @@ class LocalBroker:
     def log_file(self) -> Path:
         return self.workdir / "logs" / "broker.log"
 
-    def _properties(self) -> Path:
+    @property
+    def admin_env_file(self) -> Path:
+        """The administrator's client settings, for `set -a; . admin.env`."""
+        return self.workdir / ADMIN_ENV
+
+    @property
+    def tls_dir(self) -> Path:
+        return self.workdir / "tls"
+
+    @property
+    def _security_file(self) -> Path:
+        return self.workdir / "security"  # how the data was formatted: secured or open
+
+    def admin_settings(self) -> PlatformSettings:
+        """Settings that connect to this broker as its administrator."""
+        return with_connection(PlatformSettings(), read_env_file(self.admin_env_file))
+
+    def _passwords(self) -> tuple[dict[str, str], set[str]]:
+        """Every principal's password (the administrator's too), from its env file or made now; and the
+        principals whose passwords were made now."""
+        passwords, new = {}, set()
+        for principal in (ADMIN, *PRINCIPALS):
+            path = self.admin_env_file if principal == ADMIN else principal_env_file(self.workdir, principal)
+            try:
+                passwords[principal] = read_env_file(path)["CPI_KAFKA_SASL_PASSWORD"]
+            except (CpiError, KeyError):
+                passwords[principal] = secrets.token_urlsafe(32)  # no '=' ',' '[' ']' '"' to escape
+                new.add(principal)
+        return passwords, new
+
+    def _add_logins(self, passwords: dict[str, str]) -> None:
+        """SCRAM logins for principals added to the registry after the broker's storage was formatted."""
+        from kafka.admin import UserScramCredentialUpsertion
+
+        from services.common.kafka.clients import admin_client
+
+        admin = admin_client(self.admin_settings())
+        try:
+            refused = admin.alter_user_scram_credentials(
+                [UserScramCredentialUpsertion(name, _SCRAM, password) for name, password in passwords.items()])
+        finally:
+            admin.close()
+        if any(refused.values()):
+            raise BrokerError(f"the broker refused new SCRAM logins: {refused}")
+
+    def _write_env_files(self, passwords: dict[str, str]) -> None:
+        bootstrap = {"CPI_KAFKA_BOOTSTRAP": self.bootstrap}
+        if self.security == "open":
+            write_env_file(self.admin_env_file, {**bootstrap, "CPI_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT"})
+            return
+        for principal, password in passwords.items():
+            path = self.admin_env_file if principal == ADMIN else principal_env_file(self.workdir, principal)
+            write_env_file(path, {
+                **bootstrap,
+                "CPI_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+                "CPI_KAFKA_SASL_MECHANISM": _SCRAM,
+                "CPI_KAFKA_SASL_USERNAME": principal,
+                "CPI_KAFKA_SASL_PASSWORD": password,
+                "CPI_KAFKA_SSL_CAFILE": str((self.tls_dir / "ca.pem").resolve()),
+            })
+
+    def _listener_properties(self, admin_password: str) -> list[str]:
+        controller = f"CONTROLLER://{self.host}:{self.controller_port}"
+        if self.security == "open":
+            return [
+                f"listeners=PLAINTEXT://{self.host}:{self.port},{controller}",
+                f"advertised.listeners=PLAINTEXT://{self.host}:{self.port}",
+                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            ]
+        tls = self.tls_dir.resolve()
+        return [
+            f"listeners=SASL_SSL://{self.host}:{self.port},{controller}",
+            f"advertised.listeners=SASL_SSL://{self.host}:{self.port}",
+            "listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:SSL",
+            "inter.broker.listener.name=SASL_SSL",
+            f"sasl.enabled.mechanisms={_SCRAM}",
+            f"sasl.mechanism.inter.broker.protocol={_SCRAM}",
+            f"listener.name.sasl_ssl.{_SCRAM.lower()}.sasl.jaas.config="
+            f'org.apache.kafka.common.security.scram.ScramLoginModule required username="{ADMIN}" '
+            f'password="{admin_password}";',
+            "ssl.keystore.type=PEM",
+            f"ssl.keystore.location={tls / 'broker.pem'}",
+            "ssl.truststore.type=PEM",
+            f"ssl.truststore.location={tls / 'ca.pem'}",
+            # The controller listener: only a client holding a certificate from our CA (the broker's own).
+            "listener.name.controller.ssl.client.auth=required",
+            "ssl.principal.mapping.rules=RULE:^CN=([^,]+)$/$1/,DEFAULT",
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "allow.everyone.if.no.acl.found=false",
+            f"super.users=User:{ADMIN};User:{BROKER_PRINCIPAL}",
+        ]
+
+    def _properties(self, admin_password: str) -> Path:
         path = self.workdir / "server.properties"
-        path.write_text(
-            "\n".join(
+        write_private(  # it holds the administrator's password (the broker's own login)
+            path,
+            ("\n".join(
                 [
                     "process.roles=broker,controller",
                     "node.id=1",
                     f"controller.quorum.bootstrap.servers={self.host}:{self.controller_port}",
-                    f"listeners=PLAINTEXT://{self.host}:{self.port},CONTROLLER://{self.host}:{self.controller_port}",
-                    f"advertised.listeners=PLAINTEXT://{self.host}:{self.port}",
+                    *self._listener_properties(admin_password),
                     "controller.listener.names=CONTROLLER",
-                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
                     f"log.dirs={self.workdir / 'data'}",
                     "num.partitions=1",
                     "offsets.topic.replication.factor=1",
@@ -117,7 +232,7 @@ class LocalBroker:
                 ]
             )
             + "\n"
-        )
+        ).encode())
         return path
 
     def running_pid(self) -> int | None:
@@ -142,20 +257,40 @@ class LocalBroker:
         if java is None:
             raise BrokerError("Java 17 or newer is needed to run the local broker")
         private_dir(self.workdir / "logs")
-        properties = self._properties()
+        formatted = (self.workdir / "data" / "meta.properties").exists()
+        if formatted:
+            was = self._security_file.read_text().strip() if self._security_file.exists() else "open"
+            if was != self.security:
+                raise BrokerError(
+                    f"the local broker in {self.workdir} was set up {was}; to run it {self.security}, stop it and "
+                    f"remove {self.workdir} (its topics are lost), or set CPI_LOCAL_KAFKA_SECURITY={was}")
+        passwords, new_logins = self._passwords()
+        if formatted and ADMIN in new_logins and self.security == "secured":
+            raise BrokerError(f"{self.admin_env_file} is gone, and with it the administrator's login to the broker in "
+                              f"{self.workdir}: stop it and remove {self.workdir} to start afresh")
+        if self.security == "secured" and not (self.tls_dir / "broker.pem").exists():
+            write_tls(self.tls_dir, self.host)
+        self._write_env_files(passwords)
+        properties = self._properties(passwords[ADMIN])
         classpath = f"{libs}/*"
         jvm = [java, f"-Xmx{self.heap}", "-Xms128m", "-XX:+UseG1GC", "-Djava.awt.headless=true",
                f"-Dkafka.logs.dir={self.workdir / 'logs'}", f"-Dlog4j2.configurationFile={LOG4J2}",
                "-cp", classpath]
-        if not (self.workdir / "data" / "meta.properties").exists():
+        if not formatted:
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-            formatted = subprocess.run(  # noqa: S603 - fixed arguments
+            # SCRAM credentials go into the cluster's first metadata, so they exist before any client.
+            scram = [] if self.security == "open" else [
+                argument for principal, password in passwords.items()
+                for argument in ("--add-scram", f"{_SCRAM}=[name={principal},password={password}]")
+            ]
+            result = subprocess.run(  # noqa: S603 - fixed arguments
                 [*jvm, "kafka.tools.StorageTool", "format", "--standalone", f"--cluster-id={cluster_id}",
-                 "-c", str(properties)],
+                 "-c", str(properties), *scram],
                 capture_output=True, text=True, check=False,
             )
-            if formatted.returncode != 0:
-                raise BrokerError(f"could not format KRaft storage:\n{formatted.stdout}{formatted.stderr}")
+            if result.returncode != 0:
+                raise BrokerError(f"could not format KRaft storage:\n{result.stdout}{result.stderr}")
+            self._security_file.write_text(self.security)
         out = open(self.workdir / "logs" / "broker.out", "ab")
         process = subprocess.Popen(  # noqa: S603 - fixed arguments
             [*jvm, "kafka.Kafka", str(properties)],
@@ -170,7 +305,9 @@ class LocalBroker:
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise BrokerError(f"the broker exited with {process.returncode}; see {self.log_file}")
-            if _broker_ready(self.bootstrap):
+            if _broker_ready(self.admin_settings()):
+                if formatted and new_logins and self.security == "secured":
+                    self._add_logins({name: passwords[name] for name in new_logins})
                 return self.bootstrap
             time.sleep(0.5)
         self.stop()
@@ -205,7 +342,9 @@ class LocalBroker:
             "bootstrap": self.bootstrap,
             "version": state.get("version", kafka_version()),
             "log": str(self.log_file),
-            "answering": pid is not None and _broker_ready(self.bootstrap),
+            "security": self.security,
+            "admin_env": str(self.admin_env_file),
+            "answering": pid is not None and self.admin_env_file.exists() and _broker_ready(self.admin_settings()),
         }
 
 
@@ -222,15 +361,15 @@ def _port_open(host: str, port: int) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def _broker_ready(bootstrap: str) -> bool:
+def _broker_ready(settings: PlatformSettings) -> bool:
     """True once the broker serves metadata (a listening port alone is not enough)."""
-    host, _, port = bootstrap.rpartition(":")
+    host, _, port = settings.bootstrap.split(",")[0].rpartition(":")
     if not _port_open(host, int(port)):
         return False
-    from kafka.admin import KafkaAdminClient
+    from services.common.kafka.clients import admin_client
 
     try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+        admin = admin_client(settings, request_timeout_ms=5000)
         try:
             return bool(admin.describe_cluster()["brokers"])
         finally:
@@ -239,11 +378,11 @@ def _broker_ready(bootstrap: str) -> bool:
         return False
 
 
-def cluster_version(bootstrap: str) -> str:
+def cluster_version(settings: PlatformSettings) -> str:
     """The broker version a remote cluster reports, as far as the protocol tells (major.minor)."""
-    from kafka.admin import KafkaAdminClient
+    from services.common.kafka.clients import admin_client
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    admin = admin_client(settings, request_timeout_ms=10_000)
     try:
         return ".".join(str(part) for part in admin._manager.broker_version)
     finally:
@@ -267,3 +406,49 @@ def logged_version(log_file: Path) -> str | None:
     except FileNotFoundError:
         return None
     return matches[-1] if matches else None
+
+
+def write_tls(folder: Path, host: str) -> None:
+    """A local CA (ca.pem) and the broker's key and certificate chain (broker.pem, as Kafka's PEM keystore
+    takes it), valid for `host` and localhost. The CA's key is not kept: nothing else can be issued, so
+    the broker's certificate is the only one the controller listener accepts."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = dt.datetime.now(dt.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cpi local Kafka CA")])
+    ca = (
+        x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
+                                     data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                                     crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    names: list[x509.GeneralName] = [x509.DNSName("localhost")]
+    try:
+        names.append(x509.IPAddress(ipaddress.ip_address(host)))
+    except ValueError:
+        names.append(x509.DNSName(host))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, BROKER_PRINCIPAL)]))
+        .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
+                       critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    pem = serialization.Encoding.PEM
+    key_pem = key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    write_private(folder / "broker.pem",
+                  (key_pem + cert.public_bytes(pem).decode() + ca.public_bytes(pem).decode()).encode())
+    (folder / "ca.pem").write_bytes(ca.public_bytes(pem))

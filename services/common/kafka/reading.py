@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from services.common.errors import CpiError
+from services.common.settings import PlatformSettings
 
 
 class ReadTimeout(CpiError):
@@ -16,14 +17,15 @@ class ReadTimeout(CpiError):
 
 
 def read_to_end(
-    bootstrap: str, topic: str, *, group_id: str | None = None, timeout: float = 120.0
+    settings: PlatformSettings, topic: str, *, group_id: str | None = None, timeout: float = 120.0
 ) -> tuple[Any, list[Any]]:
     """Every record up to the current end offsets. Returns the (open) consumer too, so a caller with a
     group can commit what it has handled; close it when done."""
-    from kafka import KafkaConsumer, TopicPartition
+    from kafka import TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id, auto_offset_reset="earliest",
-                             enable_auto_commit=False)
+    from services.common.kafka import clients
+
+    consumer = clients.consumer(settings, group_id=group_id, auto_offset_reset="earliest", enable_auto_commit=False)
     partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
     if not partitions:
         consumer.close()

@@ -31,6 +31,7 @@ from schemas import DeadLetter
 from schemas.topics import DEADLETTER, TopicSpec
 from services.common.errors import CpiError, DecodeError, TransientError
 from services.common.files import private_dir
+from services.common.kafka.clients import faust_broker
 from services.common.metrics import (
     DEAD_LETTERS,
     MESSAGES,
@@ -80,7 +81,7 @@ def create_app(stage: str, settings: WorkerSettings) -> CpiApp:
     private_dir(datadir.parent)
     app = CpiApp(
         f"{settings.topic_prefix}cpi-{stage}",
-        broker=f"kafka://{settings.bootstrap}",
+        **faust_broker(settings),
         value_serializer="raw",
         key_serializer="raw",
         producer_acks=-1,

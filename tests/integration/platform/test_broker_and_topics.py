@@ -13,8 +13,9 @@ import pytest
 from kafka.admin import ConfigResource, ConfigResourceType
 
 from schemas.topics import ALL_TOPICS, DEADLETTER, SANITISED
-from services.common.kafka.admin import admin_client, apply_topics
+from services.common.kafka.admin import apply_topics
 from services.common.kafka.broker import cluster_version, free_port
+from services.common.kafka.clients import admin_client
 from services.common.settings import PlatformSettings
 
 pytestmark = pytest.mark.kafka
@@ -33,11 +34,13 @@ def test_cpi_kafka_starts_reports_and_stops_an_apache_kafka_4_broker(tmp_path: P
             "CPI_LOCAL_CONTROLLER_PORT": str(free_port())}
     started = _cpi("kafka", "start", env=env)
     assert started.returncode == 0, started.stderr
+    assert f"set -a; . {tmp_path / 'kafka' / 'admin.env'}" in started.stdout
     try:
         status = _cpi("kafka", "status", env=env)
         assert status.returncode == 0, status.stderr
         reported = json.loads(status.stdout)
         assert reported["answering"] is True
+        assert reported["security"] == "secured" and reported["admin_env"] == str(tmp_path / "kafka" / "admin.env")
         assert reported["bootstrap"] == f"127.0.0.1:{env['CPI_LOCAL_KAFKA_PORT']}"
         assert reported["version"].startswith("4.")
         log = (tmp_path / "kafka" / "logs" / "broker.log").read_text()
@@ -50,9 +53,65 @@ def test_cpi_kafka_starts_reports_and_stops_an_apache_kafka_4_broker(tmp_path: P
     assert json.loads(after.stdout)["running"] is False
 
 
+def test_the_local_broker_runs_open_only_when_asked_and_never_switches_silently(tmp_path: Path) -> None:
+    """CPI_LOCAL_KAFKA_SECURITY=open runs a PLAINTEXT broker any client can use (for experiments), its
+    admin.env saying so; starting that broker's data secured later is refused with what to do, not done by
+    quietly dropping or keeping its security."""
+    from services.common.kafka.broker import BrokerError, LocalBroker
+    from services.common.kafka.clients import admin_client as make_admin
+    from services.common.kafka.principals import read_env_file, with_connection
+
+    broker = LocalBroker(tmp_path / "kafka", port=free_port(), controller_port=free_port(), security="open")
+    broker.start()
+    try:
+        env_file = read_env_file(broker.admin_env_file)
+        assert env_file == {"CPI_KAFKA_BOOTSTRAP": broker.bootstrap, "CPI_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT"}
+        anyone = make_admin(with_connection(PlatformSettings(), {"CPI_KAFKA_BOOTSTRAP": broker.bootstrap}))
+        try:
+            assert isinstance(anyone.list_topics(), list)
+        finally:
+            anyone.close()
+    finally:
+        broker.stop()
+    secured = LocalBroker(broker.workdir, port=broker.port, controller_port=broker.controller_port)
+    with pytest.raises(BrokerError, match=r"was set up open.*CPI_LOCAL_KAFKA_SECURITY=open"):
+        secured.start()
+
+
+def test_a_principal_whose_login_is_missing_gets_a_new_one_when_the_broker_restarts(tmp_path: Path) -> None:
+    """A service principal's env file made after the storage was formatted (a principal new to the
+    registry, or a file removed) gets a fresh password that the restarted broker accepts; a wrong one is
+    still refused."""
+    from kafka.errors import KafkaError
+
+    from services.common.kafka.broker import LocalBroker
+    from services.common.kafka.clients import admin_client as make_admin
+    from services.common.kafka.principals import principal_env_file, read_env_file, with_connection
+
+    broker = LocalBroker(tmp_path / "kafka", port=free_port(), controller_port=free_port())
+    broker.start()
+    broker.stop()
+    path = principal_env_file(broker.workdir, "cpi-downstream")
+    old = read_env_file(path)
+    path.unlink()
+    broker.start()
+    try:
+        new = read_env_file(path)
+        assert new["CPI_KAFKA_SASL_PASSWORD"] != old["CPI_KAFKA_SASL_PASSWORD"]
+        client = make_admin(with_connection(PlatformSettings(), new))
+        try:
+            assert isinstance(client.list_topics(), list)  # logged in (it may see no topic)
+        finally:
+            client.close()
+        with pytest.raises(KafkaError):
+            make_admin(with_connection(PlatformSettings(), old), bootstrap_timeout_ms=3000).list_topics()
+    finally:
+        broker.stop()
+
+
 def test_the_session_broker_speaks_kafka_4(kafka_bootstrap: str) -> None:
     """The broker every integration test uses is Kafka 4 or newer."""
-    major = int(cluster_version(kafka_bootstrap).split(".")[0])
+    major = int(cluster_version(PlatformSettings(kafka_bootstrap=kafka_bootstrap)).split(".")[0])
     assert major >= 4
 
 

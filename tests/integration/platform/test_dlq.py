@@ -29,11 +29,12 @@ def test_dead_letters_are_listed_and_replayed_to_their_origin_once(
     """`dlq list` shows each dead letter's origin, stage and reason without its bytes; `dlq replay` sends
     the original bytes back to the origin topic, and a second replay sends nothing."""
     names = topic_factory(DEADLETTER, SANITISED)
-    from kafka import KafkaProducer
+    from services.common.kafka import clients
+    from services.common.settings import PlatformSettings
 
     letter = DeadLetter(origin_topic=names[SANITISED.name], origin_partition=0, origin_offset=7, stage="router",
                         error_code="unprocessable", error="rules failed", dead_lettered_at=datetime.now(UTC))
-    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    producer = clients.producer(PlatformSettings(kafka_bootstrap=kafka_bootstrap))
     producer.send(names[DEADLETTER.name], value=b"original bytes", key=b"k", headers=letter.to_headers()).get(30)
     producer.close()
     produce(kafka_bootstrap, names[DEADLETTER.name], b"no headers at all")
@@ -64,9 +65,10 @@ def test_replay_sends_only_to_the_pipelines_input_topics(
     the rest and never the refused one."""
     names = topic_factory(DEADLETTER, SANITISED, OUTCOME_TOPICS[Outcome.CRIME_DESK])
     forged_target = names[OUTCOME_TOPICS[Outcome.CRIME_DESK].name]
-    from kafka import KafkaProducer
+    from services.common.kafka import clients
+    from services.common.settings import PlatformSettings
 
-    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    producer = clients.producer(PlatformSettings(kafka_bootstrap=kafka_bootstrap))
     for origin, value in ((names[SANITISED.name], b"a real letter"), (forged_target, b"a forged decision")):
         letter = DeadLetter(origin_topic=origin, origin_partition=0, origin_offset=1, stage="router",
                             error_code="unprocessable", error="x", dead_lettered_at=datetime.now(UTC))
