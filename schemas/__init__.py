@@ -2,7 +2,7 @@
 
 from schemas.base import Category, CpiModel, HowKnown, LawfulBasis
 from schemas.deadletter import DeadLetter
-from schemas.decision import Decision, Grading, Outcome, Priority, RuleFiring, Thrive
+from schemas.decision import Decision, Grading, Outcome, Priority, Review, ReviewReason, RuleFiring, Thrive
 from schemas.held import HeldContent, HeldIntel, HeldReason, HeldStatus
 from schemas.intel import SanitisedIntel
 from schemas.notification import DeliveryChannel, DeliveryStatus, NotificationRecord, PendingNotification, Team
@@ -44,6 +44,8 @@ __all__ = [
     "Priority",
     "ReceivedSubmission",
     "RejectedSubmission",
+    "Review",
+    "ReviewReason",
     "RuleFiring",
     "SanitisedIntel",
     "SealedEnvelope",
