@@ -27,9 +27,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from services.common.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from services.common.settings import RouterSettings
 
 DEFAULT_MODEL_PATH = Path(__file__).with_name("model.json")
 FORMAT = "cpi-router-model/1"
@@ -167,3 +170,8 @@ def load_model(path: Path | None = None) -> TextModel:
         return TextModel(artefact)
     except (ValueError, KeyError, TypeError) as error:
         raise ConfigurationError(f"{path}: not a valid router model: {error!r}") from error
+
+
+def second_opinion(settings: RouterSettings) -> TextModel | None:
+    """The model the settings ask for, loaded once at start-up (a bad artefact stops the process), or None."""
+    return load_model(settings.model_path) if settings.second_opinion else None
