@@ -54,7 +54,7 @@ class RuleFiring(CpiModel):
     evidence: Annotated[list[Annotated[str, Field(max_length=200)]], Field(max_length=50)] = []
 
 
-ReviewCode = Annotated[str, Field(pattern=r"^[a-z0-9_]{1,64}$")]
+ReviewCode = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$")]
 
 
 class ReviewReason(CpiModel):
@@ -74,7 +74,8 @@ class Review(CpiModel):
 
     needed: bool
     reasons: Annotated[list[ReviewReason], Field(max_length=20)] = []
-    scores: dict[Annotated[str, Field(pattern=r"^[a-z_]{1,32}$")], Annotated[float, Field(ge=0, le=1)]] = {}
+    scores: Annotated[dict[Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[a-z_]+$")],
+                           Annotated[float, Field(ge=0, le=1)]], Field(max_length=8)] = {}
 
     @model_validator(mode="after")
     def _needed_with_reasons(self) -> Review:

@@ -214,7 +214,7 @@ def rendered(artefact: dict[str, Any]) -> bytes:
 # The grid `--select` searches. Rule for choosing: the best mean average precision over the four targets; among
 # points within 0.001 of it, the cheapest to score (fewer character n-grams per word, then the smaller C).
 GRID = [
-    {"c": c, "class_weight": weight, "char_ngrams": chars}
+    replace(BuildSettings(), c=c, class_weight=weight, char_ngrams=chars)
     for chars in ((2, 5), (3, 5))
     for weight in ("balanced", None)
     for c in (4.0, 16.0, 64.0)
@@ -227,8 +227,7 @@ def select(directory: Path = DEFAULT_CORPORA_DIR) -> list[dict[str, Any]]:
     groups = [e.group for e in items]
     splits = list(_groups(items).split(items, groups=groups))
     rows = []
-    for point in GRID:
-        settings = replace(BuildSettings(), **point)
+    for settings in GRID:
         scores: dict[str, np.ndarray] = {target: np.zeros(len(items)) for target in TARGETS}
         for train, test in splits:
             train_items, test_items = [items[i] for i in train], [items[i] for i in test]
@@ -239,6 +238,7 @@ def select(directory: Path = DEFAULT_CORPORA_DIR) -> list[dict[str, Any]]:
                 scores[target][test] = _classifier(settings).fit(x_train, y).decision_function(x_test)
         precision = {target: round(float(average_precision_score([e.labels[target] for e in items],
                                                                    scores[target])), 4) for target in TARGETS}
+        point = {"c": settings.c, "class_weight": settings.class_weight, "char_ngrams": settings.char_ngrams}
         rows.append({**point, **precision, "mean": round(sum(precision.values()) / len(precision), 4)})
     return rows
 

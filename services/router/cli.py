@@ -51,6 +51,10 @@ def changed(old: Decision | None, new: Decision) -> bool:
     return old is None or set(old.outcomes) != set(new.outcomes) or old.priority != new.priority
 
 
+def _flagged(decision: Decision) -> bool:
+    return decision.review is not None and decision.review.needed
+
+
 def _label(decision: Decision) -> str:
     return "+".join(sorted(o.value for o in decision.outcomes)) + f"/{decision.priority.value}"
 
@@ -78,8 +82,11 @@ def _reassess(args: argparse.Namespace) -> int:
                 summary["skipped_undecodable"] += 1
                 continue
             new = assess(intel, rules, source_evaluation=settings.source_evaluation, model=model)
-            summary["review_needed"] += bool(new.review and new.review.needed)
             old = latest.get(intel.intel_id)
+            # The second opinion never changes outcomes or priority, so a new model changes no decision;
+            # these say what it would flag on history, and where its flag differs from the last decision's.
+            summary["review_needed"] += _flagged(new)
+            summary["review_flag_changed"] += old is not None and _flagged(old) != _flagged(new)
             if not changed(old, new):
                 summary["unchanged"] += 1
                 continue

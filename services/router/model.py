@@ -26,6 +26,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import chain
+from operator import mul
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +42,9 @@ FORMAT = "cpi-router-model/1"
 TARGETS = ("crime_desk", "safeguarding", "no_action", "high")
 # scikit-learn's default token_pattern.
 _WORD = re.compile(r"(?u)\b\w\w+\b")
+# tf for the counts a report has (sublinear: 1 + ln tf), looked up rather than worked out per term.
+_LINEAR = [float(count) for count in range(256)]
+_SUBLINEAR = [0.0, *(1.0 + math.log(count) for count in range(1, 256))]
 
 
 def artefact_version(artefact: Mapping[str, Any]) -> str:
@@ -59,7 +64,9 @@ class Thresholds:
 
 @dataclass(frozen=True)
 class _Target:
-    weights: tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]]  # word, char, facts
+    # Per block (word, char, facts), each column's weight times its idf: a block's score is then
+    # sum(tf * weight * idf) / norm, with no per-report multiplication by idf.
+    weights: tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]]
     intercept: float
     platt_a: float
     platt_b: float
@@ -73,18 +80,23 @@ class _Block:
         vocabulary: list[str] = spec["vocabulary"]
         self.index = {term: column for column, term in enumerate(vocabulary)}
         self.idf: tuple[float, ...] = tuple(spec.get("idf") or [1.0] * len(vocabulary))
-        self.ngram_range: tuple[int, int] = tuple(spec.get("ngram_range", (1, 1)))  # type: ignore[assignment]
+        self.ngram_range: tuple[int, int] = tuple(spec.get("ngram_range", (1, 1)))
         self.sublinear_tf = bool(spec.get("sublinear_tf", False))
 
-    def weigh(self, counts: Mapping[int, int]) -> dict[int, float]:
-        """tf-idf, L2-normalised, as TfidfVectorizer(norm="l2") gives it."""
-        idf = self.idf
-        if self.sublinear_tf:
-            values = {column: (1.0 + math.log(count)) * idf[column] for column, count in counts.items()}
+    def scores(self, counts: Mapping[int, int], targets: Iterable[tuple[float, ...]]) -> list[float]:
+        """Each target's share of the score from this block: its tf-idf vector, L2-normalised as
+        TfidfVectorizer(norm="l2") gives it, times the target's weights (already multiplied by idf)."""
+        columns, values = list(counts), list(counts.values())
+        table = _SUBLINEAR if self.sublinear_tf else _LINEAR
+        if values and max(values) < len(table):
+            tfs = list(map(table.__getitem__, values))
         else:
-            values = {column: count * idf[column] for column, count in counts.items()}
-        norm = math.sqrt(sum(value * value for value in values.values()))
-        return {column: value / norm for column, value in values.items()} if norm else {}
+            tfs = [1.0 + math.log(count) if self.sublinear_tf else float(count) for count in values]
+        weighted = list(map(mul, tfs, map(self.idf.__getitem__, columns)))
+        norm = math.sqrt(sum(map(mul, weighted, weighted)))
+        if not norm:
+            return [0.0 for _ in targets]
+        return [sum(map(mul, tfs, map(weights.__getitem__, columns))) / norm for weights in targets]
 
 
 class TextModel:
@@ -101,9 +113,10 @@ class TextModel:
         self.targets: dict[str, _Target] = {}
         for name in TARGETS:
             spec = artefact["targets"][name]
+            weights = spec["weights"]
             self.targets[name] = _Target(
-                weights=(tuple(spec["weights"]["word"]), tuple(spec["weights"]["char"]),
-                         tuple(spec["weights"]["facts"])),
+                weights=(tuple(map(mul, weights["word"], self._word.idf)),
+                         tuple(map(mul, weights["char"], self._char.idf)), tuple(weights["facts"])),
                 intercept=float(spec["intercept"]),
                 platt_a=float(spec["platt"]["a"]),
                 platt_b=float(spec["platt"]["b"]),
@@ -135,24 +148,18 @@ class TextModel:
         index = self._word.index
         return Counter(index[gram] for gram in grams if gram in index)
 
-    def features(self, text: str, facts: Iterable[str]) -> tuple[dict[int, float], dict[int, float], dict[int, float]]:
-        """The three blocks' non-zero values for one report."""
-        lower = text.lower()
-        char_counts: Counter[int] = Counter()
-        for word in lower.split():
-            char_counts.update(self._char_columns(word))
-        fact_index = self._facts.index
-        return (self._word.weigh(self._word_counts(lower)), self._char.weigh(char_counts),
-                {fact_index[fact]: 1.0 for fact in set(facts) if fact in fact_index})
-
     def probabilities(self, text: str, facts: Iterable[str]) -> dict[str, float]:
         """Each target's calibrated probability for one report (text as the rules read it, and its facts)."""
-        blocks = self.features(text, facts)
+        lower = text.lower()
+        char_counts = Counter(chain.from_iterable(map(self._char_columns, lower.split())))
+        targets = list(self.targets.values())
+        word = self._word.scores(self._word_counts(lower), [target.weights[0] for target in targets])
+        char = self._char.scores(char_counts, [target.weights[1] for target in targets])
+        present = [self._facts.index[fact] for fact in set(facts) if fact in self._facts.index]
         result = {}
-        for name, target in self.targets.items():
-            score = target.intercept
-            for values, weights in zip(blocks, target.weights, strict=True):
-                score += sum(value * weights[column] for column, value in values.items())
+        for position, (name, target) in enumerate(self.targets.items()):
+            score = target.intercept + word[position] + char[position]
+            score += sum(map(target.weights[2].__getitem__, present))
             # Platt scaling as scikit-learn's _SigmoidCalibration: expit(-(a * f + b)).
             exponent = target.platt_a * score + target.platt_b
             result[name] = 1.0 / (1.0 + math.exp(exponent)) if exponent < 700 else 0.0

@@ -166,8 +166,8 @@ def test_decision_is_deterministic_for_rules_and_model_versions(rules: RoutingRu
 def test_model_disagreeing_on_an_outcome_raises_review(rules: RoutingRules) -> None:
     """Where the rules do not send a report to the crime desk but the model is confident it belongs there,
     review is needed with a code and a sentence; where the model agrees with the rules, it is not."""
-    model = tiny_model("parcels", {"crime_desk": 12.0})
-    quiet = assess(make_intel(information="He carries parcels for the neighbours."), rules, model=model)
+    model = tiny_model("gardening", {"crime_desk": 12.0})
+    quiet = assess(make_intel(information="He enjoys gardening at the allotment on Sundays."), rules, model=model)
     assert Outcome.CRIME_DESK not in quiet.outcomes
     assert codes(quiet) == ["model_suggests_crime_desk"]
     assert quiet.review is not None and quiet.review.needed
