@@ -2,7 +2,7 @@
 
 from schemas.base import Category, CpiModel, HowKnown, LawfulBasis
 from schemas.deadletter import DeadLetter
-from schemas.decision import Decision, Grading, Outcome, Priority, RuleFiring, Thrive
+from schemas.decision import Decision, Grading, Outcome, Priority, Review, ReviewReason, RuleFiring, Thrive
 from schemas.held import HeldContent, HeldIntel, HeldReason, HeldStatus
 from schemas.intel import SanitisedIntel
 from schemas.notification import DeliveryChannel, DeliveryStatus, NotificationRecord, PendingNotification, Team
@@ -48,6 +48,8 @@ __all__ = [
     "PublicSealed",
     "ReceivedSubmission",
     "RejectedSubmission",
+    "Review",
+    "ReviewReason",
     "RuleFiring",
     "SanitisedIntel",
     "SealedEnvelope",

@@ -54,6 +54,36 @@ class RuleFiring(CpiModel):
     evidence: Annotated[list[Annotated[str, Field(max_length=200)]], Field(max_length=50)] = []
 
 
+ReviewCode = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$")]
+
+
+class ReviewReason(CpiModel):
+    """Why a person should check a decision: a stable code to queue and count on, and a plain sentence."""
+
+    code: ReviewCode
+    reason: Annotated[str, Field(min_length=1, max_length=1000)]
+
+
+class Review(CpiModel):
+    """Whether the rules' decision should be checked by a person before it is relied on, and why.
+
+    The rules decide; the statistical second opinion only raises this flag, where it disagrees with them on
+    an outcome or on high priority, or where the rules' evidence is thin. `scores` are its calibrated
+    probabilities (crime_desk, safeguarding, no_action, high), for the reviewer and for measuring agreement.
+    """
+
+    needed: bool
+    reasons: Annotated[list[ReviewReason], Field(max_length=20)] = []
+    scores: Annotated[dict[Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[a-z_]+$")],
+                           Annotated[float, Field(ge=0, le=1)]], Field(max_length=8)] = {}
+
+    @model_validator(mode="after")
+    def _needed_with_reasons(self) -> Review:
+        if self.needed != bool(self.reasons):
+            raise PydanticCustomError("review_reasons", "A review is needed exactly when it gives reasons.")
+        return self
+
+
 class Decision(CpiModel):
     """cpi.outcome.decided.v1 and the per-outcome topics."""
 
@@ -66,6 +96,9 @@ class Decision(CpiModel):
     rationale: Annotated[list[RuleFiring], Field(max_length=200)]
     rules_version: Annotated[str, Field(min_length=1, max_length=64)]
     intel: SanitisedIntel
+    # Added within v1, optional so that decisions made before the second opinion still validate.
+    model_version: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    review: Review | None = None
 
     @model_validator(mode="after")
     def _no_action_alone(self) -> Decision:

@@ -101,6 +101,7 @@ def offline(count: int) -> list[dict[str, Any]]:
     from services.common.keys import StoreKeys
     from services.intake.domain import validate_submission
     from services.router.domain import assess, load_rules
+    from services.router.model import load_model
     from services.sanitiser.adapters.sealed_store import open_sealed_store
     from services.sanitiser.domain import load_scrub_config, sanitise
 
@@ -123,7 +124,9 @@ def offline(count: int) -> list[dict[str, Any]]:
             store.close()
     intel = [sanitise(s, s.source, intel_id=uuid.uuid4().hex, received_on=today, config=config)
              for s in submissions]
-    results.append(_rate("router.assess", intel, lambda i: assess(i, rules)))
+    model = load_model()  # as the worker runs: the rules and the second opinion
+    results.append(_rate("router.assess", intel, lambda i: assess(i, rules, model=model)))
+    results.append(_rate("router.assess (rules only)", intel, lambda i: assess(i, rules)))
     return results
 
 

@@ -151,6 +151,8 @@ class SanitiserSettings(WorkerSettings):
 
 class RouterSettings(WorkerSettings):
     rules_path: Path | None = Field(default=None, description="Defaults to the rules shipped with the router.")
+    model_path: Path | None = Field(default=None, description="The second opinion; defaults to the shipped one.")
+    second_opinion: bool = Field(default=True, description="Score each decision with the model and flag it for review.")
     source_evaluation: Literal[1, 2, 3] = 2
 
 

@@ -16,13 +16,16 @@ from schemas.topics import DECIDED, OUTCOME_TOPICS, SANITISED
 from services.cli import read_lines, write_jsonl
 from services.common.kafka.reading import read_to_end
 from services.common.settings import RouterSettings
+from services.router.corpora import DEFAULT_CORPORA_DIR
 from services.router.domain import assess, load_rules
+from services.router.model import DEFAULT_MODEL_PATH, second_opinion
 
 
 def _assess(args: argparse.Namespace) -> int:
     """JSON Lines of SanitisedIntel in, Decision out; bad lines reported on stderr with their number."""
     settings = RouterSettings()
     rules = load_rules(Path(args.rules) if args.rules else settings.rules_path)
+    model = second_opinion(settings)
     failures = 0
     for number, line in read_lines(args.file):
         try:
@@ -33,7 +36,7 @@ def _assess(args: argparse.Namespace) -> int:
             print(json.dumps({"line": number, "status": "rejected", "errors": errors}), file=sys.stderr)
             failures += 1
             continue
-        write_jsonl([assess(intel, rules, source_evaluation=settings.source_evaluation).model_dump_json()])
+        write_jsonl([assess(intel, rules, source_evaluation=settings.source_evaluation, model=model).model_dump_json()])
     return 1 if failures else 0
 
 
@@ -48,6 +51,10 @@ def changed(old: Decision | None, new: Decision) -> bool:
     return old is None or set(old.outcomes) != set(new.outcomes) or old.priority != new.priority
 
 
+def _flagged(decision: Decision) -> bool:
+    return decision.review is not None and decision.review.needed
+
+
 def _label(decision: Decision) -> str:
     return "+".join(sorted(o.value for o in decision.outcomes)) + f"/{decision.priority.value}"
 
@@ -59,6 +66,7 @@ def _reassess(args: argparse.Namespace) -> int:
 
     settings = RouterSettings()
     rules = load_rules(Path(args.rules) if args.rules else settings.rules_path)
+    model = second_opinion(settings)
     latest: dict[str, Decision] = {}
     for record in _read_topic(settings, settings.topic(DECIDED.name)):
         decision = Decision.model_validate_json(record.value)
@@ -72,8 +80,12 @@ def _reassess(args: argparse.Namespace) -> int:
             except ValidationError:
                 summary["skipped_undecodable"] += 1
                 continue
-            new = assess(intel, rules, source_evaluation=settings.source_evaluation)
+            new = assess(intel, rules, source_evaluation=settings.source_evaluation, model=model)
             old = latest.get(intel.intel_id)
+            # The second opinion never changes outcomes or priority, so a new model changes no decision;
+            # these say what it would flag on history, and where its flag differs from the last decision's.
+            summary["review_needed"] += _flagged(new)
+            summary["review_flag_changed"] += old is not None and _flagged(old) != _flagged(new)
             if not changed(old, new):
                 summary["unchanged"] += 1
                 continue
@@ -91,8 +103,20 @@ def _reassess(args: argparse.Namespace) -> int:
     finally:
         if producer is not None:
             producer.close()
-    print(json.dumps({"rules_version": rules.version, "dry_run": args.dry_run, **summary}, indent=2))
+    print(json.dumps({"rules_version": rules.version, "model_version": model.version if model else None,
+                      "dry_run": args.dry_run, **summary}, indent=2))
     return 0
+
+
+def _build_model(args: argparse.Namespace) -> int:
+    # Imported here: scikit-learn is the `model` extra, needed to build the model, never to run the router.
+    try:
+        from services.router.build_model import run
+    except ModuleNotFoundError as error:
+        print(f"cpi: building the model needs the `model` extra (pip install 'cpi-pipeline[model]'): {error}",
+              file=sys.stderr)
+        return 2
+    return run(Path(args.corpora), Path(args.out), seed=args.seed, selecting=args.select)
 
 
 def register(commands: Any) -> None:
@@ -105,3 +129,11 @@ def register(commands: Any) -> None:
     reassess.add_argument("--rules", help="a rules file (default: the configured one)")
     reassess.add_argument("--dry-run", action="store_true", help="report what would change, publish nothing")
     reassess.set_defaults(run=_reassess)
+
+    build = commands.add_parser("build-model", help="train the router's second opinion on the training corpora")
+    build.add_argument("--corpora", default=str(DEFAULT_CORPORA_DIR), help="the labelled corpora's directory")
+    build.add_argument("--out", default=str(DEFAULT_MODEL_PATH), help="where to write the artefact")
+    build.add_argument("--seed", type=int, help="override the settings' seed")
+    build.add_argument("--select", action="store_true",
+                       help="print the batch-out cross-validation table the settings are chosen from; write nothing")
+    build.set_defaults(run=_build_model)

@@ -1,7 +1,7 @@
 """The router's pure domain: routing rules as data, and `assess`, which turns intel into a Decision.
 
 Pure: stdlib, pydantic, yaml and `schemas` only. The one piece of I/O is `load_rules`, which
-reads and validates the rules file once at start-up.
+reads and validates the rules file once at start-up (and `load_model`, in model.py, the second opinion's).
 """
 
 from __future__ import annotations
@@ -21,10 +21,23 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
-from schemas import Category, Decision, Grading, HowKnown, LawfulBasis, Outcome, Priority, RuleFiring, Thrive
+from schemas import (
+    Category,
+    Decision,
+    Grading,
+    HowKnown,
+    LawfulBasis,
+    Outcome,
+    Priority,
+    Review,
+    ReviewReason,
+    RuleFiring,
+    Thrive,
+)
 from schemas.intel import SanitisedIntel
 from schemas.submission import Subject, SubjectRole
 from services.common.errors import ConfigurationError
+from services.router.model import TextModel
 
 DEFAULT_RULES_PATH = Path(__file__).with_name("rules.yaml")
 
@@ -538,6 +551,9 @@ class _Facts:
         lower_text = self.text.lower()
         self.clues_present = frozenset(clue for clue in self.index.clues if clue in lower_text)
         self._matches: dict[str, list[str]] = {}
+        # Every word any lexicon found, lower-cased: evidence that is one of these came from the text, not
+        # from the form's fields.
+        self.text_words: set[str] = set()
 
     def matches(self, lexicon: str) -> list[str]:
         """The words in the text that match `lexicon`, leaving out negated or hypothetical ones."""
@@ -552,6 +568,7 @@ class _Facts:
                     ):
                         found.append(words)
             self._matches[lexicon] = found
+            self.text_words.update(word.lower() for word in found)
         return self._matches[lexicon]
 
 def _subject_evidence(facts: _Facts, wanted: SubjectCondition) -> list[str]:
@@ -711,9 +728,90 @@ def _handling_code(facts: _Facts) -> tuple[Literal["P", "C"], RuleFiring | None]
     return "C", RuleFiring(rule_id="grading.handling_conditions", reason=handling.reason, evidence=_bounded(evidence))
 
 
-def decision_id_for(intel_id: str, rules_version: str) -> str:
-    """The decision id: the same intel under the same rules version always gets the same id."""
-    return uuid.uuid5(DECISION_NAMESPACE, f"{intel_id}:{rules_version}").hex
+def decision_id_for(intel_id: str, rules_version: str, model_version: str | None = None) -> str:
+    """The decision id: the same intel under the same rules (and model) versions always gets the same id."""
+    name = f"{intel_id}:{rules_version}" if model_version is None else f"{intel_id}:{rules_version}:{model_version}"
+    return uuid.uuid5(DECISION_NAMESPACE, name).hex
+
+
+def _fact_tokens(intel: SanitisedIntel, ages: list[int | None]) -> list[str]:
+    """The form's structured facts as the model's tokens: ticked categories, how it is known, subjects' roles
+    and whether each is a child, and whether a place or vehicle is given."""
+    tokens = [f"category:{category.value}" for category in intel.categories]
+    tokens.append(f"how_known:{intel.how_known.value}")
+    for subject, age in zip(intel.subjects, ages, strict=True):
+        tokens.append(f"role:{subject.role.value}")
+        if age is not None and age < 18:
+            tokens.extend(("subject:under_18", f"role:{subject.role.value}:under_18"))
+    if intel.locations:
+        tokens.append("has:location")
+    if intel.vehicles:
+        tokens.append("has:vehicle")
+    return tokens
+
+
+def model_inputs(intel: SanitisedIntel, today: date | None = None) -> tuple[str, list[str]]:
+    """What the second opinion reads: the text the rules search, and the form's facts as tokens.
+
+    The model is trained on exactly this (`cpi build-model`), so training and scoring cannot drift apart.
+    """
+    today = today or intel.received_on
+    return _searchable_text(intel), _fact_tokens(intel, [_age(subject, today) for subject in intel.subjects])
+
+
+_SECOND_OPINION = (  # the outcome targets, and how a sentence names each
+    ("crime_desk", "the crime desk"),
+    ("safeguarding", "safeguarding"),
+)
+
+
+def _review(
+    probabilities: dict[str, float],
+    model: TextModel,
+    outcomes: list[Outcome],
+    priority: Priority,
+    routing: list[tuple[Rule, list[str]]],
+    facts: _Facts,
+) -> Review:
+    """Where the second opinion and the rules part ways, or the rules stand on the form's fields alone."""
+    reasons: list[ReviewReason] = []
+
+    def disagree(target: str, given: bool, raised: str, lowered: str) -> None:
+        p, limits = probabilities[target], model.targets[target].thresholds
+        if not given and p >= limits.raise_at:
+            reasons.append(ReviewReason(code=f"model_suggests_{target}", reason=raised.format(p=p)))
+        elif given and p <= limits.lower_at:
+            reasons.append(ReviewReason(code=f"model_doubts_{target}", reason=lowered.format(p=p)))
+
+    for target, label in _SECOND_OPINION:
+        disagree(target, Outcome(target) in outcomes,
+                 f"The text model gives {label} a {{p:.0%}} chance; the rules did not send it there.",
+                 f"The rules sent it to {label}, but the text model gives that only a {{p:.0%}} chance.")
+    disagree("no_action", Outcome.NO_ACTION in outcomes,
+             "The text model finds nothing to act on ({p:.0%} chance of no action); the rules routed it.",
+             "The rules found nothing to act on, but the text model gives no action only a {p:.0%} chance.")
+    disagree("high", priority is Priority.HIGH,
+             f"The text model gives high priority a {{p:.0%}} chance; the rules gave {priority.value}.",
+             "The rules gave high priority, but the text model gives that only a {p:.0%} chance.")
+
+    # Thin evidence: an outcome beyond the log, or high priority, that no word of the text supports, only the
+    # form's ticks and fields (a stale category tick, an age).
+    def from_text(evidence: list[str]) -> bool:
+        return any(item.lower() in facts.text_words for item in evidence)
+
+    thin = []
+    for outcome in (Outcome.CRIME_DESK, Outcome.SAFEGUARDING):
+        givers = [evidence for rule, evidence in routing if outcome in rule.outcomes]
+        if givers and not any(from_text(evidence) for evidence in givers):
+            thin.append(outcome.value.replace("_", " "))
+    raisers = [evidence for rule, evidence in routing if rule.priority is Priority.HIGH]
+    if priority is Priority.HIGH and not any(from_text(evidence) for evidence in raisers):
+        thin.append("high priority")
+    if thin:
+        reasons.append(ReviewReason(code="rules_evidence_thin", reason=(
+            f"The rules gave {_listed(thin)} on the form's ticks and fields alone; no words in the text matched.")))
+    return Review(needed=bool(reasons), reasons=reasons,
+                  scores={target: round(p, 4) for target, p in probabilities.items()})
 
 
 def assess(
@@ -722,10 +820,14 @@ def assess(
     *,
     source_evaluation: Literal[1, 2, 3] = 2,
     today: date | None = None,
+    model: TextModel | None = None,
 ) -> Decision:
     """Assess one piece of sanitised intelligence under `rules`: outcomes, priority, grading, THRIVE, rationale.
 
-    Pure and deterministic: the same intel, rules, source evaluation and day give the same Decision.
+    The rules decide. With a `model`, its second opinion is added as `review` (and its version stamped),
+    never changing the outcomes or priority.
+
+    Pure and deterministic: the same intel, rules, model, source evaluation and day give the same Decision.
     Ages are worked out at `today`, or at the day the intel was received when `today` is not given.
     """
     facts = _Facts(intel, rules, today or intel.received_on)
@@ -763,8 +865,13 @@ def assess(
         intelligence_assessment=rules.grading.intelligence_assessment[intel.how_known],
         handling_code=handling_code,
     )
+    review = None
+    if model is not None:
+        probabilities = model.probabilities(facts.text, _fact_tokens(intel, facts.ages))
+        review = _review(probabilities, model, outcomes, priority, routing, facts)
+    model_version = model.version if model is not None else None
     return Decision(
-        decision_id=decision_id_for(intel.intel_id, rules.version),
+        decision_id=decision_id_for(intel.intel_id, rules.version, model_version),
         intel_id=intel.intel_id,
         outcomes=outcomes,
         priority=priority,
@@ -773,4 +880,6 @@ def assess(
         rationale=rationale[:200],
         rules_version=rules.version,
         intel=intel,
+        model_version=model_version,
+        review=review,
     )

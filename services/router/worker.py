@@ -20,6 +20,7 @@ from services.common.kafka.stage import (
 from services.common.serde import decode, encode
 from services.common.settings import RouterSettings
 from services.router.domain import RoutingRules, assess, load_rules
+from services.router.model import TextModel, second_opinion
 
 STAGE = "router"
 
@@ -28,19 +29,23 @@ DECISIONS = Counter("cpi_router_decisions_total", "Decisions by outcome and prio
                     ["outcome", "priority"])
 RULES_FIRED = Counter("cpi_router_rules_fired_total", "Rules that fired, by rule id and rules version.",
                       ["rule_id", "rules_version"])
+REVIEWS = Counter("cpi_router_review_reasons_total", "Decisions flagged for review, by reason code and model version.",
+                  ["code", "model_version"])
 ASSESSMENT_SECONDS = Histogram("cpi_router_assessment_seconds", "Time to assess one intel.",
                                buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1))
 
 
-def make_handler(rules: RoutingRules, settings: RouterSettings) -> Handler:
+def make_handler(rules: RoutingRules, settings: RouterSettings, model: TextModel | None = None) -> Handler:
     async def handle(value: bytes) -> Sequence[Publish]:
         intel = decode(SanitisedIntel, value)
         with ASSESSMENT_SECONDS.time():
-            decision = assess(intel, rules, source_evaluation=settings.source_evaluation)
+            decision = assess(intel, rules, source_evaluation=settings.source_evaluation, model=model)
         for outcome in decision.outcomes:
             DECISIONS.labels(outcome.value, decision.priority.value).inc()
         for firing in decision.rationale:
             RULES_FIRED.labels(firing.rule_id, decision.rules_version).inc()
+        for reason in decision.review.reasons if decision.review else []:
+            REVIEWS.labels(reason.code, decision.model_version).inc()
         # Keyed by intel id, so every decision about one intel stays in order on one partition.
         key, body, stamp = intel.intel_id.encode(), encode(decision), day_timestamp()
         return [Publish(topic=DECIDED, key=key, value=body, timestamp=stamp)] + [
@@ -54,7 +59,8 @@ def make_handler(rules: RoutingRules, settings: RouterSettings) -> Handler:
 def build(settings: RouterSettings) -> CpiApp:
     rules = load_rules(settings.rules_path)  # a bad rules file stops the worker here, with the line
     app = create_app(STAGE, settings)
-    register_stage(app, settings, stage=STAGE, source=SANITISED, handler=make_handler(rules, settings))
+    handler = make_handler(rules, settings, second_opinion(settings))
+    register_stage(app, settings, stage=STAGE, source=SANITISED, handler=handler)
     return app
 
 

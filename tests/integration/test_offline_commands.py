@@ -21,6 +21,7 @@ import pytest
 from schemas import Decision, Outcome, Priority, SanitisedIntel
 from schemas.topics import DECIDED, OUTCOME_TOPICS, SANITISED
 from services.router.domain import assess, load_rules
+from services.router.model import load_model
 from tests.kafka_helpers import produce, read_all
 
 SOURCE = {"name": "Bernadette Quillfeather", "role": "School Nurse", "organisation": "Larkspur High School",
@@ -110,7 +111,8 @@ def test_sanitise_then_assess_gives_a_decision_per_intel(env: dict[str, str], sa
     assert assessed.returncode == 0, assessed.stderr
     decisions = [Decision.model_validate_json(line) for line in assessed.stdout.splitlines()]
     assert [d.intel_id for d in decisions] == [i.intel_id for i in intel]
-    assert decisions[0] == assess(intel[0], load_rules())
+    assert decisions[0] == assess(intel[0], load_rules(), model=load_model())
+    assert decisions[0].model_version == load_model().version
     assert "safeguarding" in decisions[0].outcomes
 
 
@@ -173,7 +175,8 @@ def test_reassess_publishes_only_changed_decisions(
     kafka_bootstrap: str, topic_prefix: str, topic_factory: Callable[..., dict[str, str]], env: dict[str, str]
 ) -> None:
     """`cpi reassess` replays sanitised history through the rules and publishes a decision only where
-    outcomes or priority changed (or none existed); a second run changes nothing."""
+    outcomes or priority changed (or none existed); a second run changes nothing. `--dry-run` first reports
+    the same changes, with the model version and how many it would flag for review, and publishes nothing."""
     names = topic_factory(SANITISED, DECIDED, *OUTCOME_TOPICS.values())
     rules = load_rules()
     same = _intel("A 15-year-old boy is made to carry drugs to a flat by an older man; he is scared.",
@@ -189,6 +192,15 @@ def test_reassess_publishes_only_changed_decisions(
     old = assess(stale, rules).model_copy(update={"outcomes": [Outcome.INTELLIGENCE_LOG], "priority": Priority.LOW})
     produce(kafka_bootstrap, names[DECIDED.name], old.model_dump_json().encode(), stale.intel_id.encode())
     run_env = {**env, "CPI_KAFKA_BOOTSTRAP": kafka_bootstrap, "CPI_TOPIC_PREFIX": topic_prefix}
+
+    dry = cpi(run_env, "reassess", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    report = json.loads(dry.stdout)
+    assert report["dry_run"] is True and report["model_version"] == load_model().version
+    assert report["unchanged"] == 1 and sum(v for k, v in report.items() if "->" in k) == 2
+    assert 0 <= report["review_needed"] <= 3
+    assert Counter(Decision.model_validate_json(r.value).intel_id
+                   for r in read_all(kafka_bootstrap, names[DECIDED.name])) == {same.intel_id: 1, stale.intel_id: 1}
 
     first = cpi(run_env, "reassess")
     assert first.returncode == 0, first.stderr

@@ -1,115 +1,34 @@
 """Agreement of the router's rules with hand-labelled corpora of sanitised intelligence.
 
-`corpus.yaml` is the main corpus. Each `heldout_N.yaml` was written from the routing policy (batches 6 onwards
-blind, by authors who never saw the rules or the other files, following LABELLING.md) and committed before it
-was ever run through the router. A batch stays HELD OUT until someone studies its misses to change the rules;
-from then on it is TRAINING data: gated like the main corpus, so the fixes are not lost, but no longer an
-estimate of how the rules do on reports nobody has seen. Held-out batches are printed, not gated, and their
-misses are not printed, so that nobody tunes the rules to them by accident.
+`corpus.yaml` is the main corpus. Each `heldout_N.yaml` (listed in batches.yaml) was written from the routing
+policy (batches 6 onwards blind, by authors who never saw the rules or the other files, following LABELLING.md)
+and committed before it was ever run through the router. A batch stays HELD OUT until someone studies its
+misses to change the rules; from then on it is TRAINING data: gated like the main corpus, so the fixes are not
+lost, but no longer an estimate of how the rules do on reports nobody has seen. Held-out batches are printed,
+not gated, and their misses are not printed, so that nobody tunes the rules to them by accident.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from schemas import Category, Outcome, SanitisedIntel
+from schemas import Category, Outcome
+from services.router.corpora import Batch, batches, intel_of
+from services.router.corpora import cases as read_cases
 from services.router.domain import RoutingRules, assess, load_rules
+from services.router.model import TextModel, load_model
 
 HERE = Path(__file__).parent
-RECEIVED_ON = date(2026, 11, 20)
 OUTCOME_THRESHOLD = 0.90
 PRIORITY_THRESHOLD = 0.85
 
 
-@dataclass(frozen=True)
-class Batch:
-    """One labelled file: where it came from, since when it is training data, and its untuned figures."""
-
-    file: str
-    origin: str
-    # The rules version from which its misses were studied (so it is gated), or None while it is held out.
-    tuned_since: str | None
-    # Outcome-set and priority agreement measured before anyone tuned on it, for the record.
-    untuned: str
-
-
-BATCHES = [
-    Batch("heldout_2.yaml", "from the policy, by the rules' author", "2026.11.3", "baseline 2026.11.1: 51.0% / 66.7%"),
-    Batch("heldout_3.yaml", "from the policy, by the rules' author", "2026.11.4",
-          "baseline 2026.11.2: 32.8% / 56.9%; held out under 2026.11.3: 50.0% / 65.5%"),
-    Batch("heldout_4.yaml", "from the policy, by the rules' author", "2026.11.5",
-          "baseline 2026.11.3: 64.0% / 72.0%; held out under 2026.11.4: 68.0% / 74.0%"),
-    Batch("heldout_5.yaml", "from the policy, by the rules' author", "2026.11.6",
-          "baseline 2026.11.4: 71.1% / 81.6%; held out under 2026.11.5: 76.3% / 81.6%"),
-    Batch("heldout_6.yaml", "blind, terse professional notes", "2026.11.6",
-          "held out under 2026.11.5: 70.0% / 78.0%; under 2026.11.6 round 1: 74.0% / 78.0%"),
-    Batch("heldout_7.yaml", "blind, narrative accounts", "2026.11.6",
-          "held out under 2026.11.5: 64.0% / 80.0%; under 2026.11.6 rounds 1-2: 70.0% / 78.0%"),
-    Batch("heldout_8.yaml", "blind, web-form reports, mostly adults", "2026.11.6",
-          "held out under 2026.11.5: 80.0% / 78.0%; under 2026.11.6 round 3: 86.0% / 80.0%"),
-    Batch("heldout_9.yaml", "blind, children's and family services", "2026.11.6",
-          "held out under 2026.11.5: 68.0% / 72.0%; under 2026.11.6 round 3: 70.0% / 72.0%"),
-    Batch("heldout_10.yaml", "blind, health, adult care and housing, high/medium boundary", "2026.11.7",
-          "held out under 2026.11.5: 82.0% / 82.0%; under 2026.11.6 round 4: 84.0% / 88.0%"),
-    Batch("heldout_11.yaml", "blind, an unselected day's intake, every kind of sharer", "2026.11.7",
-          "held out under 2026.11.5: 68.0% / 78.0%; under 2026.11.6 round 4: 78.0% / 82.0%"),
-    Batch("heldout_12.yaml", "blind, MASH-style partnership referrals from a big city", "2026.11.8",
-          "held out under 2026.11.5: 76.0% / 80.0%; under 2026.11.7: 86.0% / 88.0%"),
-    Batch("heldout_13.yaml", "blind, rural and coastal county", "2026.11.8",
-          "held out under 2026.11.5: 86.0% / 90.0%; under 2026.11.7: 92.0% / 90.0%"),
-    Batch("heldout_14.yaml", "blind, online and digital harms", "2026.11.8",
-          "held out under 2026.11.5: 66.0% / 78.0%; under 2026.11.7: 80.0% / 86.0%"),
-    Batch("heldout_15.yaml", "blind, secondary schools, colleges and alternative provision", "2026.11.9",
-          "held out under 2026.11.5: 64.0% / 84.0%; under 2026.11.8: 74.0% / 86.0%"),
-    Batch("heldout_16.yaml", "blind, night-time economy and transport", "2026.11.9",
-          "held out under 2026.11.5: 78.0% / 88.0%; under 2026.11.8: 84.0% / 92.0%"),
-    Batch("heldout_17.yaml", "blind, mixed and ambiguous reports, many very short", "2026.11.9",
-          "held out under 2026.11.5: 72.0% / 78.0%; under 2026.11.8: 78.0% / 80.0%"),
-    Batch("heldout_18.yaml", "blind, probation, youth justice and substance-misuse services", "2026.11.10",
-          "held out under 2026.11.8: 82.0% / 84.0%; under 2026.11.9: 86.0% / 88.0%"),
-    Batch("heldout_19.yaml", "blind, community and voluntary sector, plain everyday language", "2026.11.10",
-          "held out under 2026.11.8: 90.0% / 88.0%; under 2026.11.9: 94.0% / 90.0%"),
-    Batch("heldout_20.yaml", "blind, businesses and workplaces", "2026.11.10",
-          "held out under 2026.11.8: 78.0% / 80.0%; under 2026.11.9: 92.0% / 90.0%"),
-    Batch("heldout_21.yaml", "blind, children's homes and out-of-hours handover notes with abbreviations", "2026.11.10",
-          "held out under 2026.11.8: 88.0% / 88.0%; under 2026.11.9: 94.0% / 92.0%"),
-    Batch("heldout_22.yaml", "blind, health services, clinical-style notes", None,
-          "held out under 2026.11.8: 90.0% / 92.0%; under 2026.11.9 and 2026.11.10: 100.0% / 94.0%"),
-    Batch("heldout_23.yaml", "blind, housing and council services", None,
-          "held out under 2026.11.8: 90.0% / 90.0%; under 2026.11.9 and 2026.11.10: 98.0% / 96.0%"),
-    Batch("heldout_24.yaml", "blind, primary schools, nurseries and early years", None,
-          "held out under 2026.11.8: 72.0% / 78.0%; under 2026.11.9 and 2026.11.10: 88.0% / 88.0%"),
-    Batch("heldout_25.yaml", "blind, refugee, migrant and minority community organisations", None,
-          "held out under 2026.11.8: 84.0% / 80.0%; under 2026.11.9 and 2026.11.10: 86.0% / 82.0%"),
-    Batch("heldout_26.yaml", "blind, sport, leisure, faith and community venues", None,
-          "first run, 2026.11.10: under-triaged 4 of 19, safeguarding missed 1 of 27; 86.0% / 80.0%"),
-    Batch("heldout_27.yaml", "blind, long social-work and adult-care reports with chronologies", None,
-          "first run, 2026.11.10: under-triaged 1 of 16, safeguarding missed 0 of 31; 82.0% / 78.0%"),
-    # The frozen final test batch: never tuned on, whatever becomes of the others.
-    Batch("heldout_28.yaml", "blind, an unselected week's intake (FROZEN final test batch)", None,
-          "first run, 2026.11.10: under-triaged 2 of 17, safeguarding missed 0 of 28; 86.0% / 84.0%"),
-]
-
-
-def _cases(path: Path) -> list[dict[str, Any]]:
-    loaded: list[dict[str, Any]] = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return loaded
-
-
-def _intel(number: int, case: dict[str, Any]) -> SanitisedIntel:
-    fields = {key: value for key, value in case.items() if key not in {"id", "outcomes", "priority", "held_out"}}
-    fields.setdefault("how_known", "told_by_third_party")
-    fields.setdefault("lawful_basis", "safeguarding")
-    return SanitisedIntel.model_validate(
-        {**fields, "intel_id": f"{number:032x}", "received_on": RECEIVED_ON, "redaction_count": 0}
-    )
+BATCHES = batches(HERE)
 
 
 OUTCOME_NAMES = {"intelligence_log": "intel log", "crime_desk": "crime desk", "safeguarding": "safeguarding",
@@ -131,6 +50,10 @@ class Score:
     # outcome -> [labelled and given, labelled but not given, given but not labelled]
     confusion: dict[str, list[int]] = field(default_factory=lambda: {name: [0, 0, 0] for name in OUTCOME_NAMES})
     misses: list[str] = field(default_factory=list)
+    # The review flag (the model's second opinion and thin evidence): how often raised, and how often the
+    # rules' decision it was raised on was actually wrong.
+    # Per case: (rules wrong, under-triaged, safeguarding missed, review reason codes).
+    reviews: list[tuple[bool, bool, bool, frozenset[str]]] = field(default_factory=list)
 
     @property
     def outcome(self) -> float:
@@ -140,8 +63,12 @@ class Score:
     def priority(self) -> float:
         return self.priority_hits / self.cases
 
-    def add(self, case: dict[str, Any], outcomes: set[str], priority: str) -> None:
+    def add(self, case: dict[str, Any], outcomes: set[str], priority: str, review: list[str]) -> None:
+        """Count one decision (its outcomes, priority and review reason codes) against the case's labels."""
         labelled = set(case["outcomes"])
+        wrong = outcomes != labelled or priority != case["priority"]
+        self.reviews.append((wrong, case["priority"] == "high" and priority != "high",
+                             "safeguarding" in labelled and "safeguarding" not in outcomes, frozenset(review)))
         self.cases += 1
         self.outcome_hits += outcomes == labelled
         self.priority_hits += priority == case["priority"]
@@ -156,7 +83,7 @@ class Score:
                 counts[0 if name in outcomes else 1] += 1
             elif name in outcomes:
                 counts[2] += 1
-        if outcomes != labelled or priority != case["priority"]:
+        if wrong:
             self.misses.append(f"  {case['id']}: expected {sorted(labelled)}/{case['priority']}, "
                                f"got {sorted(outcomes)}/{priority}")
 
@@ -167,16 +94,33 @@ class Score:
     def summary(self) -> str:
         return f"{self.safety()}; outcome sets {self.outcome:.1%}, priority {self.priority:.1%}"
 
+    def review_summary(self, leaving_out: frozenset[str] = frozenset()) -> str:
+        """How often the flag was raised (by reasons other than `leaving_out`) and how often it was right."""
+        flagged = [(wrong, under, missed) for wrong, under, missed, codes in self.reviews if codes - leaving_out]
+        right = sum(wrong for wrong, _, _ in flagged)
+        errors = sum(wrong for wrong, _, _, _ in self.reviews)
+        share = f"{right / len(flagged):.0%}" if flagged else "n/a"
+        return (f"review flag raised on {len(flagged)} of {self.cases} ({len(flagged) / self.cases:.1%}), right on "
+                f"{right} ({share}: the rules' decision was wrong); it catches {right} of {errors} of the rules' "
+                f"errors, {sum(under for _, under, _ in flagged)} of {self.under_triaged} under-triaged, "
+                f"{sum(missed for _, _, missed in flagged)} of {self.safeguarding_missed} safeguarding missed")
+
+    def reason_lines(self) -> list[str]:
+        codes = sorted({code for *_, found in self.reviews for code in found})
+        return [f"    {code:>28}: raised {sum(code in found for *_, found in self.reviews)}, rules wrong on "
+                f"{sum(wrong and code in found for wrong, *_, found in self.reviews)}" for code in codes]
+
     def confusion_lines(self) -> list[str]:
         return [f"    {label:>12}: {counts[0]} right, {counts[1]} missed, {counts[2]} given wrongly"
                 for name, label in OUTCOME_NAMES.items() for counts in [self.confusion[name]]]
 
 
-def _score(cases: list[dict[str, Any]], rules: RoutingRules, into: Score | None = None) -> Score:
+def _score(cases: list[dict[str, Any]], rules: RoutingRules, model: TextModel, into: Score | None = None) -> Score:
     score = into or Score()
     for number, case in enumerate(cases):
-        decision = assess(_intel(number, case), rules)
-        score.add(case, {outcome.value for outcome in decision.outcomes}, decision.priority.value)
+        decision = assess(intel_of(number, case), rules, model=model)
+        review = [reason.code for reason in decision.review.reasons] if decision.review else []
+        score.add(case, {outcome.value for outcome in decision.outcomes}, decision.priority.value, review)
     return score
 
 
@@ -185,9 +129,14 @@ def rules() -> RoutingRules:
     return load_rules()
 
 
+@pytest.fixture(scope="module")
+def model() -> TextModel:
+    return load_model()
+
+
 def test_corpus_is_broad_enough() -> None:
     """The corpus has at least 120 distinct cases covering all eight categories and all four outcomes."""
-    cases = _cases(HERE / "corpus.yaml")
+    cases = read_cases(HERE / "corpus.yaml")
     assert len(cases) >= 120
     assert len({case["id"] for case in cases}) == len(cases)
     assert {c for case in cases for c in case["categories"]} == {c.value for c in Category}
@@ -202,7 +151,8 @@ def test_every_labelled_file_is_listed() -> None:
 
 
 def test_case_ids_are_unique_across_every_file() -> None:
-    ids = [case["id"] for path in [HERE / "corpus.yaml", *(HERE / b.file for b in BATCHES)] for case in _cases(path)]
+    paths = [HERE / "corpus.yaml", *(HERE / b.file for b in BATCHES)]
+    ids = [case["id"] for path in paths for case in read_cases(path)]
     assert [case_id for case_id, count in Counter(ids).items() if count > 1] == []
 
 
@@ -210,7 +160,7 @@ def test_case_ids_are_unique_across_every_file() -> None:
 def test_batch_is_broad(batch: Batch) -> None:
     """Each batch has at least 35 cases, all eight categories, all four outcomes and priorities, and adults
     and children."""
-    cases = _cases(HERE / batch.file)
+    cases = read_cases(HERE / batch.file)
     assert len(cases) >= 35
     assert {c for case in cases for c in case["categories"]} == {c.value for c in Category}
     assert {o for case in cases for o in case["outcomes"]} == {o.value for o in Outcome}
@@ -219,27 +169,29 @@ def test_batch_is_broad(batch: Batch) -> None:
     assert any(age < 18 for age in ages) and any(age >= 18 for age in ages)
 
 
-def test_corpus_agreement(rules: RoutingRules, capsys: pytest.CaptureFixture[str]) -> None:
+def test_corpus_agreement(rules: RoutingRules, model: TextModel, capsys: pytest.CaptureFixture[str]) -> None:
     """Safety first, then agreement. On the main corpus and every batch that is training data, no high-risk
     report is under-triaged and no safeguarding is missed, and the rules give exactly the labelled outcome set
     for >= 90% of cases and the labelled priority for >= 85%. Held-out batches are printed beside their
     history (under-triage, safeguarding missed, agreement, and pooled, a confusion count per outcome), not
-    gated, without their misses."""
+    gated, without their misses; with them, how often the review flag was raised and how often it was right
+    (the model was trained on training data only, so these are its honest figures)."""
     gated: list[tuple[str, Score]] = []
     lines = []
-    corpus = _score(_cases(HERE / "corpus.yaml"), rules)
+    corpus = _score(read_cases(HERE / "corpus.yaml"), rules, model)
     gated.append(("corpus.yaml", corpus))
     lines.append(f"router corpus (rules {rules.version}, {corpus.cases} cases): {corpus.summary()}")
     held_out, training = Score(), Score()
     for batch in BATCHES:
-        cases = _cases(HERE / batch.file)
-        score = _score(cases, rules)
+        cases = read_cases(HERE / batch.file)
+        score = _score(cases, rules, model)
         if batch.tuned_since is None:
-            _score(cases, rules, into=held_out)
+            _score(cases, rules, model, into=held_out)
             lines.append(f"HELD OUT {batch.file} ({len(cases)} cases, {batch.origin}; never tuned on): "
                          f"{score.summary()} [{batch.untuned}]")
+            lines.append(f"    {score.review_summary()}")
         else:
-            _score(cases, rules, into=training)
+            _score(cases, rules, model, into=training)
             gated.append((batch.file, score))
             lines.append(f"{batch.file} ({len(cases)} cases, {batch.origin}; training since {batch.tuned_since}): "
                          f"{score.summary()} [{batch.untuned}]")
@@ -248,6 +200,10 @@ def test_corpus_agreement(rules: RoutingRules, capsys: pytest.CaptureFixture[str
     if held_out.cases:
         lines.append(f"ALL HELD OUT ({held_out.cases} cases): {held_out.summary()}")
         lines.extend(held_out.confusion_lines())
+        lines.append(f"  HELD OUT, second opinion (model {model.version}): {held_out.review_summary()}")
+        lines.extend(held_out.reason_lines())
+        model_alone = held_out.review_summary(leaving_out=frozenset({"rules_evidence_thin"}))
+        lines.append(f"    the model's disagreement alone: {model_alone}")
     with capsys.disabled():
         print("\n" + "\n".join(lines))
         print("\n".join(miss for _, score in gated for miss in score.misses))

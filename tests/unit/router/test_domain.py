@@ -836,13 +836,11 @@ def test_clues_are_words_a_match_cannot_do_without() -> None:
 
 def test_the_clue_prefilter_never_changes_a_decision(monkeypatch: pytest.MonkeyPatch, rules: RoutingRules) -> None:
     """Every labelled case is assessed the same with the prefilter as with every term run on every text."""
-    from pathlib import Path
-
     import services.router.domain as domain
-    from tests.unit.router.test_corpus import _cases, _intel
+    from services.router.corpora import DEFAULT_CORPORA_DIR, MAIN_CORPUS, batches, cases, intel_of
 
-    here = Path(__file__).parent
-    intels = [_intel(n, case) for path in sorted(here.glob("*.yaml")) for n, case in enumerate(_cases(path))]
+    files = [MAIN_CORPUS, *(batch.file for batch in batches())]
+    intels = [intel_of(n, case) for name in files for n, case in enumerate(cases(DEFAULT_CORPORA_DIR / name))]
     with_clues = [assess(intel, rules) for intel in intels]
     monkeypatch.setattr(domain, "_clues", lambda term: ())
     monkeypatch.setattr(domain, "_INDEXES", {})

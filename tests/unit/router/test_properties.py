@@ -24,8 +24,10 @@ from schemas import (
 from schemas.base import normalise_text
 from schemas.submission import SubjectRole
 from services.router.domain import DECISION_NAMESPACE, RoutingRules, assess, load_rules
+from services.router.model import load_model
 
 RULES = load_rules()
+MODEL = load_model()
 TODAY = date(2026, 11, 20)
 LAST_PAST_DAY = date(2026, 11, 1)  # PastDate fields refuse the future; stay safely before the real today
 
@@ -129,6 +131,21 @@ def test_assessment_is_deterministic(intel: SanitisedIntel) -> None:
     second = assess(SanitisedIntel.model_validate_json(intel.model_dump_json()), RULES, today=TODAY)
     assert first == second
     assert first.decision_id == uuid.uuid5(DECISION_NAMESPACE, f"{intel.intel_id}:{RULES.version}").hex
+
+
+@_SETTINGS
+@given(intel=intels)
+def test_second_opinion_is_deterministic_and_never_decides(intel: SanitisedIntel) -> None:
+    """With the shipped model every valid intel gets a decision that survives a JSON round trip, is the same
+    on a second assessment, has the id uuid5 of intel id, rules version and model version, and has exactly the
+    outcomes, priority and rationale the rules give alone; review is needed exactly when it gives reasons."""
+    first = assess(intel, RULES, today=TODAY, model=MODEL)
+    again = assess(SanitisedIntel.model_validate_json(intel.model_dump_json()), RULES, today=TODAY, model=MODEL)
+    assert first == again == Decision.model_validate_json(first.model_dump_json())
+    assert first.decision_id == uuid.uuid5(DECISION_NAMESPACE, f"{intel.intel_id}:{RULES.version}:{MODEL.version}").hex
+    alone = assess(intel, RULES, today=TODAY)
+    assert (first.outcomes, first.priority, first.rationale) == (alone.outcomes, alone.priority, alone.rationale)
+    assert first.review is not None and first.review.needed == bool(first.review.reasons)
 
 
 @_SETTINGS
