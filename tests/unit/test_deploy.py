@@ -146,3 +146,38 @@ def test_each_pod_mounts_exactly_its_own_keys_and_the_edge_no_store_url() -> Non
     everything = set().union(*(_secrets_of(d["spec"]["template"])[0] for d in deployments.values()))
     assert "cpi-key-unseal-private" not in everything
     assert "sealed_store_url" not in IntakeSettings.model_fields
+
+
+def test_each_pod_logs_in_to_kafka_as_its_own_principal_over_tls() -> None:
+    """Every pod takes exactly one Kafka login Secret, its own registry principal's (the edge cpi-edge, each
+    worker cpi-<stage>); only the topics Job takes the administrator's; all of them reach Kafka over TLS with
+    SCRAM and have the CA the config names mounted (regression: the manifests gave every client the open,
+    anonymous PLAINTEXT listener)."""
+    from schemas.topics import ADMIN, PRINCIPALS
+
+    docs = _documents()
+    config = next(d for d in docs if d["kind"] == "ConfigMap")["data"]
+    settings = PlatformSettings.model_validate({
+        "kafka_security_protocol": config["CPI_KAFKA_SECURITY_PROTOCOL"], "kafka_sasl_username": "x",
+        "kafka_sasl_password": "y", "kafka_sasl_mechanism": config["CPI_KAFKA_SASL_MECHANISM"],
+        "kafka_ssl_cafile": config["CPI_KAFKA_SSL_CAFILE"]})
+    assert settings.kafka_security_protocol == "SASL_SSL" and settings.kafka_sasl_mechanism.startswith("SCRAM")
+    expected = {"cpi-intake-api": "cpi-edge", "cpi-intake": "cpi-intake", "cpi-sanitiser": "cpi-sanitiser",
+                "cpi-router": "cpi-router", "cpi-notifier": "cpi-notifier", "cpi-topics-apply": ADMIN}
+    logins_by_pod: dict[str, set[str]] = {}
+    ca_dir = str(Path(config["CPI_KAFKA_SSL_CAFILE"]).parent)
+    for doc in docs:
+        if doc["kind"] not in {"Deployment", "Job"}:
+            continue
+        name, pod = doc["metadata"]["name"], doc["spec"]["template"]["spec"]
+        ca_volumes = {v["name"] for v in pod.get("volumes", [])
+                      if v.get("secret", {}).get("secretName") == "cpi-kafka-ca"}
+        for container in [*pod.get("initContainers", []), *pod["containers"]]:
+            logins = {ref["secretRef"]["name"] for ref in container.get("envFrom", [])
+                      if ref.get("secretRef", {}).get("name", "").startswith("cpi-kafka-")}
+            assert len(logins) == 1, (name, logins)
+            logins_by_pod.setdefault(name, set()).update(login.replace("cpi-kafka-", "cpi-") for login in logins)
+            mounts = {m["mountPath"]: m["name"] for m in container.get("volumeMounts", [])}
+            assert mounts.get(ca_dir) in ca_volumes, (name, "the Kafka CA is not mounted")
+    assert logins_by_pod == {name: {principal} for name, principal in expected.items()}
+    assert set(expected.values()) - {ADMIN} <= set(PRINCIPALS)
