@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import structlog
 from prometheus_client import Counter
 
-from schemas import Decision, DeliveryStatus, NotificationRecord, PendingNotification, Team
+from schemas import Decision, DeliveryChannel, DeliveryStatus, NotificationRecord, PendingNotification, Team
 from schemas.base import utc_today
 from schemas.topics import DECIDED, DELIVERED, RETRY
 from services.common.days import day_timestamp
@@ -60,9 +60,17 @@ class Notifier:
 
     async def attempt(self, note: Notification, decision: Decision, failed_before: int) -> list[Publish]:
         """One delivery attempt: a delivered record, a retry scheduled, or (out of attempts) an error."""
-        if await asyncio.to_thread(self._ledger.delivered, note.notification_id):
+        told = await asyncio.to_thread(self._ledger.delivered, note.notification_id)
+        if told is not None:
+            # A redelivered decision or retry: this team has been told already, so nothing is sent. But a crash
+            # may have come between the ledger and the delivered topic, so its record is published again: the
+            # very bytes published first, which downstream recognises by notification_id.
             NOTIFICATIONS.labels(note.team.value, "duplicate_skipped").inc()
-            return []  # a redelivered decision or retry: this team has been told already
+            value = told.record or encode(self._record(note, decision, told.channel, failed_before + 1,
+                                                       DeliveryStatus.DELIVERED, None))
+            day = NotificationRecord.model_validate_json(value).delivered_on
+            return [Publish(topic=DELIVERED, key=decision.intel_id.encode(), value=value,
+                            timestamp=day_timestamp(day))]
         transport = self._transports[note.team]
         attempts = failed_before + 1
         try:
@@ -74,24 +82,25 @@ class Notifier:
             if attempts >= self._settings.max_attempts:
                 raise NotificationUndeliverable(
                     f"{note.team.value} could not be told after {attempts} attempts: {exc}") from None
-            record = self._record(note, decision, transport, attempts, DeliveryStatus.FAILED, str(exc))
+            record = self._record(note, decision, transport.channel, attempts, DeliveryStatus.FAILED, str(exc))
             pause = min(timedelta(seconds=self._settings.retry_after_seconds * 2 ** (attempts - 1)), _LONGEST_PAUSE)
             pending = PendingNotification(record=record, decision=decision, not_before=datetime.now(UTC) + pause)
             NOTIFICATIONS.labels(note.team.value, "retry_scheduled").inc()
             return [Publish(topic=RETRY, key=decision.intel_id.encode(), value=encode(pending),
                             timestamp=day_timestamp())]
-        await asyncio.to_thread(self._ledger.record, note.notification_id, transport.channel)
+        record = self._record(note, decision, transport.channel, attempts, DeliveryStatus.DELIVERED, None)
+        value = encode(record)
+        await asyncio.to_thread(self._ledger.record, note.notification_id, transport.channel, value)
         NOTIFICATIONS.labels(note.team.value, "delivered").inc()
-        record = self._record(note, decision, transport, attempts, DeliveryStatus.DELIVERED, None)
-        return [Publish(topic=DELIVERED, key=decision.intel_id.encode(), value=encode(record),
-                        timestamp=day_timestamp())]
+        return [Publish(topic=DELIVERED, key=decision.intel_id.encode(), value=value,
+                        timestamp=day_timestamp(record.delivered_on))]
 
     @staticmethod
-    def _record(note: Notification, decision: Decision, transport: Transport, attempts: int,
+    def _record(note: Notification, decision: Decision, channel: DeliveryChannel, attempts: int,
                 status: DeliveryStatus, error: str | None) -> NotificationRecord:
         return NotificationRecord(
             notification_id=note.notification_id, decision_id=decision.decision_id, intel_id=decision.intel_id,
-            team=note.team, outcome=note.outcome, priority=decision.priority, channel=transport.channel,
+            team=note.team, outcome=note.outcome, priority=decision.priority, channel=channel,
             status=status, attempts=attempts, delivered_on=utc_today(), error=error,
         )
 

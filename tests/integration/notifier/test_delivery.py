@@ -126,8 +126,11 @@ def test_webhook_delivery_posts_json_with_an_idempotency_key(http_server: Any) -
 async def test_a_redelivered_decision_notifies_each_team_once(
     smtp_server: tuple[int, _Inbox], http_server: Any, tmp_path: Path
 ) -> None:
-    """The worker's handler tells crime desk (SMTP) and safeguarding (webhook) once each, publishes a
-    delivered record per team, and on redelivery of the same decision sends and publishes nothing."""
+    """The worker's handler tells crime desk (SMTP) and safeguarding (webhook) once each and publishes a
+    delivered record per team; on redelivery of the same decision it sends nothing and publishes the very
+    same delivered records again (regression, issue 14: the ledger was written before the delivered record
+    was published, so after a crash between the two the redelivered decision was skipped and 2-3 sent
+    notifications per run never had their record on cpi.notification.delivered.v1)."""
     port, inbox = smtp_server
     url, received, _control = http_server
     settings = NotifierSettings(smtp_host="127.0.0.1", smtp_port=port, safeguarding_webhook=url, data_dir=tmp_path)
@@ -139,9 +142,29 @@ async def test_a_redelivered_decision_notifies_each_team_once(
         (Team.CRIME_DESK, DeliveryChannel.SMTP, "delivered"),
         (Team.SAFEGUARDING, DeliveryChannel.WEBHOOK, "delivered"),
     }
+    # The worker died after the ledger write, before these were published: the redelivery must publish them.
     again = await handle(body)
-    assert again == []
+    assert [(p.topic, p.key, p.value, p.timestamp) for p in again] == [
+        (p.topic, p.key, p.value, p.timestamp) for p in first]
     assert len(inbox.messages) == 1 and len(received) == 1
+
+
+async def test_a_ledger_from_before_records_were_kept_still_gets_a_delivered_record(tmp_path: Path) -> None:
+    """A ledger row written by the older notifier (channel only, no record) still yields a delivered
+    record on redelivery, rebuilt from the decision, and nothing is sent again."""
+    import sqlite3
+
+    settings = NotifierSettings(data_dir=tmp_path)
+    note = notifications_for(decision(["crime_desk"]))[0]
+    with sqlite3.connect(tmp_path / "ledger.db") as old:
+        old.execute("CREATE TABLE delivered (notification_id TEXT PRIMARY KEY, channel TEXT NOT NULL)")
+        old.execute("INSERT INTO delivered VALUES (?, 'smtp')", (note.notification_id,))
+    handle = Notifier(transports_from(settings), DeliveryLedger(tmp_path / "ledger.db"), settings).decisions_handler()
+    [published] = await handle(decision(["crime_desk"]).model_dump_json().encode())
+    record = NotificationRecord.model_validate_json(published.value)
+    assert (record.notification_id, record.channel, record.status.value) == (
+        note.notification_id, DeliveryChannel.SMTP, "delivered")
+    assert not (tmp_path / "outbox").exists()  # nothing sent
 
 
 async def test_intelligence_log_only_notifies_nobody(tmp_path: Path) -> None:
@@ -189,7 +212,8 @@ async def test_a_failed_delivery_is_retried_from_the_retry_topic_until_it_is_del
     third = await retry(second[0].value)
     assert [p.topic for p in third] == [DELIVERED]
     assert NotificationRecord.model_validate_json(third[0].value).attempts == 3
-    assert await retry(second[0].value) == []  # a redelivered retry: already told
+    # A redelivered retry: already told, so nothing is sent; its delivered record is published again, the same.
+    assert [p.value for p in await retry(second[0].value)] == [third[0].value]
     assert len(received) == 3
 
 
