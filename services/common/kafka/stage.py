@@ -119,9 +119,24 @@ def _add_health_pages(app: CpiApp) -> None:
 
     @app.page("/readyz")
     async def readyz(web: Any, request: Any) -> Any:
-        consumer_running = app._consumer is not None and app.consumer.state == "running"
-        ready = consumer_running and not app.rebalancing
-        return web.json({"ready": ready, "rebalancing": app.rebalancing}, status=200 if ready else 503)
+        ready, why = readiness(app)
+        body: dict[str, Any] = {"ready": ready, "rebalancing": app.rebalancing}
+        if why:
+            body["why"] = why
+        return web.json(body, status=200 if ready else 503)
+
+
+def readiness(app: CpiApp) -> tuple[bool, str | None]:
+    """Whether the worker is consuming: its consumer runs, it is not rebalancing, and it holds partitions.
+    Says why not (regression, issue 14: /readyz said ready about a second after a restart, before the worker
+    had joined its group and been given anything to consume)."""
+    if app._consumer is None or app.consumer.state != "running":
+        return False, "the consumer has not started"
+    if app.rebalancing:
+        return False, "the consumer group is rebalancing"
+    if not app.consumer.assignment():
+        return False, "no partitions are assigned to this worker (not yet joined, or more replicas than partitions)"
+    return True, None
 
 
 def register_stage(
