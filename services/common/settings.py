@@ -92,6 +92,22 @@ class WorkerSettings(PlatformSettings):
     """A faust worker: its group, and the port of its /metrics, /healthz and /readyz."""
 
     worker_port: int | None = Field(default=None, description="This worker's port; default from worker_ports.")
+    # How soon a dead worker's partitions move on: its group holds them until the session times out (faust's
+    # default, 60 s, stalled a stage a minute per kill). The broker allows 6 s at least by default.
+    session_timeout_seconds: float = Field(
+        default=10.0, ge=6.0, le=300.0, description="Consumer group session timeout.")
+    heartbeat_interval_seconds: float = Field(
+        default=1.0, gt=0.0, le=60.0, description="Consumer heartbeats; at most a third of the session timeout.")
+    group_instance_id: str | None = Field(
+        default=None, min_length=1, max_length=200,
+        description="Static group membership: a restarted worker with the same id takes its partitions back "
+                    "at once, without a rebalance. Unique per replica (in Kubernetes, the pod's name).")
+
+    @model_validator(mode="after")
+    def _heartbeat_within_session(self) -> WorkerSettings:
+        if self.heartbeat_interval_seconds * 3 > self.session_timeout_seconds:
+            raise ValueError("heartbeat_interval_seconds must be at most a third of session_timeout_seconds")
+        return self
 
 
 class IntakeSettings(WorkerSettings):

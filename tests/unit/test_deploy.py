@@ -181,3 +181,13 @@ def test_each_pod_logs_in_to_kafka_as_its_own_principal_over_tls() -> None:
             assert mounts.get(ca_dir) in ca_volumes, (name, "the Kafka CA is not mounted")
     assert logins_by_pod == {name: {principal} for name, principal in expected.items()}
     assert set(expected.values()) - {ADMIN} <= set(PRINCIPALS)
+
+
+def test_each_worker_is_a_static_group_member_named_after_its_pod() -> None:
+    """Each worker's group instance id is its pod's name (unique per replica, the same across a container's
+    restart), so a killed worker takes its partitions back at once instead of stalling its stage for the
+    session timeout (regression, issue 14: each kill stalled its stage about a minute)."""
+    deployments = {d["metadata"]["name"]: d for d in _documents() if d["kind"] == "Deployment"}
+    for name in PlatformSettings().worker_ports:
+        env = deployments[f"cpi-{name}"]["spec"]["template"]["spec"]["containers"][0]["env"]
+        assert {"name": "CPI_GROUP_INSTANCE_ID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}} in env

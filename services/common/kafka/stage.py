@@ -88,6 +88,9 @@ def create_app(stage: str, settings: WorkerSettings) -> CpiApp:
         broker_commit_every=100,
         broker_commit_interval=1.0,
         consumer_auto_offset_reset="earliest",
+        broker_session_timeout=settings.session_timeout_seconds,
+        broker_heartbeat_interval=settings.heartbeat_interval_seconds,
+        consumer_group_instance_id=settings.group_instance_id,
         topic_allow_declare=False,  # `cpi topics apply` owns topic configuration
         topic_disable_leader=True,
         topic_replication_factor=settings.replication_factor,
