@@ -950,3 +950,271 @@ def test_probation_unpaid_work_and_an_intimidating_crowd_are_not_forced_labour_o
 ) -> None:
     fired_rules = fired(assess(make_intel(information=sentence), rules))
     assert not fired_rules & {"crime.trafficking_forced_labour", "crime.violence_or_threats"}
+
+
+# ------------------------------------------------------------------ rules 2026.12.1
+
+
+def outcomes_of(rules: RoutingRules, information: str, subjects: list[dict[str, Any]] | None = None,
+                categories: list[str] | None = None) -> tuple[set[Outcome], Priority]:
+    decision = assess(make_intel(information=information, subjects=subjects or [],
+                                 categories=categories or ["anti_social_behaviour"]), rules)
+    return set(decision.outcomes), decision.priority
+
+
+@pytest.mark.parametrize("cue", ["isnt", "doesnt", "didnt", "wasnt", "hasnt", "wont", "cant"])
+def test_negation_written_without_an_apostrophe_still_negates(rules: RoutingRules, cue: str) -> None:
+    """Informal notes drop the apostrophe: "he isnt carrying a knife" negates the knife as "isn't" does; the same
+    sentence without the cue fires."""
+    negated, _ = outcomes_of(rules, f"Mum says her son {cue} carrying a knife to the park.")
+    assert Outcome.CRIME_DESK not in negated
+    present, priority = outcomes_of(rules, "Mum says her son is carrying a knife to the park.")
+    assert Outcome.CRIME_DESK in present and priority is Priority.HIGH
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "The farm manager holds their bank cards and the PIN numbers and hands them 30 pounds a week.",
+        "Anil says he owes 9,000 pounds to the agent for the job, and the boss takes it out of his wages.",
+        "The boss has all their passports, and they were told they must stay until the debt is paid.",
+        "The workers are locked in from outside at night and were brought over in the back of a lorry.",
+        "The man told her she must \"pay it back\" by working in his friend's flat.",
+    ],
+)
+def test_implicit_debt_bondage_and_control_is_slavery_at_high(rules: RoutingRules, sentence: str) -> None:
+    """Documents or bank cards kept by someone else, a debt taken from wages, "pay back", locked in from outside:
+    possible trafficking or forced labour, to the crime desk and safeguarding at high."""
+    outcomes, priority = outcomes_of(rules, sentence, [{"role": "at_risk", "approx_age": 30}], ["modern_slavery"])
+    assert {Outcome.CRIME_DESK, Outcome.SAFEGUARDING} <= outcomes and priority is Priority.HIGH
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "A volunteer wondered whether the boss holds their bank cards. Staff checked: they keep their own bank "
+        "cards, have written contracts and there are no concerns.",
+        "If the agent takes the debt out of his wages he will tell us.",
+        "Nothing indicates anybody holds their passports or that they owe money to an agent.",
+    ],
+)
+def test_debt_bondage_signs_ruled_out_or_hypothetical_do_not_fire(rules: RoutingRules, sentence: str) -> None:
+    """The same signs checked and ruled out, only supposed ("if"), or said not to be there ("nothing indicates")
+    are not slavery."""
+    decision = assess(make_intel(information=sentence, subjects=[{"role": "at_risk", "approx_age": 30}],
+                                 categories=["modern_slavery"]), rules)
+    assert not fired(decision) & {"crime.trafficking_forced_labour", "crime.labour_exploitation_indicators"}
+    assert decision.priority is not Priority.HIGH
+
+
+def test_pay_after_rent_and_a_daily_minibus_together_are_labour_exploitation(rules: RoutingRules) -> None:
+    """Pay left "after rent and transport" and a minibus taking them every morning are two indicators: enough for
+    the labour-exploitation checklist; one of them alone is not."""
+    both = "A minibus picks them up every morning at 5. They get 50 pounds a week \"after rent and transport\"."
+    assert "crime.labour_exploitation_indicators" in fired(assess(make_intel(information=both), rules))
+    one = "They get 50 pounds a week \"after rent and transport\"."
+    assert "crime.labour_exploitation_indicators" not in fired(assess(make_intel(information=one), rules))
+
+
+ADULT_AT_RISK = [{"role": "at_risk", "name": "Doreen", "approx_age": 68, "description": "lives alone"}]
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "Doreen says her \"new mates\" have been staying at her flat for a fortnight.",
+        "A man calling himself her carer would not let the visitors in. People are in and out all night, and he "
+        "has her post office card.",
+    ],
+)
+def test_implicit_cuckooing_is_high(rules: RoutingRules, sentence: str) -> None:
+    """New "mates" staying at a vulnerable adult's home, or callers all night with someone else holding their card
+    and keeping visitors out: cuckooing, crime desk and safeguarding at high."""
+    outcomes, priority = outcomes_of(rules, sentence, ADULT_AT_RISK)
+    assert {Outcome.CRIME_DESK, Outcome.SAFEGUARDING} <= outcomes and priority is Priority.HIGH
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "Doreen's new mates are not staying at her flat; she was worried they might ask.",
+        "If people start coming to the door all night we will let you know; nobody has her bank card.",
+    ],
+)
+def test_cuckooing_signs_negated_or_feared_do_not_fire(rules: RoutingRules, sentence: str) -> None:
+    """Cuckooing signs denied or only feared are not cuckooing."""
+    decision = assess(make_intel(information=sentence, subjects=ADULT_AT_RISK), rules)
+    assert not fired(decision) & {"crime.cuckooing", "crime.cuckooing_indicators"}
+
+
+def test_cuckooing_checked_and_ruled_out_does_not_fire(rules: RoutingRules) -> None:
+    """Friends staying at her flat, checked by her social worker and ruled out, is not cuckooing."""
+    decision = assess(make_intel(subjects=ADULT_AT_RISK, information=(
+        "Neighbours saw friends staying at her flat. Her social worker has spoken to her: it is her grandson "
+        "and his partner, staying while their house is repaired. No concerns.")), rules)
+    assert not fired(decision) & {"crime.cuckooing", "crime.cuckooing_indicators"}
+    assert decision.priority is not Priority.HIGH
+
+
+WORKER_AT_RISK = [{"role": "at_risk", "name": "Priya", "approx_age": 22}]
+
+
+def test_stalking_in_plain_words_is_crime_desk_and_safeguarding(rules: RoutingRules) -> None:
+    """Followed home, messaged from new accounts every time she blocks him: harassment, to the crime desk, and a
+    safeguarding concern for the person targeted."""
+    outcomes, _ = outcomes_of(rules, "Her ex-colleague has followed her home twice and messages her from new "
+                                     "accounts every time she blocks him.", WORKER_AT_RISK)
+    assert {Outcome.CRIME_DESK, Outcome.SAFEGUARDING} <= outcomes
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "If he follows her home again she will call the police.",
+        "He hasnt followed her home and she has not heard from him since March.",
+    ],
+)
+def test_stalking_feared_or_negated_does_not_fire(rules: RoutingRules, sentence: str) -> None:
+    """A stalking sign that is only supposed or is denied is not harassment."""
+    assert "crime.harassment" not in fired(assess(make_intel(information=sentence, subjects=WORKER_AT_RISK), rules))
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "After the match he shouted \"ill break your legs\" at the linesman.",
+        "The landlord said he will \"ring immigration\" on anyone who complains.",
+    ],
+)
+def test_threats_written_informally_are_crime_desk(rules: RoutingRules, sentence: str) -> None:
+    """A threat without an apostrophe ("ill break your legs") or a threat to report someone to immigration is a
+    threat: the crime desk."""
+    assert "crime.violence_or_threats" in fired(assess(make_intel(information=sentence), rules))
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "The linesman was ill; break time came early and the match was called off.",
+        "He never said he would ring immigration; the tenants misunderstood.",
+    ],
+)
+def test_words_like_a_threat_or_a_denied_threat_do_not_fire(rules: RoutingRules, sentence: str) -> None:
+    """"ill" as an illness, and a denied threat, are not threats."""
+    assert "crime.violence_or_threats" not in fired(assess(make_intel(information=sentence), rules))
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "He says there is no point living now and he has been giving his things away to the other tenants.",
+        "She gave her coat and phone to friends, said goodbye to the staff and has not eaten for several days.",
+    ],
+)
+def test_implicit_suicidal_intent_is_safeguarding(rules: RoutingRules, sentence: str) -> None:
+    """No point living, giving possessions away, saying goodbye: someone's safety is a concern."""
+    outcomes, _ = outcomes_of(rules, sentence, [{"role": "at_risk", "name": "Sam", "approx_age": 40}])
+    assert Outcome.SAFEGUARDING in outcomes
+
+
+def test_possessions_not_given_away_are_not_suicidal_intent(rules: RoutingRules) -> None:
+    """Someone who is not giving his things away (he is moving house) shows no suicidal intent."""
+    outcomes, _ = outcomes_of(rules, "He is not giving his things away to anyone; he is moving house next week "
+                                     "and is happy about it.", [{"role": "other", "name": "Sam", "approx_age": 40}])
+    assert Outcome.SAFEGUARDING not in outcomes
+
+
+CHILD_AT_RISK = [{"role": "at_risk", "name": "Kai", "approx_age": 14}]
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "A man at the garage asks him to carry a sports bag to a car and gives him £20 each time.",
+        "The groundsman pays him in cash to look after a rucksack and told him to keep it between us.",
+    ],
+)
+def test_a_child_paid_to_carry_bags_or_keep_secrets_is_criminal_exploitation(
+    rules: RoutingRules, sentence: str
+) -> None:
+    """A child paid by an adult to carry a bag or keep a secret: possible criminal exploitation, crime desk and
+    safeguarding at high."""
+    outcomes, priority = outcomes_of(rules, sentence, CHILD_AT_RISK, ["drug_related_harm"])
+    assert {Outcome.CRIME_DESK, Outcome.SAFEGUARDING} <= outcomes and priority is Priority.HIGH
+
+
+def test_a_childs_errand_checked_and_explained_is_not_exploitation(rules: RoutingRules) -> None:
+    """The same errand checked and explained (his uncle, shopping, mum confirmed) is not exploitation."""
+    decision = assess(make_intel(subjects=CHILD_AT_RISK, categories=["drug_related_harm"], information=(
+        "His uncle asks him to carry a bag to the car and gives him £5. Staff have spoken to his mum: it is the "
+        "weekly shopping. No concerns.")), rules)
+    assert "crime.child_exploitation_by_adult" not in fired(decision)
+    assert decision.priority is not Priority.HIGH
+
+
+def test_a_childs_gifts_explained_as_birthday_presents_are_cleared(rules: RoutingRules) -> None:
+    """New phone and earbuds explained as birthday presents, with no other concerns: the worry is closed, intel
+    log only; the same signs unexplained are safeguarding at high."""
+    cleared = assess(make_intel(subjects=CHILD_AT_RISK, categories=["criminal_exploitation"], information=(
+        "Staff were worried about his new phone and earbuds. They were birthday presents from his gran; no other "
+        "concerns.")), rules)
+    assert set(cleared.outcomes) == {Outcome.INTELLIGENCE_LOG}
+    present = assess(make_intel(subjects=CHILD_AT_RISK, categories=["criminal_exploitation"],
+                                information="Staff are worried about his new phone and earbuds."), rules)
+    assert Outcome.SAFEGUARDING in present.outcomes and present.priority is Priority.HIGH
+
+
+def test_a_missing_episode_resolved_is_not_safeguarding(rules: RoutingRules) -> None:
+    """A child who went missing and was found at a relative's, all fine and nobody else involved, logged for the
+    record: no longer a safeguarding concern."""
+    decision = assess(make_intel(subjects=CHILD_AT_RISK, categories=["missing_exploited_trafficked"], information=(
+        "Kai went missing after football on Friday. He was found at about 8pm at his aunt's; all fine, nobody else "
+        "involved. Ticked missing for the record only.")), rules)
+    assert set(decision.outcomes) == {Outcome.INTELLIGENCE_LOG}
+
+
+def test_supply_history_that_is_over_is_not_a_current_offence(rules: RoutingRules) -> None:
+    """A conviction for supply served and over (released years ago, nothing current) is not the crime desk; supply
+    today is."""
+    subject = [{"role": "other", "name": "Lee", "approx_age": 45}]
+    past = assess(make_intel(subjects=subject, information=(
+        "Lee was convicted of supplying cocaine and released in 2019; he is out of that life, works at the depot. "
+        "Nothing current.")), rules)
+    assert Outcome.CRIME_DESK not in past.outcomes
+    now = assess(make_intel(subjects=subject, information="Lee is supplying cocaine from the depot car park."), rules)
+    assert Outcome.CRIME_DESK in now.outcomes
+
+
+def test_fgm_described_without_the_word_is_high(rules: RoutingRules) -> None:
+    """A plan to take girls abroad "to make them clean" is FGM described without the word: crime desk and
+    safeguarding at high; the same words negated ("would never let anyone") are not."""
+    girls = [{"role": "at_risk", "name": "Zara", "approx_age": 8}]
+    planned = assess(make_intel(subjects=girls, information=(
+        "The aunt said the family will take the girls abroad in the summer so an elder can make them clean.")), rules)
+    assert "crime.harmful_practices" in fired(planned) and planned.priority is Priority.HIGH
+    refused = assess(make_intel(subjects=girls, information=(
+        "The mother said she would never let anyone make them clean; she is against it.")), rules)
+    assert "crime.harmful_practices" not in fired(refused)
+
+
+def test_neglect_in_plain_words_is_crime_desk_and_safeguarding(rules: RoutingRules) -> None:
+    """Needles left on the kitchen table and a child always starving: neglect of a child, crime desk and
+    safeguarding at medium; needles said not to be there are not."""
+    child = [{"role": "at_risk", "name": "Ava", "approx_age": 7}]
+    neglect = assess(make_intel(subjects=child, information=(
+        "Ava is always starving at breakfast club and says there are needles on the kitchen table.")), rules)
+    assert "crime.child_neglect" in fired(neglect) and neglect.priority is Priority.MEDIUM
+    none = assess(make_intel(subjects=child, information="The home visit found no needles on the kitchen table."),
+                  rules)
+    assert "crime.child_neglect" not in fired(none)
+
+
+def test_laundering_in_plain_words_is_crime_desk(rules: RoutingRules) -> None:
+    """Sports bags of cash taken in, amounts far too large for a small business: possible money laundering; a
+    business with no such signs is not."""
+    outcomes, _ = outcomes_of(rules, "The travel agent takes sports bags of cash from men in cars; the amounts are "
+                                     "far too large for a small shop.", [{"role": "other", "name": "Omar"}])
+    assert Outcome.CRIME_DESK in outcomes
+    plain, _ = outcomes_of(rules, "The travel agent sells coach tickets and is busy at weekends.",
+                           [{"role": "other", "name": "Omar"}])
+    assert Outcome.CRIME_DESK not in plain
