@@ -5,7 +5,14 @@ from schemas.deadletter import DeadLetter
 from schemas.decision import Decision, Grading, Outcome, Priority, Review, ReviewReason, RuleFiring, Thrive
 from schemas.held import HeldContent, HeldIntel, HeldReason, HeldStatus
 from schemas.intel import SanitisedIntel
-from schemas.notification import DeliveryChannel, DeliveryStatus, NotificationRecord, PendingNotification, Team
+from schemas.notification import (
+    DeliveryChannel,
+    DeliveryStatus,
+    NotificationRecord,
+    PendingNotification,
+    Team,
+    WebhookAlert,
+)
 from schemas.submission import (
     AcceptedSubmission,
     Channel,
@@ -61,4 +68,5 @@ __all__ = [
     "Thrive",
     "ValidationIssue",
     "Vehicle",
+    "WebhookAlert",
 ]

@@ -21,6 +21,7 @@ EXPORTED: tuple[type[BaseModel], ...] = (
     schemas.Decision,
     schemas.NotificationRecord,
     schemas.PendingNotification,
+    schemas.WebhookAlert,
     schemas.DeadLetter,
 )
 

@@ -1,14 +1,15 @@
-"""NotificationRecord: that a team was (or could not be) told about a decision."""
+"""NotificationRecord: that a team was (or could not be) told about a decision; WebhookAlert: what a team's
+system is sent."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field
 
-from schemas.base import CpiModel, Identifier
+from schemas.base import Category, CpiModel, Identifier
 from schemas.decision import Decision, Outcome, Priority
 
 
@@ -51,3 +52,21 @@ class PendingNotification(CpiModel):
     record: NotificationRecord
     decision: Decision
     not_before: datetime
+
+
+class WebhookAlert(CpiModel):
+    """The body of a webhook POST to a team's system (version 1), signed as docs/webhooks.md says: the
+    sanitised decision summary only. Nothing in it can come from the source; the decision never held any."""
+
+    schema_version: Literal["1"] = "1"
+    notification_id: Identifier
+    decision_id: Identifier
+    intel_id: Identifier
+    team: Team
+    outcome: Outcome
+    priority: Priority
+    categories: Annotated[list[Category], Field(min_length=1, max_length=8)]
+    received_on: date
+    rules_version: Annotated[str, Field(min_length=1, max_length=64)]
+    subject: Annotated[str, Field(min_length=1, max_length=300)]
+    body: Annotated[str, Field(min_length=1, max_length=50_000)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -183,11 +184,29 @@ class NotifierSettings(WorkerSettings):
     safeguarding_email: str = "safeguarding@localhost"
     crime_desk_webhook: str | None = None
     safeguarding_webhook: str | None = None
+    # Each webhook's signing secrets (JSON list): one, or two while the team rotates (both sign every request).
+    crime_desk_webhook_secrets: list[SecretStr] = Field(default=[], max_length=2)
+    safeguarding_webhook_secrets: list[SecretStr] = Field(default=[], max_length=2)
     outbox_dir: Path | None = Field(default=None, description="Where mail goes when no SMTP host is set.")
     max_attempts: int = Field(default=8, ge=1, le=100, description="Delivery attempts before dead-lettering.")
     retry_after_seconds: float = Field(
         default=10.0, gt=0, description="Wait before the first retry; doubles each time, at most 15 minutes."
     )
+
+    @model_validator(mode="after")
+    def _webhooks_are_signed_and_private(self) -> NotifierSettings:
+        for team, url, secrets in (("crime_desk", self.crime_desk_webhook, self.crime_desk_webhook_secrets),
+                                   ("safeguarding", self.safeguarding_webhook, self.safeguarding_webhook_secrets)):
+            if url is None:
+                continue
+            parsed = urlsplit(url)
+            loopback = parsed.hostname in {"127.0.0.1", "::1", "localhost"}
+            if parsed.scheme != "https" and not (parsed.scheme == "http" and loopback):
+                raise ValueError(f"the {team} webhook must be https:// (plain http only to this machine)")
+            if not secrets or any(len(secret.get_secret_value()) < 32 for secret in secrets):
+                raise ValueError(f"the {team} webhook needs CPI_{team.upper()}_WEBHOOK_SECRETS: one or two "
+                                 "secrets of at least 32 characters, so its receiver can tell a real alert")
+        return self
 
     @property
     def outbox(self) -> Path:

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import smtplib
 import threading
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol
 
 import httpx
+from pydantic import SecretStr
 
 from schemas import DeliveryChannel, Team
 from services.common.errors import CpiError
 from services.common.files import write_private
 from services.common.settings import NotifierSettings
 from services.common.sqlite import open_sqlite
-from services.notifier.domain import Notification
+from services.notifier.domain import SIGNATURE_HEADER, Notification, sign_webhook
 
 
 class DeliveryError(CpiError):
@@ -77,15 +80,16 @@ class OutboxTransport:
 class WebhookTransport:
     channel = DeliveryChannel.WEBHOOK
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, secrets: Sequence[SecretStr]) -> None:
         self._url = url
+        self._secrets = [secret.get_secret_value().encode() for secret in secrets]
 
     def deliver(self, note: Notification) -> None:
-        payload = {"notification_id": note.notification_id, "team": note.team.value,
-                   "outcome": note.outcome.value, "subject": note.subject, "body": note.body}
+        body = note.alert.model_dump_json().encode()
+        headers = {"Content-Type": "application/json", "Idempotency-Key": note.notification_id,
+                   SIGNATURE_HEADER: sign_webhook(body, int(time.time()), self._secrets)}
         try:
-            response = httpx.post(self._url, json=payload, timeout=30,
-                                  headers={"Idempotency-Key": note.notification_id})
+            response = httpx.post(self._url, content=body, timeout=30, headers=headers)
         except httpx.HTTPError as exc:
             raise DeliveryError(f"webhook delivery failed: {type(exc).__name__}") from None
         if response.status_code >= 300:
@@ -99,8 +103,9 @@ def transports_from(settings: NotifierSettings) -> dict[Team, Transport]:
         SmtpTransport(settings, recipients) if settings.smtp_host
         else OutboxTransport(settings.outbox, settings.mail_from, recipients)
     )
-    hooks = {Team.CRIME_DESK: settings.crime_desk_webhook, Team.SAFEGUARDING: settings.safeguarding_webhook}
-    return {team: WebhookTransport(url) if url else mail for team, url in hooks.items()}
+    hooks = {Team.CRIME_DESK: (settings.crime_desk_webhook, settings.crime_desk_webhook_secrets),
+             Team.SAFEGUARDING: (settings.safeguarding_webhook, settings.safeguarding_webhook_secrets)}
+    return {team: WebhookTransport(url, secrets) if url else mail for team, (url, secrets) in hooks.items()}
 
 
 @dataclass(frozen=True)

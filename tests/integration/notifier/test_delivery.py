@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -11,8 +12,9 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from pydantic import SecretStr, ValidationError
 
-from schemas import Decision, DeliveryChannel, NotificationRecord, Team
+from schemas import Decision, DeliveryChannel, NotificationRecord, Team, WebhookAlert
 from services.common.kafka.broker import free_port
 from services.common.settings import NotifierSettings
 from services.notifier.adapters.delivery import (
@@ -23,8 +25,10 @@ from services.notifier.adapters.delivery import (
     WebhookTransport,
     transports_from,
 )
-from services.notifier.domain import notifications_for
+from services.notifier.domain import REPLAY_WINDOW_SECONDS, SIGNATURE_HEADER, notifications_for, verify_webhook
 from services.notifier.worker import NotificationUndeliverable, Notifier
+
+SECRET = "a-team-webhook-secret-of-forty-characters"
 
 
 def decision(outcomes: list[str], priority: str = "high") -> Decision:
@@ -73,7 +77,8 @@ def http_server() -> Iterator[tuple[str, list[dict[str, Any]], dict[str, int]]]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
-            received.append({"body": json.loads(body), "idempotency_key": self.headers["Idempotency-Key"]})
+            received.append({"body": json.loads(body), "raw": body, "idempotency_key": self.headers["Idempotency-Key"],
+                             "signature": self.headers.get(SIGNATURE_HEADER, "")})
             self.send_response(control["status"])
             self.end_headers()
 
@@ -111,16 +116,65 @@ def test_smtp_failure_is_a_delivery_error() -> None:
 
 
 def test_webhook_delivery_posts_json_with_an_idempotency_key(http_server: Any) -> None:
-    """A webhook notification is a JSON POST carrying the notification id as its Idempotency-Key;
-    a non-2xx answer is a DeliveryError."""
+    """A webhook notification is a JSON POST of the versioned WebhookAlert schema carrying the notification id
+    as its Idempotency-Key; a non-2xx answer is a DeliveryError."""
     url, received, control = http_server
     note = notifications_for(decision(["safeguarding"], "medium"))[0]
-    WebhookTransport(url).deliver(note)
-    assert received[0]["body"]["team"] == "safeguarding"
+    WebhookTransport(url, [SecretStr(SECRET)]).deliver(note)
+    alert = WebhookAlert.model_validate_json(received[0]["raw"])
+    assert (alert.schema_version, alert.team, alert.notification_id) == ("1", Team.SAFEGUARDING, note.notification_id)
     assert received[0]["idempotency_key"] == note.notification_id
     control["status"] = 503
     with pytest.raises(DeliveryError):
-        WebhookTransport(url).deliver(note)
+        WebhookTransport(url, [SecretStr(SECRET)]).deliver(note)
+
+
+def test_a_receiver_can_tell_a_real_alert_from_a_forged_or_replayed_one(http_server: Any) -> None:
+    """Regression (issue 17): a receiving system could not tell a real alert from a forged POST. Each request
+    now carries `CPI-Signature: t=...,v1=...` (HMAC-SHA256 over the timestamp and the exact body, with the
+    team's secret): the receiver's check (docs/webhooks.md) accepts it with the secret, and refuses it with
+    another secret, with a byte of the body changed, or once it is older than the replay window."""
+    url, received, _control = http_server
+    note = notifications_for(decision(["safeguarding"], "medium"))[0]
+    WebhookTransport(url, [SecretStr(SECRET)]).deliver(note)
+    raw, header = received[0]["raw"], received[0]["signature"]
+    now = time.time()
+    assert verify_webhook(header, raw, [SECRET.encode()], now)
+    assert not verify_webhook(header, raw, [b"not-the-team-secret-but-as-long-as-one"], now)
+    assert not verify_webhook(header, raw.replace(b"safeguarding", b"safeguardinG", 1), [SECRET.encode()], now)
+    assert not verify_webhook(header, raw, [SECRET.encode()], now + REPLAY_WINDOW_SECONDS + 5)
+    forged = raw.replace(b'"priority":"medium"', b'"priority":"high"')
+    assert forged != raw and not verify_webhook(header, forged, [SECRET.encode()], now)
+
+
+def test_while_a_team_rotates_its_secret_both_the_old_and_the_new_one_verify(http_server: Any) -> None:
+    """With two secrets configured the request carries a signature under each, so a receiver that has
+    moved to the new secret and one still on the old both accept it."""
+    url, received, _control = http_server
+    old, new = "o" * 40, "n" * 40
+    WebhookTransport(url, [SecretStr(old), SecretStr(new)]).deliver(notifications_for(decision(["crime_desk"]))[0])
+    raw, header = received[0]["raw"], received[0]["signature"]
+    assert header.count("v1=") == 2
+    assert verify_webhook(header, raw, [old.encode()], time.time())
+    assert verify_webhook(header, raw, [new.encode()], time.time())
+
+
+@pytest.mark.parametrize(("settings", "problem"), [
+    ({"safeguarding_webhook": "https://hub.force.example/cpi"}, "needs CPI_SAFEGUARDING_WEBHOOK_SECRETS"),
+    ({"crime_desk_webhook": "https://desk.force.example/cpi", "crime_desk_webhook_secrets": ["short"]},
+     "at least 32 characters"),
+    ({"crime_desk_webhook": "http://desk.force.example/cpi", "crime_desk_webhook_secrets": ["x" * 40]},
+     "must be https://"),
+    ({"crime_desk_webhook": "https://d.example/", "crime_desk_webhook_secrets": ["a" * 40, "b" * 40, "c" * 40]},
+     "at most 2"),
+])
+def test_an_unsigned_or_plain_http_webhook_stops_the_notifier_with_a_clear_error(
+    settings: dict[str, Any], problem: str
+) -> None:
+    """A webhook without a secret (or with a short one, or three), or over plain http to another machine, is
+    refused when the settings are read, saying what is wrong."""
+    with pytest.raises(ValidationError, match=problem):
+        NotifierSettings(**settings)
 
 
 async def test_a_redelivered_decision_notifies_each_team_once(
@@ -133,7 +187,8 @@ async def test_a_redelivered_decision_notifies_each_team_once(
     notifications per run never had their record on cpi.notification.delivered.v1)."""
     port, inbox = smtp_server
     url, received, _control = http_server
-    settings = NotifierSettings(smtp_host="127.0.0.1", smtp_port=port, safeguarding_webhook=url, data_dir=tmp_path)
+    settings = NotifierSettings(smtp_host="127.0.0.1", smtp_port=port, safeguarding_webhook=url,
+                                safeguarding_webhook_secrets=[SECRET], data_dir=tmp_path)
     handle = Notifier(transports_from(settings), DeliveryLedger(tmp_path / "ledger.db"), settings).decisions_handler()
     body = decision(["intelligence_log", "crime_desk", "safeguarding"]).model_dump_json().encode()
     first = await handle(body)
@@ -195,7 +250,8 @@ async def test_a_failed_delivery_is_retried_from_the_retry_topic_until_it_is_del
 
     url, received, control = http_server
     control["status"] = 500
-    settings = NotifierSettings(safeguarding_webhook=url, data_dir=tmp_path, retry_after_seconds=0.05)
+    settings = NotifierSettings(safeguarding_webhook=url,
+                                safeguarding_webhook_secrets=[SECRET], data_dir=tmp_path, retry_after_seconds=0.05)
     notifier = Notifier(transports_from(settings), DeliveryLedger(tmp_path / "ledger.db"), settings)
     body = decision(["safeguarding"], "medium").model_dump_json().encode()
     first = await notifier.decisions_handler()(body)
@@ -224,7 +280,8 @@ async def test_a_notification_that_never_gets_through_is_given_up_for_the_dead_l
     dead-letters (from where `cpi dlq replay` sends it back once the webhook is mended)."""
     url, _received, control = http_server
     control["status"] = 503
-    settings = NotifierSettings(safeguarding_webhook=url, data_dir=tmp_path, retry_after_seconds=0.01,
+    settings = NotifierSettings(safeguarding_webhook=url,
+                                safeguarding_webhook_secrets=[SECRET], data_dir=tmp_path, retry_after_seconds=0.01,
                                 max_attempts=2)
     notifier = Notifier(transports_from(settings), DeliveryLedger(tmp_path / "ledger.db"), settings)
     first = await notifier.decisions_handler()(decision(["safeguarding"], "medium").model_dump_json().encode())

@@ -56,6 +56,7 @@ def test_a_failing_team_is_told_once_it_recovers_and_nothing_is_lost(
     port = free_port()
     env = {**os.environ, "CPI_KAFKA_BOOTSTRAP": kafka_bootstrap, "CPI_TOPIC_PREFIX": topic_prefix,
            "CPI_DATA_DIR": str(tmp_path), "CPI_SAFEGUARDING_WEBHOOK": url,
+           "CPI_SAFEGUARDING_WEBHOOK_SECRETS": '["a-team-webhook-secret-of-forty-characters"]',
            "CPI_RETRY_AFTER_SECONDS": "0.5"}
     with worker_process("notifier", env, port, tmp_path / "worker.log"):
         body = decision(["intelligence_log", "crime_desk", "safeguarding"]).model_dump_json().encode()

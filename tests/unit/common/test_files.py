@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from schemas import Outcome, Team
+from schemas import Category, Outcome, Priority, Team, WebhookAlert
 from services.common.settings import IntakeSettings
 from services.intake.idempotency import IdempotencyStore, Receipt, idempotency_path
 from services.intake.protection import edge_secret
@@ -54,8 +54,11 @@ def test_what_the_edge_writes_is_private_even_under_the_usual_umask(tmp_path: Pa
     assert {p.name for p in idempotency_path(settings).parent.iterdir()} >= {
         "idempotency.db", "idempotency.db-wal", "idempotency.db-shm"}
     outbox = OutboxTransport(settings.data_dir / "outbox", "cpi@localhost", {team: "t@localhost" for team in Team})
-    outbox.deliver(Notification(notification_id="n1", team=Team.CRIME_DESK, outcome=Outcome.CRIME_DESK,
-                                subject="s", body="b"))
+    alert = WebhookAlert(notification_id="a" * 32, decision_id="d" * 32, intel_id="b" * 32, team=Team.CRIME_DESK,
+                         outcome=Outcome.CRIME_DESK, priority=Priority.MEDIUM, categories=[Category("organised_crime")],
+                         received_on=datetime.now(UTC).date(), rules_version="r", subject="s", body="b")
+    outbox.deliver(Notification(notification_id="a" * 32, team=Team.CRIME_DESK, outcome=Outcome.CRIME_DESK,
+                                subject="s", body="b", alert=alert))
     assert_private(settings.data_dir)
     store.close()
 
