@@ -182,6 +182,9 @@ class NotifierSettings(WorkerSettings):
     mail_from: str = "cpi-notifier@localhost"
     crime_desk_email: str = "crime-desk@localhost"
     safeguarding_email: str = "safeguarding@localhost"
+    # A mistyped address must not send intelligence outside the force: every recipient's domain is on this list
+    # (JSON list; a domain also admits its subdomains). Empty admits any (the local default's localhost).
+    mail_allowed_domains: list[str] = Field(default=[], max_length=100)
     crime_desk_webhook: str | None = None
     safeguarding_webhook: str | None = None
     # Each webhook's signing secrets (JSON list): one, or two while the team rotates (both sign every request).
@@ -192,6 +195,19 @@ class NotifierSettings(WorkerSettings):
     retry_after_seconds: float = Field(
         default=10.0, gt=0, description="Wait before the first retry; doubles each time, at most 15 minutes."
     )
+
+    @model_validator(mode="after")
+    def _recipients_within_the_allowed_domains(self) -> NotifierSettings:
+        allowed = [domain.strip().lower().strip(".") for domain in self.mail_allowed_domains]
+        if not allowed:
+            return self
+        for name, address in (("crime_desk_email", self.crime_desk_email),
+                              ("safeguarding_email", self.safeguarding_email)):
+            domain = address.rpartition("@")[2].strip().lower()
+            if not any(domain == ok or domain.endswith("." + ok) for ok in allowed):
+                raise ValueError(f"{name} is not in CPI_MAIL_ALLOWED_DOMAINS: mail to {domain!r} would leave "
+                                 "the domains intelligence may go to")
+        return self
 
     @model_validator(mode="after")
     def _webhooks_are_signed_and_private(self) -> NotifierSettings:

@@ -312,3 +312,14 @@ async def test_a_retry_not_yet_due_is_put_back_rather_than_held(tmp_path: Path, 
     again = await notifier.retries_handler()(value)
     assert [(p.topic, p.value) for p in again] == [(RETRY, value)]
     assert not (tmp_path / "outbox").exists()
+
+
+def test_a_recipient_outside_the_allowed_domains_stops_the_notifier() -> None:
+    """With CPI_MAIL_ALLOWED_DOMAINS set, a team address in another domain (a typo, say) is refused when the
+    settings are read, so intelligence cannot be mailed outside the force; subdomains of an allowed one pass."""
+    allowed = {"mail_allowed_domains": ["force.example"]}
+    NotifierSettings(crime_desk_email="desk@force.example", safeguarding_email="mash@east.force.example", **allowed)
+    with pytest.raises(ValidationError, match="safeguarding_email is not in CPI_MAIL_ALLOWED_DOMAINS"):
+        NotifierSettings(crime_desk_email="desk@force.example", safeguarding_email="mash@forse.example", **allowed)
+    with pytest.raises(ValidationError, match="crime_desk_email"):
+        NotifierSettings(crime_desk_email="desk@notforce.example", safeguarding_email="m@force.example", **allowed)
