@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from schemas import EnvelopeAlg, SealedEnvelope
 from services.common.errors import CpiError
+from services.common.files import private_dir
 
 log = structlog.get_logger(__name__)
 
@@ -64,7 +65,7 @@ def new_key_id(purpose: str) -> str:
 def write_key_file(path: Path, text: str, *, only_if_absent: bool = False) -> bool:
     """Write durably with mode 0600 in a 0700 folder. With `only_if_absent`, never replace an existing
     file (several processes starting together must all end up with the same keys); False if one existed."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_dir(path.parent)  # mkdir's mode would be masked by the umask, and an existing folder kept as it is
     tmp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     # O_CREAT's mode does not apply to a leftover temp file, so set it explicitly.
