@@ -105,6 +105,10 @@ BATCHES = [
           "written after round 4; first run on the round 5 scrubber"),
     Batch("heldout_22.yaml", "blind: formal writers; solicitors, advisers, tribunals, third-person reports", None,
           "written after round 4; first run on the round 5 scrubber"),
+    Batch("heldout_23.yaml", "blind: GP records, ambulance forms, crisis teams, hospices; Polish, Urdu, Somali",
+          None, "written after round 5; committed before its first run"),
+    Batch("heldout_24.yaml", "blind: pasted from other systems; chat exports, tickets, call transcripts, PDFs",
+          None, "written after round 5; committed before its first run"),
 ]
 
 
