@@ -80,15 +80,21 @@ def test_strimzi_pods_are_hardened_and_sized_too(overlay: str) -> None:
         assert operator["template"][f"{part}Container"]["securityContext"]["readOnlyRootFilesystem"] is True
 
 
-def _referenced_secrets(docs: tuple[dict[str, Any], ...]) -> set[str]:
-    """Every Secret name an object refers to (volumes, envFrom, KafkaUser passwords, KEDA, Ingress TLS)."""
-    text = repr(docs)
-    names = set(re.findall(r"'secretName': '([^']+)'", text))
-    names |= set(re.findall(r"'secretRef': \{'name': '([^']+)'", text))
-    names |= set(re.findall(r"'secret': \{'name': '([^']+)'", text))
-    names |= set(re.findall(r"'secretKeyRef': \{'name': '([^']+)'", text))
-    names |= {ref["name"] for auth in of_kind(docs, "TriggerAuthentication").values()
-              for ref in auth["spec"]["secretTargetRef"]}
+def _referenced_secrets(node: Any) -> set[str]:
+    """Every Secret name an object refers to: volumes, envFrom, env, KafkaUser passwords, KEDA, Ingress TLS."""
+    names: set[str] = set()
+    if isinstance(node, dict):
+        if isinstance(node.get("secretName"), str):
+            names.add(node["secretName"])
+        for key in ("secretRef", "secret", "secretKeyRef"):
+            if isinstance(node.get(key), dict) and "name" in node[key]:
+                names.add(node[key]["name"])
+        if isinstance(node.get("secretTargetRef"), list):
+            names |= {ref["name"] for ref in node["secretTargetRef"]}
+        node = list(node.values())
+    if isinstance(node, list | tuple):
+        for item in node:
+            names |= _referenced_secrets(item)
     return names
 
 
