@@ -140,7 +140,7 @@ def register(commands: Any) -> None:
     acls.add_argument("action", choices=["apply"])
     acls.set_defaults(run=_acls)
 
-    strimzi = commands.add_parser("strimzi", help="print Strimzi KafkaTopics and KafkaUsers (with ACLs) from the registry")
+    strimzi = commands.add_parser("strimzi", help="print Strimzi KafkaTopics and KafkaUsers (ACLs) from the registry")
     strimzi.add_argument("--replicas", type=_positive, default=3, help="replication factor of every topic")
     strimzi.add_argument("--min-insync-replicas", type=_positive, default=2)
     strimzi.add_argument("--prefix", default="", help="prepended to every topic and group name")

@@ -19,7 +19,7 @@ from services.common.kafka.acls import wanted_grants
 
 API_VERSION = "kafka.strimzi.io/v1beta2"
 CLUSTER = "cpi-kafka"  # the Strimzi `Kafka` resource's name in the overlays
-PASSWORD_KEY = "CPI_KAFKA_SASL_PASSWORD"  # the key each pod's `cpi-kafka-<name>` Secret already holds
+PASSWORD_KEY = "CPI_KAFKA_SASL_PASSWORD"  # noqa: S105 (a variable's name, not a password): the key each pod's `cpi-kafka-<name>` Secret already holds
 
 
 def login_secret(principal: str) -> str:
@@ -77,6 +77,6 @@ def render(replicas: int, min_insync_replicas: int, prefix: str = "", cluster: s
     if cluster != CLUSTER:
         command += f" --cluster {cluster}"
     header = (f"# Generated from the topic registry (schemas/topics.py) by `{command}`.\n"
-              "# Do not edit: change the registry and run the command again (tests/unit/test_deploy_strimzi.py checks).\n")
+              "# Do not edit: change the registry and run the command again (tests/unit/test_deploy_strimzi.py).\n")
     documents = [*kafka_topics(replicas, min_insync_replicas, prefix, cluster), *kafka_users(prefix, cluster)]
     return header + yaml.safe_dump_all(documents, sort_keys=False, explicit_start=True, width=120)
