@@ -145,3 +145,23 @@ def test_there_is_a_marked_place_for_the_console(marker: str) -> None:
     """The console's service has a marked place in the file (its own change adds it), and a scrape job slot."""
     assert marker in COMPOSE.read_text()
     assert "CONSOLE:" in (DEPLOY / "compose" / "prometheus.yml").read_text()
+
+
+def test_networks_keep_the_database_to_the_sanitiser_and_the_way_out_to_the_notifier() -> None:
+    """As the cluster's NetworkPolicies do: the sealed store's database shares a network with the sanitiser alone;
+    Kafka is on an internal network of the pipeline's services; only the notifier is on the network for reaching
+    out, and besides it only the services that publish a port to the host (the edge, Prometheus, Grafana) are on
+    any non-internal network; the keys service has no network at all."""
+    config = _config()
+    internal = {name for name, network in config["networks"].items() if network.get("internal")}
+    services = config["services"]
+    networks = {name: set(s.get("networks", {})) for name, s in services.items()}
+    assert networks["postgres"] == {"sealed-store"} <= internal
+    assert {name for name, joined in networks.items() if "sealed-store" in joined} == {"postgres", "sanitiser"}
+    assert networks["kafka"] == {"kafka"} and "kafka" in internal
+    assert {name for name, joined in networks.items() if "kafka" in joined} == {"kafka", "topics", *STAGES}
+    assert {name for name, joined in networks.items() if "outbound" in joined} == {"notifier"}
+    external = {name for name, joined in networks.items() if joined - internal}
+    assert external == {"notifier", "edge", "prometheus", "grafana"}
+    assert external - {"notifier"} == {name for name, s in services.items() if s.get("ports")}
+    assert services["keys"]["network_mode"] == "none"
