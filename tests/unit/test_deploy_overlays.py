@@ -117,8 +117,8 @@ def test_secrets_are_referenced_never_committed_and_each_is_in_the_runbook(overl
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_each_worker_scales_on_its_own_consumer_lag(overlay: str) -> None:
     """One KEDA ScaledObject per worker, on its Deployment, reading the lag of the worker's own consumer group
-    (the one the ACLs grant) on the topic it reads, through the cluster's bootstrap, logged in as the worker and
-    trusting the CA its pods trust; never more replicas than partitions."""
+    (the one the ACLs grant) on the topic it reads, through the bootstrap the worker itself is given, logged in as
+    the worker and trusting the CA its pods trust; never more replicas than partitions."""
     docs = render(overlay)
     scaled, auths = of_kind(docs, "ScaledObject"), of_kind(docs, "TriggerAuthentication")
     deployments = of_kind(docs, "Deployment")
@@ -135,7 +135,9 @@ def test_each_worker_scales_on_its_own_consumer_lag(overlay: str) -> None:
         reads = [t for t in ALL_TOPICS if principal in t.readers]
         assert metadata.get("topic") == (reads[0].name if len(reads) == 1 else None)
         assert spec["maxReplicaCount"] <= min(t.partitions for t in reads)
-        assert metadata["bootstrapServers"] == config["CPI_KAFKA_BOOTSTRAP"]
+        container = deployments[principal]["spec"]["template"]["spec"]["containers"][0]
+        assert metadata["bootstrapServersFromEnv"] == "CPI_KAFKA_BOOTSTRAP" and "CPI_KAFKA_BOOTSTRAP" in config
+        assert {"configMapRef": {"name": "cpi-config"}} in container["envFrom"]
         assert (metadata["sasl"], metadata["tls"]) == ("scram_sha512", "enable")
         refs = {r["parameter"]: r for r in auths[trigger["authenticationRef"]["name"]]["spec"]["secretTargetRef"]}
         assert refs["username"]["name"] == refs["password"]["name"] == f"cpi-kafka-{worker}"
