@@ -68,6 +68,16 @@ def _acls(args: argparse.Namespace) -> int:
     return 0
 
 
+def _strimzi(args: argparse.Namespace) -> int:
+    from services.common.kafka.strimzi import render
+
+    if args.min_insync_replicas > args.replicas:
+        raise CpiError(f"--min-insync-replicas {args.min_insync_replicas} is more than --replicas {args.replicas}:"
+                       " no write could ever be acknowledged")
+    print(render(args.replicas, args.min_insync_replicas, args.prefix, args.cluster), end="")
+    return 0
+
+
 def _worker(args: argparse.Namespace) -> int:
     module = importlib.import_module(f"services.{args.name}.worker")
     module.main()
@@ -111,6 +121,12 @@ def _tail(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
+    return int(text)
+
+
 def register(commands: Any) -> None:
     kafka = commands.add_parser("kafka", help="the local single-node Apache Kafka broker")
     kafka.add_argument("action", choices=["start", "stop", "status"])
@@ -123,6 +139,13 @@ def register(commands: Any) -> None:
     acls = commands.add_parser("acls", help="grant each principal exactly its topics and group (from the registry)")
     acls.add_argument("action", choices=["apply"])
     acls.set_defaults(run=_acls)
+
+    strimzi = commands.add_parser("strimzi", help="print Strimzi KafkaTopics and KafkaUsers (ACLs) from the registry")
+    strimzi.add_argument("--replicas", type=_positive, default=3, help="replication factor of every topic")
+    strimzi.add_argument("--min-insync-replicas", type=_positive, default=2)
+    strimzi.add_argument("--prefix", default="", help="prepended to every topic and group name")
+    strimzi.add_argument("--cluster", default="cpi-kafka", help="the Strimzi Kafka resource's name")
+    strimzi.set_defaults(run=_strimzi)
 
     worker = commands.add_parser("worker", help="run one pipeline worker")
     worker.add_argument("name", choices=["intake", "sanitiser", "router", "notifier"])

@@ -1,4 +1,4 @@
-"""The cluster manifests in deploy/k8s say what the code expects."""
+"""The cluster manifests in deploy/k8s/base say what the code expects."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from services.common.settings import (
     SanitiserSettings,
 )
 
-K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
+K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s" / "base"
 
 
 def _documents() -> list[dict[str, Any]]:
@@ -72,7 +72,7 @@ def test_dashboard_and_alerts_only_use_metrics_the_code_exports() -> None:
     import services.sanitiser.adapters.sealed_store  # noqa: F401
 
     exported = {m.name for m in REGISTRY.collect()}
-    deploy = K8S.parent
+    deploy = K8S.parents[1]
     text = (deploy / "grafana" / "cpi-pipeline.json").read_text() + (deploy / "prometheus" / "alerts.yaml").read_text()
     used = {re.sub(r"_(total|bucket|count|sum)$", "", name) for name in re.findall(r"\bcpi_[a-z_]+", text)}
     assert used, "the dashboard names metrics"
