@@ -9,22 +9,29 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+import structlog
 import uvicorn
 from prometheus_client import start_http_server
 
 from services.common.errors import CpiError
 from services.common.keys import load_unseal_keys
+from services.common.settings import IntakeSettings
 from services.console.adapters.held import HeldReview
 from services.console.adapters.requests import RecontactRequests
 from services.console.app import create_console
 from services.console.settings import ConsoleSettings
 from services.sanitiser.worker import open_store
 
+log = structlog.get_logger(__name__)
+
 
 def _console(args: argparse.Namespace) -> int:
     settings = ConsoleSettings()
+    if settings.console_port == IntakeSettings().api_port:
+        raise CpiError("CPI_CONSOLE_PORT must differ from CPI_API_PORT: the console is never on the public edge")
     if settings.oidc_issuer is None:
-        raise CpiError("the console needs CPI_OIDC_ISSUER: the force's OpenID Connect identity provider")
+        # It still starts (so `cpi up` runs whole); every page then says sign-in is not configured.
+        log.warning("console_sign_in_not_configured", advice="set CPI_OIDC_ISSUER to the force's identity provider")
     keys = load_unseal_keys(settings)
     store = open_store(settings, keys)
     requests = RecontactRequests(settings.data_dir / "console.db")
