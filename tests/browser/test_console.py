@@ -17,6 +17,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -126,7 +127,9 @@ def hold_one(console: Console, information: str) -> HeldIntel:
         assert isinstance(accepted, AcceptedSubmission)
         handler = make_handler(sanitiser.transport, sanitiser.store.unseal_public, store, load_scrub_config(),
                                DEFAULT_HOLD_THRESHOLD)
-        [out] = asyncio.run(handler(encode(accepted)))
+        # In a thread of its own: Playwright's sync API keeps an event loop running in this one.
+        with ThreadPoolExecutor(1) as pool:
+            [out] = pool.submit(asyncio.run, handler(encode(accepted))).result()
     finally:
         store.close()
     assert out.topic is HELD
