@@ -102,9 +102,13 @@ def create_console(settings: ConsoleSettings, *, store: SealedStore, held: HeldR
         session = request.session
         if "officer_id" not in session:
             return None
-        if time.time() - float(session.get("since", 0)) > max_age:
+        now = time.time()
+        if now - float(session.get("since", 0)) > max_age:
             session.clear()
             return None
+        # Touched on every request, so the cookie (and its signed timestamp, which the middleware checks
+        # against the idle time) is renewed: the idle clock restarts, the maximum since sign-in does not.
+        session["seen"] = int(now)
         return Officer(str(session["officer_id"]), frozenset(session.get("roles", [])))
 
     def page(html: str, status: int = 200) -> HTMLResponse:
