@@ -26,9 +26,11 @@ import httpx
 import pytest
 
 from schemas import AcceptedSubmission, HeldIntel, SanitisedIntel, Submission
-from schemas.topics import HELD, SANITISED
+from schemas.topics import HELD, IU, SANITISED
+from services.common.kafka.acls import apply_acls
 from services.common.kafka.admin import apply_topics
 from services.common.kafka.broker import free_port
+from services.common.kafka.principals import principal_env_file, read_env_file, security_environment
 from services.common.keys import load_edge_keys, load_intake_keys, load_sanitiser_keys
 from services.common.processes import stop_process, wait_until_ready
 from services.common.serde import encode
@@ -99,6 +101,11 @@ def console(kafka_bootstrap: str, issuer: str, tmp_path_factory: pytest.TempPath
            "CPI_DATA_DIR": str(data_dir), "CPI_CONSOLE_PORT": str(port), "CPI_CONSOLE_METRICS_PORT": str(metrics_port),
            "CPI_OIDC_ISSUER": issuer, "CPI_OIDC_CLIENT_SECRET": "console-test-secret", "CPI_LOG_FORMAT": "json",
            "CPI_LOG_LEVEL": "debug"}
+    env_dir = Path(os.environ.get("CPI_KAFKA_ENV_DIR", "/nonexistent"))
+    if (env_dir / "principals").is_dir():
+        # On the secured broker the console runs as `cpi up` runs it: as cpi-iu, with only the registry's grants.
+        apply_acls(settings)
+        env = security_environment(env, read_env_file(principal_env_file(env_dir, IU)))
     log_file = data_dir / "console.log"
     with open(log_file, "wb") as log:
         process = subprocess.Popen([sys.executable, "-m", "services.cli", "console"], env=env, stdout=log,
