@@ -416,7 +416,7 @@ def test_redelivery_gives_the_same_intel_and_decision_and_no_second_notification
 
 def test_each_worker_and_the_edge_run_as_their_own_kafka_principal(pipeline: Pipeline) -> None:
     """On the secured broker `cpi up` applied the registry's ACLs for this pipeline's prefix and started each
-    worker and the edge with its own principal's login (read from each process's environment): none holds
+    worker, the edge and the console with its own principal's login (read from each process's environment): none holds
     the administrator's password. With the matrix test this is what proves the pipeline above ran with
     least privilege."""
     if pipeline.env_dir is None:
