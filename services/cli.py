@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "services.intake.cli",
     "services.sanitiser.cli",
     "services.sanitiser.held_cli",
+    "services.console.cli",
     "services.router.cli",
     "services.up",
     "services.keys_cli",

@@ -1,4 +1,5 @@
-"""`cpi up`: the whole pipeline on this machine — broker, topics, the four workers and the intake edge.
+"""`cpi up`: the whole pipeline on this machine — broker, topics, the four workers, the intake edge and
+the Intelligence Unit console (on a port of its own, as the Kafka principal cpi-iu).
 
 Each worker runs as its own process, as in a cluster, and — where the broker is secured (the local
 one is by default) — as its own Kafka principal: `cpi up` applies the topics and the registry's ACLs
@@ -50,7 +51,7 @@ def _stop(children: list[Child], timeout: float = 30.0) -> None:
 
 
 def _up(args: argparse.Namespace) -> int:
-    from schemas.topics import EDGE
+    from schemas.topics import EDGE, IU
     from services.common.commands import local_broker
     from services.common.kafka.acls import apply_acls
     from services.common.kafka.admin import apply_topics
@@ -86,7 +87,7 @@ def _up(args: argparse.Namespace) -> int:
         print(f"           DRIFT {name}: {'; '.join(differences)}", flush=True)
 
     folder = env_dir(settings)
-    principals = {name: f"cpi-{name}" for name in settings.worker_ports} | {"api": EDGE}
+    principals = {name: f"cpi-{name}" for name in settings.worker_ports} | {"api": EDGE, "console": IU}
     secured = all(principal_env_file(folder, p).exists() for p in principals.values())
     environments: dict[str, dict[str, str] | None] = dict.fromkeys(principals)
     if secured:
@@ -109,15 +110,23 @@ def _up(args: argparse.Namespace) -> int:
 
     workers = [_spawn(name, "worker", name, env=environments[name]) for name in settings.worker_ports]
     edge = _spawn("api", "api", env=environments["api"])
-    children = [edge, *workers]
+    console = _spawn("console", "console", env=environments["console"])
+    children = [edge, console, *workers]
     intake = IntakeSettings()
+    from services.console.settings import ConsoleSettings
+
+    console_settings = ConsoleSettings()
     host = settings.http_host
     print(f"Form       http://{host}:{intake.api_port}/", flush=True)
     print(f"API        http://{host}:{intake.api_port}/api/v1/submissions  (OpenAPI: /openapi.json)", flush=True)
+    signin = ("" if console_settings.oidc_issuer else
+              "  (sign-in needs CPI_OIDC_ISSUER: the force's identity provider)")
+    print(f"Console    {console_settings.console_base_url}/  (Intelligence Unit; its own port){signin}", flush=True)
     print(f"Metrics    http://{intake.edge_metrics_host or host}:{intake.edge_metrics_port}/metrics  (intake edge, "
           "internal)", flush=True)
     for name, port in settings.worker_ports.items():
         print(f"Metrics    http://{host}:{port}/metrics  ({name} worker; /healthz, /readyz)", flush=True)
+    print(f"Metrics    http://{host}:{console_settings.console_metrics_port}/metrics  (console, internal)", flush=True)
     print("Press Ctrl-C to stop.", flush=True)
 
     status = 0

@@ -85,6 +85,8 @@ def pipeline(
         "CPI_EDGE_METRICS_PORT": str(edge_metrics_port),
         "CPI_API_KEYS_FILE": str(data_dir / "partners.json"),
         "CPI_WORKER_PORTS": json.dumps(ports),
+        "CPI_CONSOLE_PORT": str(free_port()),
+        "CPI_CONSOLE_METRICS_PORT": str(free_port()),
         "CPI_LOG_LEVEL": "info",
         # The sanitiser still mixes (five at a time), but a lone report waits a second, not a minute.
         "CPI_RELEASE_MAX_WAIT_SECONDS": "1",

@@ -416,7 +416,7 @@ def test_redelivery_gives_the_same_intel_and_decision_and_no_second_notification
 
 def test_each_worker_and_the_edge_run_as_their_own_kafka_principal(pipeline: Pipeline) -> None:
     """On the secured broker `cpi up` applied the registry's ACLs for this pipeline's prefix and started each
-    worker and the edge with its own principal's login (read from each process's environment): none holds
+    worker, the edge and the console with its own principal's login (read from each process's environment): none holds
     the administrator's password. With the matrix test this is what proves the pipeline above ran with
     least privilege."""
     if pipeline.env_dir is None:
@@ -435,7 +435,7 @@ def test_each_worker_and_the_edge_run_as_their_own_kafka_principal(pipeline: Pip
         assert admin_password.encode() not in b"\0".join(environ.values())
         name = command[-2].decode()  # `... services.cli worker intake` or `... services.cli api`, NUL-ended
         logins[name] = environ[b"CPI_KAFKA_SASL_USERNAME"].decode()
-    assert logins == {"api": "cpi-edge", **{name: f"cpi-{name}" for name in WORKERS}}
+    assert logins == {"api": "cpi-edge", "console": "cpi-iu", **{name: f"cpi-{name}" for name in WORKERS}}
 
 
 def test_cpi_up_printed_every_url_and_stops_cleanly_on_ctrl_c(pipeline: Pipeline) -> None:
@@ -450,6 +450,7 @@ def test_cpi_up_printed_every_url_and_stops_cleanly_on_ctrl_c(pipeline: Pipeline
     for name, url in pipeline.worker_urls.items():
         assert f"{url}/metrics  ({name} worker" in output
     assert f"{pipeline.edge_metrics_url}/metrics  (intake edge, internal)" in output
+    assert f"Console    http://127.0.0.1:{pipeline.env['CPI_CONSOLE_PORT']}/  (Intelligence Unit" in output
     for url in [pipeline.api_url, *pipeline.worker_urls.values()]:
         with pytest.raises(httpx.HTTPError):
             httpx.get(f"{url}/healthz", timeout=2)

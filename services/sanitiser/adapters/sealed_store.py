@@ -148,6 +148,12 @@ class SealedStore(ABC):
         """Authorise an Intelligence Unit action on held intel and audit it, granted or refused."""
 
     @abstractmethod
+    def audit_recontact(
+        self, action: str, request_id: str, intel_id: str, *, role: str, officer_id: str, reason: str, result: str,
+    ) -> None:
+        """Append one step of a re-contact request (request, approve, refuse, view) to the audit chain."""
+
+    @abstractmethod
     def verify_audit(self) -> AuditVerification:
         """Check the audit chain for edits, deletions and reordering."""
 
@@ -409,6 +415,29 @@ class SqlSealedStore(SealedStore):
                 raise HeldReviewDenied(code, message)
             self._audit({**entry, "result": "granted"})
         log.info("held_review_granted", action=action, intel_id=entry["intel_id"])
+
+    # -- re-contact requests -----------------------------------------------------------
+
+    def audit_recontact(
+        self, action: str, request_id: str, intel_id: str, *, role: str, officer_id: str, reason: str, result: str,
+    ) -> None:
+        """One step of a console re-contact request, in the same chain as the unseal it leads to.
+
+        The console decides (two-person rule, roles); this only records, before the caller acts on it.
+        `reason` is the officer's written reason; the request id goes in `detail` so the steps of one
+        request can be followed. Nothing of the source is ever passed here.
+        """
+        entry: dict[str, object] = {
+            "action": f"recontact_{action}"[:32],
+            "actor": officer_id.strip()[:MAX_OFFICER_ID_CHARS],
+            "role": role[:MAX_OFFICER_ID_CHARS],
+            "intel_id": intel_id[:64],
+            "reason": reason.strip()[:MAX_REASON_CHARS],
+            "result": result[:64],
+            "detail": {"request_id": request_id[:64]},
+        }
+        with self._lock:
+            self._audit(entry)
 
     # -- audit chain -------------------------------------------------------------------
 

@@ -1,0 +1,52 @@
+"""`cpi console`: the Intelligence Unit console on its own port, with its /metrics on an internal one.
+
+The console is the unseal path: it loads the unseal private key (which no worker holds), the store KEK
+and the audit key, and nothing else; it publishes only released intel and held revisions.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import structlog
+import uvicorn
+from prometheus_client import start_http_server
+
+from services.common.errors import CpiError
+from services.common.keys import load_unseal_keys
+from services.common.settings import IntakeSettings
+from services.console.adapters.held import HeldReview
+from services.console.adapters.requests import RecontactRequests
+from services.console.app import create_console
+from services.console.settings import ConsoleSettings
+from services.sanitiser.worker import open_store
+
+log = structlog.get_logger(__name__)
+
+
+def _console(args: argparse.Namespace) -> int:
+    settings = ConsoleSettings()
+    if settings.console_port == IntakeSettings().api_port:
+        raise CpiError("CPI_CONSOLE_PORT must differ from CPI_API_PORT: the console is never on the public edge")
+    if settings.oidc_issuer is None:
+        # It still starts (so `cpi up` runs whole); every page then says sign-in is not configured.
+        log.warning("console_sign_in_not_configured", advice="set CPI_OIDC_ISSUER to the force's identity provider")
+    keys = load_unseal_keys(settings)
+    store = open_store(settings, keys)
+    requests = RecontactRequests(settings.data_dir / "console.db")
+    app = create_console(settings, store=store, held=HeldReview(settings, keys, store), requests=requests)
+    metrics, _thread = start_http_server(settings.console_metrics_port, addr=settings.http_host)
+    try:
+        uvicorn.Server(uvicorn.Config(app, host=settings.http_host, port=settings.console_port, proxy_headers=False,
+                                      access_log=False, server_header=False, timeout_keep_alive=5)).run()
+    finally:
+        metrics.shutdown()
+        requests.close()
+        store.close()
+    return 0
+
+
+def register(commands: Any) -> None:
+    console = commands.add_parser("console", help="the Intelligence Unit console (held reports, re-contact)")
+    console.set_defaults(run=_console)

@@ -1,0 +1,216 @@
+"""The console's pages: server-rendered HTML that works without JavaScript, every value escaped where written.
+
+Pure string building, as the intake form is. Every form that changes anything is a POST carrying the
+session's CSRF token. Only `recontact_details` ever shows anything of a source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+
+from schemas import HeldContent, HeldIntel, Source
+from services.console.domain import Officer, RecontactRequest, RequestStatus, highlight
+from services.sanitiser.adapters.sealed_store import MIN_REASON_CHARS
+
+# The residual-risk codes (services/sanitiser/residual.py), in words.
+REASON_CODES = {
+    "email_address": "an email address",
+    "web_address": "a web address",
+    "phone_number": "a phone number",
+    "name_in_sign_off": "a name in a sign-off",
+    "beside_marker": "text beside a redaction, which may be part of what was removed",
+    "unexplained_acronym": "an acronym that may name an organisation",
+}
+
+
+def _layout(title: str, main: str, officer: Officer | None = None, csrf: str = "") -> str:
+    nav = ""
+    if officer is not None:
+        nav = (f'<nav aria-label="Console"><ul class="nav"><li><a href="/">Home</a></li>'
+               f'<li><a href="/held">Held reports</a></li><li><a href="/recontact">Re-contact</a></li></ul>'
+               f'<form method="post" action="/signout" class="signout">{_csrf(csrf)}'
+               f'<span>Signed in as <strong>{escape(officer.officer_id)}</strong> '
+               f'({escape(", ".join(sorted(officer.roles)) or "no console role")})</span> '
+               f'<button type="submit">Sign out</button></form></nav>')
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{escape(title)} - Intelligence Unit console</title>
+<link rel="stylesheet" href="/static/console.css"></head>
+<body><a class="skip-link" href="#main">Skip to main content</a>
+<header class="header"><div class="width"><span class="service">Intelligence Unit console</span>{nav}</div></header>
+<div class="width"><main id="main">{main}</main></div>
+</body></html>"""
+
+
+def _csrf(token: str) -> str:
+    return f'<input type="hidden" name="csrf_token" value="{escape(token)}">' if token else ""
+
+
+def _reason_field(name: str, label: str, hint: str) -> str:
+    return (f'<div class="form-group"><label for="{name}">{escape(label)}</label>'
+            f'<p class="hint" id="{name}-hint">{escape(hint)} At least {MIN_REASON_CHARS} characters; '
+            f'it is kept in the audit log.</p>'
+            f'<textarea id="{name}" name="reason" rows="3" required minlength="{MIN_REASON_CHARS}" '
+            f'maxlength="2000" aria-describedby="{name}-hint"></textarea></div>')
+
+
+def message(title: str, text: str, officer: Officer | None = None, csrf: str = "", *, link: str = "") -> str:
+    """A page with one heading and one message (errors, refusals, confirmations)."""
+    more = f'<p><a href="{escape(link)}">Continue</a></p>' if link else ""
+    return _layout(title, f"<h1>{escape(title)}</h1><p>{escape(text)}</p>{more}", officer, csrf)
+
+
+def signed_out() -> str:
+    return _layout("Sign in", '<h1>Sign in</h1><p>Sign in with your force account to use the console.</p>'
+                              '<p><a class="button" href="/signin">Sign in</a></p>')
+
+
+def home(officer: Officer, csrf: str) -> str:
+    items = []
+    if officer.intelligence_unit:
+        items.append('<li><a href="/held">Held reports</a>: reports the sanitiser was not sure were free of '
+                     'anything that identifies their source, waiting for an officer to redact and release them.</li>')
+    items.append('<li><a href="/recontact">Re-contact</a>: ask for a source\'s details, with a written reason '
+                 'and a supervisor\'s approval; approve or refuse others\' requests.</li>')
+    return _layout("Home", f"<h1>Intelligence Unit console</h1><ul>{''.join(items)}</ul>", officer, csrf)
+
+
+def held_list(officer: Officer, csrf: str, records: Sequence[HeldIntel]) -> str:
+    if not records:
+        body = "<p>No reports are held for review.</p>"
+    else:
+        rows = "".join(
+            f'<tr><td><a href="/held/{escape(r.intel_id)}">{escape(r.intel_id)}</a></td>'
+            f"<td>{escape(r.held_on.isoformat())}</td><td>{r.revision}</td><td>{r.score:.2f}</td>"
+            f"<td>{escape(', '.join(r.reason_codes))}</td></tr>"
+            for r in records)
+        body = ('<table><caption>Held reports, oldest first</caption><thead><tr><th scope="col">Intel</th>'
+                '<th scope="col">Held on</th><th scope="col">Revision</th><th scope="col">Risk score</th>'
+                f'<th scope="col">Reasons</th></tr></thead><tbody>{rows}</tbody></table>')
+    return _layout("Held reports", f"<h1>Held reports</h1>{body}", officer, csrf)
+
+
+def held_open(officer: Officer, csrf: str, record: HeldIntel) -> str:
+    """Asks why the officer opens a held report: opening it is audited."""
+    main = (f"<h1>Held report {escape(record.intel_id)}</h1>"
+            f"<p>Held on {escape(record.held_on.isoformat())}, revision {record.revision}, "
+            f"risk score {record.score:.2f} ({escape(', '.join(record.reason_codes))}).</p>"
+            f'<form method="post" action="/held/{escape(record.intel_id)}/show">{_csrf(csrf)}'
+            + _reason_field("reason", "Why are you opening this report?", "It may still identify its source.")
+            + '<button type="submit">Open the report</button></form>')
+    return _layout("Held report", main, officer, csrf)
+
+
+def _marked(text: str, content: HeldContent) -> str:
+    parts = []
+    for segment in highlight(text, [(r.code, r.excerpt) for r in content.reasons]):
+        if segment.code is None:
+            parts.append(escape(segment.text))
+        else:
+            what = REASON_CODES.get(segment.code, segment.code)
+            parts.append(f'<mark>{escape(segment.text)}<span class="visually-hidden"> (risk: {escape(what)})'
+                         "</span></mark>")
+    return "".join(parts)
+
+
+def held_review(officer: Officer, csrf: str, record: HeldIntel, content: HeldContent, *, note: str = "") -> str:
+    """The scrubbed text with each risk reason highlighted, and the redact and release forms."""
+    intel = content.intel
+    reasons = "".join(f"<li><strong>{escape(REASON_CODES.get(r.code, r.code))}</strong>: "
+                      f"<q>{escape(r.excerpt)}</q></li>" for r in content.reasons) or "<li>None left.</li>"
+    fields = []
+    for number, subject in enumerate(intel.subjects, start=1):
+        for label, value in (("description", subject.description), ("address", subject.address)):
+            if value:
+                fields.append(f"<dt>Person {number}, {label}</dt><dd>{_marked(value, content)}</dd>")
+    for number, location in enumerate(intel.locations, start=1):
+        fields.append(f"<dt>Place {number}</dt><dd>{_marked(location.description, content)}</dd>")
+    for number, vehicle in enumerate(intel.vehicles, start=1):
+        if vehicle.description:
+            fields.append(f"<dt>Vehicle {number}</dt><dd>{_marked(vehicle.description, content)}</dd>")
+    other = f"<h2>Other text</h2><dl>{''.join(fields)}</dl>" if fields else ""
+    notice = f'<div class="notice" role="status"><p>{escape(note)}</p></div>' if note else ""
+    action = f"/held/{escape(record.intel_id)}"
+    main = (f"<h1>Held report {escape(record.intel_id)}</h1>{notice}"
+            f"<p>Revision {record.revision}, risk score {record.score:.2f}. Highlighted: what may identify the "
+            "source.</p>"
+            f"<h2>Risk reasons</h2><ul>{reasons}</ul>"
+            f'<h2>Information</h2><div class="intel-text">{_marked(intel.information, content)}</div>{other}'
+            f'<h2>Redact more</h2><form method="post" action="{action}/redact">{_csrf(csrf)}'
+            '<div class="form-group"><label for="texts">Text to redact</label>'
+            '<p class="hint" id="texts-hint">One per line, exactly as it appears; every occurrence, in any case, '
+            'is replaced by the redaction marker. Redaction cannot be undone.</p>'
+            '<textarea id="texts" name="texts" rows="3" required aria-describedby="texts-hint"></textarea></div>'
+            + _reason_field("redact-reason", "Why redact this?", "")
+            + '<button type="submit">Redact</button></form>'
+            f'<h2>Release</h2><form method="post" action="{action}/release">{_csrf(csrf)}'
+            + _reason_field("release-reason", "Why is it safe to release?", "It goes to the router as it is now.")
+            + '<button type="submit">Release to the router</button></form>')
+    return _layout("Held report", main, officer, csrf)
+
+
+def recontact(officer: Officer, csrf: str, mine: Sequence[RecontactRequest],
+              pending: Sequence[RecontactRequest], *, note: str = "") -> str:
+    notice = f'<div class="notice" role="status"><p>{escape(note)}</p></div>' if note else ""
+    parts = [f"<h1>Re-contact a source</h1>{notice}"]
+    if officer.may_request_recontact:
+        parts.append(f'<h2>Ask for a source\'s details</h2><form method="post" action="/recontact">{_csrf(csrf)}'
+                     '<div class="form-group"><label for="intel_id">Intel id</label>'
+                     '<input id="intel_id" name="intel_id" required pattern="[0-9a-f]{32}" '
+                     'autocomplete="off" spellcheck="false"></div>'
+                     + _reason_field("reason", "Why do you need to contact the source?",
+                                     "A supervisor reads this before approving.")
+                     + '<button type="submit">Request the details</button></form>')
+    else:
+        parts.append("<p>Only Intelligence Unit officers may ask for a source's details.</p>")
+    if mine:
+        rows = "".join(_mine_row(request, csrf) for request in mine)
+        parts.append('<table><caption>Your requests</caption><thead><tr><th scope="col">Intel</th>'
+                     '<th scope="col">Reason</th><th scope="col">Status</th><th scope="col">Action</th></tr>'
+                     f"</thead><tbody>{rows}</tbody></table>")
+    if officer.may_decide_recontact:
+        others = [r for r in pending if r.requester != officer.officer_id]
+        rows = "".join(_pending_row(request, csrf) for request in others)
+        parts.append('<h2>Waiting for a supervisor</h2>' + (
+            '<table><caption>Others\' requests to approve or refuse</caption><thead><tr>'
+            '<th scope="col">Intel</th><th scope="col">Officer</th><th scope="col">Reason</th>'
+            f'<th scope="col">Decision</th></tr></thead><tbody>{rows}</tbody></table>'
+            if others else "<p>No requests are waiting.</p>"))
+    return _layout("Re-contact", "".join(parts), officer, csrf)
+
+
+def _mine_row(request: RecontactRequest, csrf: str) -> str:
+    action = ""
+    if request.status is RequestStatus.APPROVED:
+        action = (f'<form method="post" action="/recontact/{escape(request.request_id)}/view">{_csrf(csrf)}'
+                  '<button type="submit">Show the details once</button></form>')
+    return (f"<tr><td>{escape(request.intel_id)}</td><td>{escape(request.reason)}</td>"
+            f"<td>{escape(request.status.value)}</td><td>{action}</td></tr>")
+
+
+def _pending_row(request: RecontactRequest, csrf: str) -> str:
+    base = f"/recontact/{escape(request.request_id)}"
+    return (f"<tr><td>{escape(request.intel_id)}</td><td>{escape(request.requester)}</td>"
+            f"<td>{escape(request.reason)}</td><td>"
+            f'<form method="post" action="{base}/approve">{_csrf(csrf)}<button type="submit" '
+            f'aria-label="Approve the request of {escape(request.requester)} for {escape(request.intel_id)}">'
+            "Approve</button></form>"
+            f'<form method="post" action="{base}/refuse">{_csrf(csrf)}<button type="submit" '
+            f'aria-label="Refuse the request of {escape(request.requester)} for {escape(request.intel_id)}">'
+            "Refuse</button></form></td></tr>")
+
+
+def recontact_details(officer: Officer, csrf: str, request: RecontactRequest, source: Source) -> str:
+    """The only page that shows a source: once, to the requester, after approval."""
+    rows = [("Name", source.name), ("Role", source.role), ("Organisation", source.organisation),
+            ("Type of organisation", source.organisation_type.value), ("Email", source.email),
+            ("Phone", source.phone or "not given"),
+            ("Agreed to be re-contacted", "yes" if source.recontact_ok else "no")]
+    details = "".join(f"<dt>{escape(label)}</dt><dd>{escape(str(value))}</dd>" for label, value in rows)
+    main = (f"<h1>Source of intel {escape(request.intel_id)}</h1>"
+            '<div class="notice" role="status"><p>These details are shown once and are not kept by the console. '
+            "Note what you need now; this view has been audited.</p></div>"
+            f'<dl class="source">{details}</dl>')
+    return _layout("Source details", main, officer, csrf)

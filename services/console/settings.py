@@ -1,0 +1,37 @@
+"""The console's settings (CPI_CONSOLE_*, CPI_OIDC_*): its own listener, the force's identity provider, sessions.
+
+A subclass of the sanitiser's, because the console works on what the sanitiser keeps: the held topic,
+the sanitised topic it releases to, and the sealed store it unseals from (with the unseal key no worker holds).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+
+from services.common.settings import SanitiserSettings
+
+
+class ConsoleSettings(SanitiserSettings):
+    console_port: int = Field(default=8090, description="The console's own listener: never the public edge's.")
+    console_metrics_port: int = Field(default=9105, description="The console's /metrics, internal.")
+    console_url: str | None = Field(
+        default=None, description="The console's address as browsers reach it (for the sign-in redirect); "
+                                  "default http://<http_host>:<console_port>.")
+    oidc_issuer: str | None = Field(default=None, description="The force's OpenID Connect issuer URL.")
+    oidc_client_id: str = "cpi-console"
+    oidc_client_secret: SecretStr | None = None
+    oidc_roles_claim: str = Field(default="roles", description="The ID token claim listing the officer's roles.")
+    console_session_secret: SecretStr | None = Field(
+        default=None, description="Signs the session cookie; default a random secret kept under the data dir.")
+    console_session_idle_minutes: int = Field(default=15, ge=1, le=120, description="Signed out after this idle.")
+    console_session_max_minutes: int = Field(default=480, ge=5, le=720, description="...and this long at most.")
+    console_cookie_secure: bool = Field(default=True, description="Send the session cookie over HTTPS only.")
+    recontact_approval: Literal["all", "not_supervisor"] = Field(
+        default="all", description="Which re-contact requests need a supervisor's approval: all, or all but "
+                                   "those a supervisor makes (never approved by the requester themself).")
+
+    @property
+    def console_base_url(self) -> str:
+        return (self.console_url or f"http://{self.http_host}:{self.console_port}").rstrip("/")
