@@ -84,9 +84,11 @@ class Notifiers:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
     logs: list[Path] = field(default_factory=list)
+    log_of: dict[str, Path] = field(default_factory=dict)
     killed: list[Path] = field(default_factory=list)
 
-    def start(self, name: str, **extra: str) -> None:
+    def start(self, name: str, *, wait: bool = True, **extra: str) -> None:
+        """Start notifier `name`; with `wait`, return once it is ready (holds its partitions)."""
         self.ports.setdefault(name, free_port())
         log_path = self.folder / f"{name}-{len(self.logs)}.log"
         self.logs.append(log_path)
@@ -96,15 +98,16 @@ class Notifiers:
             process = subprocess.Popen([sys.executable, "-m", "services.cli", "worker", "notifier"], env=env,
                                        stdout=log, stderr=subprocess.STDOUT)
         self.processes[name] = process
-        process.log_path = log_path  # type: ignore[attr-defined]
-        wait_until_ready(f"http://127.0.0.1:{self.ports[name]}/readyz", process=process)
+        self.log_of[name] = log_path
+        if wait:
+            wait_until_ready(f"http://127.0.0.1:{self.ports[name]}/readyz", process=process)
 
     def restart_the_killed(self) -> None:
         """Any notifier its fault hook SIGKILLed is started again, without the hook."""
         for name, process in list(self.processes.items()):
             if process.poll() is not None:
                 assert process.returncode == -9, f"{name} exited with {process.returncode}, not by its fault hook"
-                self.killed.append(process.log_path)  # type: ignore[attr-defined]
+                self.killed.append(self.log_of[name])
                 self.start(name)
 
     def stop(self) -> None:
@@ -186,6 +189,15 @@ def check_the_record(made: list[Decision], records: list[Any], got: list[tuple[s
     return keys
 
 
+def report(scenario: str, made: list[Decision], keys: Counter[str], window: set[str], records: list[Any],
+           started: float) -> str:
+    """The scenario's figures, printed with -s (docs/reliability.md quotes them)."""
+    return (f"\n{scenario}: {len(made)} decisions, {len(keys)} notifications, {sum(keys.values())} received, "
+            f"repeats {sum(t - 1 for t in keys.values())} (in the window: {len(window)}), delivered records "
+            f"{len(records)} ({len(records) - len({json.loads(r.value)['notification_id'] for r in records})} "
+            f"repeated), drained in {time.monotonic() - started:.1f} s")
+
+
 def test_a_notifier_killed_between_sending_and_recording_leaves_no_hole_in_the_record(
     notifiers: Notifiers, kafka_bootstrap: str, topic_prefix: str, smtp_server: tuple[int, _Inbox], http_server: Any,
 ) -> None:
@@ -196,6 +208,7 @@ def test_a_notifier_killed_between_sending_and_recording_leaves_no_hole_in_the_r
     _url, posts, _control = http_server
     made = decisions(16)
     notifiers.start("notifier", **{FAULT_ENV: "sent:3"})
+    started = time.monotonic()
     for d in made:
         produce(kafka_bootstrap, f"{topic_prefix}{DECIDED.name}", d.model_dump_json().encode(), d.intel_id.encode())
     deadline = time.monotonic() + 60
@@ -205,13 +218,15 @@ def test_a_notifier_killed_between_sending_and_recording_leaves_no_hole_in_the_r
     notifiers.killed.append(notifiers.logs[-1])
     window = in_the_window(notifiers.logs[-1])
     assert len(window) == 1
-    notifiers.start("notifier", **{FAULT_ENV: "ledger:2"})
+    # Not waited for: with decisions waiting, its fault may fire before /readyz is first polled.
+    notifiers.start("notifier", wait=False, **{FAULT_ENV: "ledger:2"})
     records = run_until_delivered(notifiers, kafka_bootstrap, f"{topic_prefix}{DELIVERED.name}",
                                   expected_notifications(made))
     assert len(notifiers.killed) == 2, "the second fault (after the ledger) never fired"
     keys = check_the_record(made, records, receipts(inbox, posts, made), window, kafka_bootstrap, topic_prefix)
     assert {key for key, times in keys.items() if times > 1} == window  # the window's repeat is real
     assert max(keys.values()) == 2
+    print(report("one notifier, killed at 'sent' then at 'ledger'", made, keys, window, records, started))
 
 
 def test_two_notifier_replicas_on_a_shared_ledger_under_sigkill_tell_each_team_once(
@@ -229,6 +244,7 @@ def test_two_notifier_replicas_on_a_shared_ledger_under_sigkill_tell_each_team_o
         notifiers.env = {**notifier_env, "CPI_DELIVERY_LEDGER_URL": ledger_url}
         notifiers.start("replica-a", **{FAULT_ENV: "sent:4"})
         notifiers.start("replica-b", **{FAULT_ENV: "ledger:6"})
+        started = time.monotonic()
         for d in made:
             produce(kafka_bootstrap, f"{topic_prefix}{DECIDED.name}", d.model_dump_json().encode(),
                     d.intel_id.encode())
@@ -238,6 +254,5 @@ def test_two_notifier_replicas_on_a_shared_ledger_under_sigkill_tell_each_team_o
     assert len(notifiers.killed) == 2, "both replicas were to be SIGKILLed by their fault hooks"
     window = set().union(*(in_the_window(log) for log in notifiers.killed))
     keys = check_the_record(made, records, receipts(inbox, posts, made), window, kafka_bootstrap, topic_prefix)
-    print(f"\ntwo replicas: {len(made)} decisions, {len(keys)} notifications, "
-          f"{sum(keys.values())} received, repeats {sum(t - 1 for t in keys.values())} (window {len(window)}), "
-          f"delivered records {len(records)}")
+    print(report("two replicas on one PostgreSQL ledger, one killed at 'sent', one at 'ledger'", made, keys,
+                 window, records, started))
