@@ -13,6 +13,7 @@ from __future__ import annotations
 import email
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -189,6 +190,18 @@ def check_the_record(made: list[Decision], records: list[Any], got: list[tuple[s
     return keys
 
 
+def all_recorded(states: Callable[[], list[str]], count: int, seconds: float = 10) -> bool:
+    """Whether the ledger comes to hold `count` rows, every one `recorded` (the stage marks each once the broker
+    has acknowledged its delivered record, a moment after the record is readable)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = states()
+        if len(found) == count and set(found) == {"recorded"}:
+            return True
+        time.sleep(0.2)
+    return False
+
+
 def report(scenario: str, made: list[Decision], keys: Counter[str], window: set[str], records: list[Any],
            started: float) -> str:
     """The scenario's figures, printed with -s (docs/reliability.md quotes them)."""
@@ -203,7 +216,8 @@ def test_a_notifier_killed_between_sending_and_recording_leaves_no_hole_in_the_r
 ) -> None:
     """Killed once after telling a team and before its ledger says so (the window), restarted with a kill after
     the ledger and before the delivered record, then restarted clean: every notification reaches its team and
-    has its delivered record; only the one in the window reaches its team twice, with the same key."""
+    has its delivered record (and its ledger row says `recorded`); only the one in the window reaches its team
+    twice, with the same key."""
     _port, inbox = smtp_server
     _url, posts, _control = http_server
     made = decisions(16)
@@ -226,6 +240,12 @@ def test_a_notifier_killed_between_sending_and_recording_leaves_no_hole_in_the_r
     keys = check_the_record(made, records, receipts(inbox, posts, made), window, kafka_bootstrap, topic_prefix)
     assert {key for key, times in keys.items() if times > 1} == window  # the window's repeat is real
     assert max(keys.values()) == 2
+
+    def states() -> list[str]:
+        with sqlite3.connect(notifiers.folder / "notifier" / "notifier" / "ledger.db") as db:
+            return [row[0] for row in db.execute("SELECT state FROM deliveries")]
+
+    assert all_recorded(states, len(keys))
     print(report("one notifier, killed at 'sent' then at 'ledger'", made, keys, window, records, started))
 
 
@@ -235,10 +255,12 @@ def test_two_notifier_replicas_on_a_shared_ledger_under_sigkill_tell_each_team_o
 ) -> None:
     """Two notifier replicas share one PostgreSQL ledger; one is SIGKILLed in the window (sent, not in the
     ledger), the other after its ledger write, both restarted: distinct notifications counted at the receivers
-    equal the decisions' teams, each has its delivered record, and none reaches its team twice except one whose
-    sender died inside the window (and then with the same key)."""
+    equal the decisions' teams, each has its delivered record (and its ledger row says `recorded`), and none
+    reaches its team twice except one whose sender died inside the window (and then with the same key)."""
     _port, inbox = smtp_server
     _url, posts, _control = http_server
+    import psycopg
+
     made = decisions(40)
     with fresh_schema(postgres_server, "ledger") as ledger_url:
         notifiers.env = {**notifier_env, "CPI_DELIVERY_LEDGER_URL": ledger_url}
@@ -250,6 +272,12 @@ def test_two_notifier_replicas_on_a_shared_ledger_under_sigkill_tell_each_team_o
                     d.intel_id.encode())
         records = run_until_delivered(notifiers, kafka_bootstrap, f"{topic_prefix}{DELIVERED.name}",
                                       expected_notifications(made), seconds=100)
+
+        def states() -> list[str]:
+            with psycopg.connect(ledger_url, autocommit=True) as db:
+                return [row[0] for row in db.execute("SELECT state FROM deliveries").fetchall()]
+
+        assert all_recorded(states, len(expected_notifications(made)))
         notifiers.stop()
     assert len(notifiers.killed) == 2, "both replicas were to be SIGKILLed by their fault hooks"
     window = set().union(*(in_the_window(log) for log in notifiers.killed))
