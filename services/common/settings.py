@@ -195,6 +195,12 @@ class NotifierSettings(WorkerSettings):
     retry_after_seconds: float = Field(
         default=10.0, gt=0, description="Wait before the first retry; doubles each time, at most 15 minutes."
     )
+    delivery_ledger_url: str | None = Field(
+        default=None, description="sqlite:///path (one replica) or postgresql://... (shared by several replicas); "
+        "default <data_dir>/notifier/ledger.db")
+    # A claim must outlive the longest send (the transports time out after 30 s), or a second replica may send too.
+    delivery_lease_seconds: float = Field(
+        default=120.0, ge=1.0, le=3600.0, description="How long a claim to send a notification holds.")
 
     @model_validator(mode="after")
     def _recipients_within_the_allowed_domains(self) -> NotifierSettings:
@@ -227,3 +233,7 @@ class NotifierSettings(WorkerSettings):
     @property
     def outbox(self) -> Path:
         return self.outbox_dir or self.data_dir / "outbox"
+
+    @property
+    def delivery_ledger(self) -> str:
+        return self.delivery_ledger_url or f"sqlite:///{self.data_dir / 'notifier' / 'ledger.db'}"

@@ -8,6 +8,10 @@ from where `cpi dlq replay` sends it back once the team's mail server or webhook
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import socket
+import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -29,7 +33,8 @@ from services.common.kafka.stage import (
 )
 from services.common.serde import decode, encode
 from services.common.settings import NotifierSettings
-from services.notifier.adapters.delivery import DeliveryError, DeliveryLedger, Transport, transports_from
+from services.notifier.adapters.delivery import DeliveryError, Transport, transports_from
+from services.notifier.adapters.ledger import DeliveryLedger, State, open_ledger
 from services.notifier.domain import Notification, notifications_for
 
 STAGE = "notifier"
@@ -41,9 +46,25 @@ log = structlog.get_logger(__name__)
 
 NOTIFICATIONS = Counter(
     "cpi_notifications_total",
-    "Notifications by team and result (delivered, failed, retry_scheduled, duplicate_skipped).",
+    "Notifications by team and result (delivered, failed, retry_scheduled, duplicate_skipped, claimed_elsewhere).",
     ["team", "result"],
 )
+
+
+# Test-only fault hook (tests/reliability): "<point>:<n>" SIGKILLs this process the n-th time it reaches <point>
+# ("sent": the team told, the ledger not yet; "ledger": the ledger says sent, the record not yet published).
+FAULT_ENV = "CPI_TEST_KILL_AT"
+_reached: dict[str, int] = {}
+
+
+def fault_point(point: str) -> None:
+    wanted, _, nth = os.environ.get(FAULT_ENV, "").partition(":")
+    if wanted != point:
+        return
+    _reached[point] = _reached.get(point, 0) + 1
+    if _reached[point] == int(nth or 1):
+        log.warning("test_fault_kill", point=point)
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 class NotificationUndeliverable(CpiError):
@@ -59,23 +80,35 @@ class Notifier:
         self._settings = settings
 
     async def attempt(self, note: Notification, decision: Decision, failed_before: int) -> list[Publish]:
-        """One delivery attempt: a delivered record, a retry scheduled, or (out of attempts) an error."""
-        told = await asyncio.to_thread(self._ledger.delivered, note.notification_id)
-        if told is not None:
-            # A redelivered decision or retry: this team has been told already, so nothing is sent. But a crash
-            # may have come between the ledger and the delivered topic, so its record is published again: the
-            # very bytes published first, which downstream recognises by notification_id.
-            NOTIFICATIONS.labels(note.team.value, "duplicate_skipped").inc()
-            value = told.record or encode(self._record(note, decision, told.channel, failed_before + 1,
-                                                       DeliveryStatus.DELIVERED, None))
-            day = NotificationRecord.model_validate_json(value).delivered_on
-            return [Publish(topic=DELIVERED, key=decision.intel_id.encode(), value=value,
-                            timestamp=day_timestamp(day))]
+        """One delivery attempt: claim, send, keep the record, publish it (see adapters/ledger.py for the
+        states). Returns a delivered record, a retry scheduled, nothing (already recorded), or raises when out
+        of attempts."""
         transport = self._transports[note.team]
+        entry = await asyncio.to_thread(self._ledger.claim, note.notification_id, transport.channel)
+        if entry.state is State.RECORDED:
+            NOTIFICATIONS.labels(note.team.value, "duplicate_skipped").inc()
+            return []
+        if entry.state is State.SENT:
+            # Told already, its record not yet acknowledged (a crash in between, or another replica still
+            # publishing): publish the record kept in the ledger, the very bytes, and send nothing.
+            NOTIFICATIONS.labels(note.team.value, "duplicate_skipped").inc()
+            value = entry.record or encode(self._record(note, decision, entry.channel, failed_before + 1,
+                                                        DeliveryStatus.DELIVERED, None))
+            return [self._delivered(note, decision, value)]
+        if not entry.mine:
+            # Another notifier is sending it now (or died doing so): look again once its lease has run out;
+            # by then it is sent, or the claim is free. Not a failed attempt, so not counted as one.
+            NOTIFICATIONS.labels(note.team.value, "claimed_elsewhere").inc()
+            record = self._record(note, decision, transport.channel, max(failed_before, 1), DeliveryStatus.FAILED,
+                                  "another notifier holds the claim to send it")
+            due = datetime.fromtimestamp(entry.lease_until or 0, UTC) + timedelta(seconds=1)
+            return [self._pending(record, decision, max(due, datetime.now(UTC)))]
         attempts = failed_before + 1
+        log.info("notification_sending", notification_id=note.notification_id, team=note.team.value)
         try:
             await asyncio.to_thread(transport.deliver, note)
         except DeliveryError as exc:
+            await asyncio.to_thread(self._ledger.release, note.notification_id)
             NOTIFICATIONS.labels(note.team.value, "failed").inc()
             log.warning("delivery_failed", notification_id=note.notification_id, team=note.team.value,
                         attempt=attempts, error=str(exc))
@@ -84,16 +117,32 @@ class Notifier:
                     f"{note.team.value} could not be told after {attempts} attempts: {exc}") from None
             record = self._record(note, decision, transport.channel, attempts, DeliveryStatus.FAILED, str(exc))
             pause = min(timedelta(seconds=self._settings.retry_after_seconds * 2 ** (attempts - 1)), _LONGEST_PAUSE)
-            pending = PendingNotification(record=record, decision=decision, not_before=datetime.now(UTC) + pause)
             NOTIFICATIONS.labels(note.team.value, "retry_scheduled").inc()
-            return [Publish(topic=RETRY, key=decision.intel_id.encode(), value=encode(pending),
-                            timestamp=day_timestamp())]
-        record = self._record(note, decision, transport.channel, attempts, DeliveryStatus.DELIVERED, None)
-        value = encode(record)
-        await asyncio.to_thread(self._ledger.record, note.notification_id, transport.channel, value)
+            return [self._pending(record, decision, datetime.now(UTC) + pause)]
+        fault_point("sent")  # the documented window: told, and the ledger does not know yet
+        value = encode(self._record(note, decision, transport.channel, attempts, DeliveryStatus.DELIVERED, None))
+        if not await asyncio.to_thread(self._ledger.sent, note.notification_id, value):
+            log.warning("delivery_claim_lapsed", notification_id=note.notification_id, team=note.team.value)
+        log.info("notification_sent", notification_id=note.notification_id, team=note.team.value)
         NOTIFICATIONS.labels(note.team.value, "delivered").inc()
-        return [Publish(topic=DELIVERED, key=decision.intel_id.encode(), value=value,
-                        timestamp=day_timestamp(record.delivered_on))]
+        fault_point("ledger")  # sent and in the ledger, its record not yet published
+        return [self._delivered(note, decision, value)]
+
+    def _delivered(self, note: Notification, decision: Decision, value: bytes) -> Publish:
+        """The delivered record, marked `recorded` in the ledger once the broker has acknowledged it."""
+        notification_id = note.notification_id
+
+        async def recorded() -> None:
+            await asyncio.to_thread(self._ledger.recorded, notification_id)
+
+        day = NotificationRecord.model_validate_json(value).delivered_on
+        return Publish(topic=DELIVERED, key=decision.intel_id.encode(), value=value, timestamp=day_timestamp(day),
+                       on_acked=recorded)
+
+    @staticmethod
+    def _pending(record: NotificationRecord, decision: Decision, not_before: datetime) -> Publish:
+        pending = PendingNotification(record=record, decision=decision, not_before=not_before)
+        return Publish(topic=RETRY, key=decision.intel_id.encode(), value=encode(pending), timestamp=day_timestamp())
 
     @staticmethod
     def _record(note: Notification, decision: Decision, channel: DeliveryChannel, attempts: int,
@@ -134,8 +183,10 @@ class Notifier:
 
 def build(settings: NotifierSettings) -> CpiApp:
     app = create_app(STAGE, settings)
-    notifier = Notifier(transports_from(settings), DeliveryLedger(settings.data_dir / "notifier" / "ledger.db"),
-                        settings)
+    # Unique per process: a restarted notifier waits for its predecessor's claims to lapse, like any other.
+    owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    ledger = open_ledger(settings.delivery_ledger, owner, settings.delivery_lease_seconds)
+    notifier = Notifier(transports_from(settings), ledger, settings)
     register_stage(app, settings, stage=STAGE, source=DECIDED, handler=notifier.decisions_handler())
     register_stage(app, settings, stage=RETRY_STAGE, source=RETRY, handler=notifier.retries_handler())
     return app

@@ -56,6 +56,9 @@ class Publish:
     value: bytes
     timestamp: float | None = None  # seconds since the epoch; None lets the producer stamp it
     headers: Sequence[tuple[str, bytes]] = field(default_factory=tuple)
+    # Called once the broker has acknowledged this record (the notifier's ledger marks it recorded); a failure
+    # there is logged, not raised: the record is safely published either way.
+    on_acked: Callable[[], Awaitable[None]] | None = field(default=None, compare=False)
 
 
 Handler = Callable[[bytes], Awaitable[Sequence[Publish]]]
@@ -175,6 +178,7 @@ def register_stage(
                                 error=type(result).__name__)
                 else:
                     PUBLISHED.labels(stage, record.topic.name).inc()
+                    await _acknowledged(stage, record)
             if not failed:
                 return
             remaining = failed
@@ -303,6 +307,15 @@ class MixingPool:
         for _ in events:
             PROCESSING_SECONDS.labels(self._stage).observe(elapsed)
         RELEASED_RECORDS.labels(self._stage).observe(len(events))
+
+
+async def _acknowledged(stage: str, record: Publish) -> None:
+    if record.on_acked is None:
+        return
+    try:
+        await record.on_acked()
+    except Exception as exc:
+        log.warning("after_publish_failed", stage=stage, topic=record.topic.name, error=_safe_message(exc))
 
 
 def _give_up(stage: str, what: str) -> NoReturn:

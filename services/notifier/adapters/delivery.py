@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import smtplib
-import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol
@@ -18,7 +16,6 @@ from schemas import DeliveryChannel, Team
 from services.common.errors import CpiError
 from services.common.files import write_private
 from services.common.settings import NotifierSettings
-from services.common.sqlite import open_sqlite
 from services.notifier.domain import SIGNATURE_HEADER, Notification, sign_webhook
 
 
@@ -106,48 +103,3 @@ def transports_from(settings: NotifierSettings) -> dict[Team, Transport]:
     hooks = {Team.CRIME_DESK: (settings.crime_desk_webhook, settings.crime_desk_webhook_secrets),
              Team.SAFEGUARDING: (settings.safeguarding_webhook, settings.safeguarding_webhook_secrets)}
     return {team: WebhookTransport(url, secrets) if url else mail for team, (url, secrets) in hooks.items()}
-
-
-@dataclass(frozen=True)
-class Delivered:
-    """A ledger entry: the channel a notification went by, and the delivered record published for it."""
-
-    channel: DeliveryChannel
-    record: bytes | None
-
-
-class DeliveryLedger:
-    """Which notifications were delivered, and the delivered record of each: the guard that makes a
-    redelivered decision send nothing twice, and the memory that lets it publish the record again.
-
-    The ledger is written before the stage publishes the delivered record, so a crash between the two
-    leaves a notification sent, in the ledger, and not on the delivered topic; the redelivered decision
-    then finds the stored record here and publishes it (the same bytes), so no sent notification goes
-    unrecorded.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self._lock = threading.Lock()
-        self._db = open_sqlite(path)
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS delivered (notification_id TEXT PRIMARY KEY, channel TEXT NOT NULL)"
-        )
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(delivered)")}
-        if "record" not in columns:  # ledgers from before the record was kept: those rows have none
-            self._db.execute("ALTER TABLE delivered ADD COLUMN record TEXT")
-
-    def delivered(self, notification_id: str) -> Delivered | None:
-        """How a notification was delivered (its channel and, where kept, its delivered record), or None."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT channel, record FROM delivered WHERE notification_id = ?", (notification_id,)
-            ).fetchone()
-        return None if row is None else Delivered(DeliveryChannel(row[0]), row[1].encode() if row[1] else None)
-
-    def record(self, notification_id: str, channel: DeliveryChannel, record: bytes) -> None:
-        with self._lock:
-            self._db.execute("INSERT OR IGNORE INTO delivered VALUES (?, ?, ?)",
-                             (notification_id, channel.value, record.decode()))
-
-    def close(self) -> None:
-        self._db.close()

@@ -19,12 +19,12 @@ from services.common.kafka.broker import free_port
 from services.common.settings import NotifierSettings
 from services.notifier.adapters.delivery import (
     DeliveryError,
-    DeliveryLedger,
     OutboxTransport,
     SmtpTransport,
     WebhookTransport,
     transports_from,
 )
+from services.notifier.adapters.ledger import SqliteDeliveryLedger
 from services.notifier.domain import REPLAY_WINDOW_SECONDS, SIGNATURE_HEADER, notifications_for, verify_webhook
 from services.notifier.worker import NotificationUndeliverable, Notifier
 
@@ -44,6 +44,11 @@ def decision(outcomes: list[str], priority: str = "high") -> Decision:
                   "information": "A 14-year-old is made to carry packages for an older man called Skinny.",
                   "how_known": "told_by_subject", "lawful_basis": "safeguarding", "redaction_count": 2},
     })
+
+
+def local_ledger(folder: Path, owner: str = "test-notifier") -> SqliteDeliveryLedger:
+    """The single-replica ledger in `folder`/ledger.db."""
+    return SqliteDeliveryLedger(folder / "ledger.db", owner, lease_seconds=120)
 
 
 class _Inbox:
@@ -189,7 +194,7 @@ async def test_a_redelivered_decision_notifies_each_team_once(
     url, received, _control = http_server
     settings = NotifierSettings(smtp_host="127.0.0.1", smtp_port=port, safeguarding_webhook=url,
                                 safeguarding_webhook_secrets=[SECRET], data_dir=tmp_path)
-    handle = Notifier(transports_from(settings), DeliveryLedger(tmp_path / "ledger.db"), settings).decisions_handler()
+    handle = Notifier(transports_from(settings), local_ledger(tmp_path), settings).decisions_handler()
     body = decision(["intelligence_log", "crime_desk", "safeguarding"]).model_dump_json().encode()
     first = await handle(body)
     records = [NotificationRecord.model_validate_json(p.value) for p in first]
@@ -214,7 +219,7 @@ async def test_a_ledger_from_before_records_were_kept_still_gets_a_delivered_rec
     with sqlite3.connect(tmp_path / "ledger.db") as old:
         old.execute("CREATE TABLE delivered (notification_id TEXT PRIMARY KEY, channel TEXT NOT NULL)")
         old.execute("INSERT INTO delivered VALUES (?, 'smtp')", (note.notification_id,))
-    handle = Notifier(transports_from(settings), DeliveryLedger(tmp_path / "ledger.db"), settings).decisions_handler()
+    handle = Notifier(transports_from(settings), local_ledger(tmp_path), settings).decisions_handler()
     [published] = await handle(decision(["crime_desk"]).model_dump_json().encode())
     record = NotificationRecord.model_validate_json(published.value)
     assert (record.notification_id, record.channel, record.status.value) == (
@@ -225,7 +230,7 @@ async def test_a_ledger_from_before_records_were_kept_still_gets_a_delivered_rec
 async def test_intelligence_log_only_notifies_nobody(tmp_path: Path) -> None:
     """A decision routed only to the intelligence log produces no notification."""
     settings = NotifierSettings(data_dir=tmp_path)
-    handle = Notifier(transports_from(settings), DeliveryLedger(tmp_path / "ledger.db"), settings).decisions_handler()
+    handle = Notifier(transports_from(settings), local_ledger(tmp_path), settings).decisions_handler()
     assert await handle(decision(["intelligence_log"], "low").model_dump_json().encode()) == []
     assert not (tmp_path / "outbox").exists()
 
@@ -252,7 +257,7 @@ async def test_a_failed_delivery_is_retried_from_the_retry_topic_until_it_is_del
     control["status"] = 500
     settings = NotifierSettings(safeguarding_webhook=url,
                                 safeguarding_webhook_secrets=[SECRET], data_dir=tmp_path, retry_after_seconds=0.05)
-    notifier = Notifier(transports_from(settings), DeliveryLedger(tmp_path / "ledger.db"), settings)
+    notifier = Notifier(transports_from(settings), local_ledger(tmp_path), settings)
     body = decision(["safeguarding"], "medium").model_dump_json().encode()
     first = await notifier.decisions_handler()(body)
     assert [p.topic for p in first] == [RETRY]
@@ -283,7 +288,7 @@ async def test_a_notification_that_never_gets_through_is_given_up_for_the_dead_l
     settings = NotifierSettings(safeguarding_webhook=url,
                                 safeguarding_webhook_secrets=[SECRET], data_dir=tmp_path, retry_after_seconds=0.01,
                                 max_attempts=2)
-    notifier = Notifier(transports_from(settings), DeliveryLedger(tmp_path / "ledger.db"), settings)
+    notifier = Notifier(transports_from(settings), local_ledger(tmp_path), settings)
     first = await notifier.decisions_handler()(decision(["safeguarding"], "medium").model_dump_json().encode())
     with pytest.raises(NotificationUndeliverable):
         await notifier.retries_handler()(first[0].value)
@@ -300,7 +305,7 @@ async def test_a_retry_not_yet_due_is_put_back_rather_than_held(tmp_path: Path, 
 
     monkeypatch.setattr(worker, "_LONGEST_HOLD", timedelta(seconds=0.05))
     settings = NotifierSettings(data_dir=tmp_path)
-    notifier = Notifier(transports_from(settings), DeliveryLedger(tmp_path / "ledger.db"), settings)
+    notifier = Notifier(transports_from(settings), local_ledger(tmp_path), settings)
     made = decision(["crime_desk"])
     note = notifications_for(made)[0]
     record = NotificationRecord(notification_id=note.notification_id, decision_id=made.decision_id,

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import sqlite3
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 from services.common.keys import StoreKeys
 from services.sanitiser.adapters import RetentionPolicy, SealedStore, open_sealed_store
 from tests.key_helpers import key_settings, unseal_keys
+from tests.postgres_helpers import fresh_schema
 
 
 @dataclass
@@ -88,13 +88,11 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
 
     import psycopg
 
-    server = request.getfixturevalue("postgres_server")
-    schema = f"sealed_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(f"CREATE SCHEMA {schema}")
-    joiner = "&" if "?" in server else "?"
-    url = f"{server}{joiner}options=-csearch_path%3D{schema}"
+    with fresh_schema(request.getfixturevalue("postgres_server"), "sealed") as url:
+        yield from _postgres_backend(url, data_dir, psycopg)
 
+
+def _postgres_backend(url: str, data_dir: Path, psycopg: Any) -> Iterator[Backend]:
     def raw_postgres(sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         with psycopg.connect(url, autocommit=True) as db, db.cursor() as cursor:
             cursor.execute(sql.replace("?", "%s"), params or None)
@@ -104,8 +102,6 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
     yield chosen
     for store in chosen.opened:
         store.close()
-    with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 @pytest.fixture
