@@ -178,7 +178,12 @@ class NotifierSettings(WorkerSettings):
     smtp_port: int = 25
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
-    smtp_starttls: bool = False
+    smtp_starttls: bool = Field(default=False, description="Required when true: no STARTTLS, or a certificate "
+                                "that does not verify, and nothing is sent.")
+    smtp_cafile: Path | None = Field(default=None, description="PEM CA bundle for the SMTP server's certificate.")
+    routing_table: Path | None = Field(
+        default=None, description="The alert routing table (docs/alert-routing.md); unset, the single-address "
+        "settings below are the simplest table.")
     mail_from: str = "cpi-notifier@localhost"
     crime_desk_email: str = "crime-desk@localhost"
     safeguarding_email: str = "safeguarding@localhost"

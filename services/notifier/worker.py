@@ -1,4 +1,4 @@
-"""Notifier worker: decisions → crime desk and safeguarding told once each → cpi.notification.delivered.v1.
+"""Notifier worker: decisions → every team the routing table picks, told once each → cpi.notification.delivered.v1.
 
 A delivery that fails waits on cpi.notification.retry.v1 (with its decision, so nothing else is
 needed to try again) and is retried with growing pauses; after `max_attempts` it is dead-lettered,
@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import structlog
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 
-from schemas import Decision, DeliveryChannel, DeliveryStatus, NotificationRecord, PendingNotification, Team
+from schemas import Decision, DeliveryChannel, DeliveryStatus, NotificationRecord, PendingNotification
 from schemas.base import utc_today
 from schemas.topics import DECIDED, DELIVERED, RETRY
 from services.common.days import day_timestamp
@@ -29,8 +29,14 @@ from services.common.kafka.stage import (
 )
 from services.common.serde import decode, encode
 from services.common.settings import NotifierSettings
-from services.notifier.adapters.delivery import DeliveryError, DeliveryLedger, Transport, transports_from
-from services.notifier.domain import Notification, notifications_for
+from services.notifier.adapters.delivery import (
+    DeliveryError,
+    DeliveryLedger,
+    Transport,
+    routing_from,
+    transports_from,
+)
+from services.notifier.domain import Notification, RoutingTable, notifications_for, route
 
 STAGE = "notifier"
 RETRY_STAGE = "notifier-retry"
@@ -41,8 +47,18 @@ log = structlog.get_logger(__name__)
 
 NOTIFICATIONS = Counter(
     "cpi_notifications_total",
-    "Notifications by team and result (delivered, failed, retry_scheduled, duplicate_skipped).",
-    ["team", "result"],
+    "Notifications by team, channel and result (delivered, failed, retry_scheduled, duplicate_skipped).",
+    ["team", "channel", "result"],
+)
+UNMATCHED = Counter(
+    "cpi_notifier_unmatched_decisions_total",
+    "Decisions for crime desk or safeguarding that no team's conditions matched, sent to the default team.",
+)
+DELIVERY_SECONDS = Histogram(
+    "cpi_notification_delivery_seconds",
+    "From the notifier taking a decision to its notification delivered, retries included, by team and channel.",
+    ["team", "channel"],
+    buckets=(0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 4 * 3600.0, 24 * 3600.0),
 )
 
 
@@ -53,45 +69,52 @@ class NotificationUndeliverable(CpiError):
 class Notifier:
     """Delivers each notification once, and schedules or gives up on the ones that fail."""
 
-    def __init__(self, transports: dict[Team, Transport], ledger: DeliveryLedger, settings: NotifierSettings) -> None:
+    def __init__(self, transports: dict[str, Transport], ledger: DeliveryLedger, settings: NotifierSettings,
+                 table: RoutingTable | None = None) -> None:
         self._transports = transports
         self._ledger = ledger
         self._settings = settings
+        self._table = table or routing_from(settings)
 
-    async def attempt(self, note: Notification, decision: Decision, failed_before: int) -> list[Publish]:
+    async def attempt(self, note: Notification, decision: Decision, failed_before: int,
+                      first_attempt_at: datetime | None = None) -> list[Publish]:
         """One delivery attempt: a delivered record, a retry scheduled, or (out of attempts) an error."""
         told = await asyncio.to_thread(self._ledger.delivered, note.notification_id)
         if told is not None:
             # A redelivered decision or retry: this team has been told already, so nothing is sent. But a crash
             # may have come between the ledger and the delivered topic, so its record is published again: the
             # very bytes published first, which downstream recognises by notification_id.
-            NOTIFICATIONS.labels(note.team.value, "duplicate_skipped").inc()
+            NOTIFICATIONS.labels(note.team, told.channel.value, "duplicate_skipped").inc()
             value = told.record or encode(self._record(note, decision, told.channel, failed_before + 1,
                                                        DeliveryStatus.DELIVERED, None))
             day = NotificationRecord.model_validate_json(value).delivered_on
             return [Publish(topic=DELIVERED, key=decision.intel_id.encode(), value=value,
                             timestamp=day_timestamp(day))]
-        transport = self._transports[note.team]
+        transport = self._transports[note.channel.kind]
         attempts = failed_before + 1
+        started = first_attempt_at or datetime.now(UTC)
         try:
             await asyncio.to_thread(transport.deliver, note)
         except DeliveryError as exc:
-            NOTIFICATIONS.labels(note.team.value, "failed").inc()
-            log.warning("delivery_failed", notification_id=note.notification_id, team=note.team.value,
+            NOTIFICATIONS.labels(note.team, transport.channel.value, "failed").inc()
+            log.warning("delivery_failed", notification_id=note.notification_id, team=note.team,
                         attempt=attempts, error=str(exc))
             if attempts >= self._settings.max_attempts:
                 raise NotificationUndeliverable(
-                    f"{note.team.value} could not be told after {attempts} attempts: {exc}") from None
+                    f"{note.team} could not be told after {attempts} attempts: {exc}") from None
             record = self._record(note, decision, transport.channel, attempts, DeliveryStatus.FAILED, str(exc))
             pause = min(timedelta(seconds=self._settings.retry_after_seconds * 2 ** (attempts - 1)), _LONGEST_PAUSE)
-            pending = PendingNotification(record=record, decision=decision, not_before=datetime.now(UTC) + pause)
-            NOTIFICATIONS.labels(note.team.value, "retry_scheduled").inc()
+            pending = PendingNotification(record=record, decision=decision, not_before=datetime.now(UTC) + pause,
+                                          first_attempt_at=started)
+            NOTIFICATIONS.labels(note.team, transport.channel.value, "retry_scheduled").inc()
             return [Publish(topic=RETRY, key=decision.intel_id.encode(), value=encode(pending),
                             timestamp=day_timestamp())]
         record = self._record(note, decision, transport.channel, attempts, DeliveryStatus.DELIVERED, None)
         value = encode(record)
         await asyncio.to_thread(self._ledger.record, note.notification_id, transport.channel, value)
-        NOTIFICATIONS.labels(note.team.value, "delivered").inc()
+        NOTIFICATIONS.labels(note.team, transport.channel.value, "delivered").inc()
+        DELIVERY_SECONDS.labels(note.team, transport.channel.value).observe(
+            (datetime.now(UTC) - started).total_seconds())
         return [Publish(topic=DELIVERED, key=decision.intel_id.encode(), value=value,
                         timestamp=day_timestamp(record.delivered_on))]
 
@@ -102,12 +125,19 @@ class Notifier:
             notification_id=note.notification_id, decision_id=decision.decision_id, intel_id=decision.intel_id,
             team=note.team, outcome=note.outcome, priority=decision.priority, channel=channel,
             status=status, attempts=attempts, delivered_on=utc_today(), error=error,
+            routing_version=note.routing_version,
         )
 
     def decisions_handler(self) -> Handler:
         async def handle(value: bytes) -> Sequence[Publish]:
             decision = decode(Decision, value)
-            return [p for note in notifications_for(decision) for p in await self.attempt(note, decision, 0)]
+            routing = route(decision, self._table)
+            if routing.unmatched:  # never dropped: the default team has it, and operations can see that
+                UNMATCHED.inc()
+                log.warning("decision_matched_no_team", decision_id=decision.decision_id,
+                            outcomes=[o.value for o in decision.outcomes], priority=decision.priority.value,
+                            default_team=self._table.default_team, routing_version=self._table.version)
+            return [p for note in routing.notifications for p in await self.attempt(note, decision, 0)]
 
         return handle
 
@@ -123,11 +153,11 @@ class Notifier:
                                 timestamp=day_timestamp())]
             if wait > 0:
                 await asyncio.sleep(wait)
-            note = next((n for n in notifications_for(pending.decision)
+            note = next((n for n in notifications_for(pending.decision, self._table)
                          if n.notification_id == pending.record.notification_id), None)
             if note is None:
                 raise DecodeError("notification_mismatch", "the pending notification is not one its decision makes")
-            return await self.attempt(note, pending.decision, pending.record.attempts)
+            return await self.attempt(note, pending.decision, pending.record.attempts, pending.first_attempt_at)
 
         return handle
 
@@ -135,7 +165,7 @@ class Notifier:
 def build(settings: NotifierSettings) -> CpiApp:
     app = create_app(STAGE, settings)
     notifier = Notifier(transports_from(settings), DeliveryLedger(settings.data_dir / "notifier" / "ledger.db"),
-                        settings)
+                        settings, routing_from(settings))  # a bad routing table stops the worker here, with the line
     register_stage(app, settings, stage=STAGE, source=DECIDED, handler=notifier.decisions_handler())
     register_stage(app, settings, stage=RETRY_STAGE, source=RETRY, handler=notifier.retries_handler())
     return app

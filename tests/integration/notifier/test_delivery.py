@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from pydantic import SecretStr, ValidationError
+from pydantic import ValidationError
 
 from schemas import Decision, DeliveryChannel, NotificationRecord, Team, WebhookAlert
 from services.common.kafka.broker import free_port
@@ -23,9 +23,16 @@ from services.notifier.adapters.delivery import (
     OutboxTransport,
     SmtpTransport,
     WebhookTransport,
+    routing_from,
     transports_from,
 )
-from services.notifier.domain import REPLAY_WINDOW_SECONDS, SIGNATURE_HEADER, notifications_for, verify_webhook
+from services.notifier.domain import (
+    REPLAY_WINDOW_SECONDS,
+    SIGNATURE_HEADER,
+    Notification,
+    notifications_for,
+    verify_webhook,
+)
 from services.notifier.worker import NotificationUndeliverable, Notifier
 
 SECRET = "a-team-webhook-secret-of-forty-characters"
@@ -44,6 +51,11 @@ def decision(outcomes: list[str], priority: str = "high") -> Decision:
                   "information": "A 14-year-old is made to carry packages for an older man called Skinny.",
                   "how_known": "told_by_subject", "lawful_basis": "safeguarding", "redaction_count": 2},
     })
+
+
+def notes(made: Decision, **settings: Any) -> list[Notification]:
+    """The notifications for `made` under the simplest routing table, the one these settings make."""
+    return notifications_for(made, routing_from(NotifierSettings(**settings)))
 
 
 class _Inbox:
@@ -98,9 +110,8 @@ def test_smtp_delivery_reaches_a_real_mail_server(smtp_server: tuple[int, _Inbox
     """A crime-desk notification is sent by SMTP to the crime desk's address, with the sanitised text."""
     port, inbox = smtp_server
     settings = NotifierSettings(smtp_host="127.0.0.1", smtp_port=port, crime_desk_email="desk@force.example")
-    note = notifications_for(decision(["crime_desk"]))[0]
-    recipients = {Team.CRIME_DESK: "desk@force.example", Team.SAFEGUARDING: "sg@force.example"}
-    SmtpTransport(settings, recipients).deliver(note)
+    note = notes(decision(["crime_desk"]), crime_desk_email="desk@force.example")[0]
+    SmtpTransport(settings).deliver(note)
     assert len(inbox.messages) == 1
     assert inbox.messages[0].rcpt_tos == ["desk@force.example"]
     content = inbox.messages[0].content.decode()
@@ -110,23 +121,24 @@ def test_smtp_delivery_reaches_a_real_mail_server(smtp_server: tuple[int, _Inbox
 def test_smtp_failure_is_a_delivery_error() -> None:
     """No server listening means a DeliveryError, not a crash."""
     settings = NotifierSettings(smtp_host="127.0.0.1", smtp_port=free_port())
-    note = notifications_for(decision(["crime_desk"]))[0]
+    note = notes(decision(["crime_desk"]))[0]
     with pytest.raises(DeliveryError):
-        SmtpTransport(settings, {Team.CRIME_DESK: "a@b.example", Team.SAFEGUARDING: "c@d.example"}).deliver(note)
+        SmtpTransport(settings).deliver(note)
 
 
 def test_webhook_delivery_posts_json_with_an_idempotency_key(http_server: Any) -> None:
     """A webhook notification is a JSON POST of the versioned WebhookAlert schema carrying the notification id
     as its Idempotency-Key; a non-2xx answer is a DeliveryError."""
     url, received, control = http_server
-    note = notifications_for(decision(["safeguarding"], "medium"))[0]
-    WebhookTransport(url, [SecretStr(SECRET)]).deliver(note)
+    note = notes(decision(["safeguarding"], "medium"), safeguarding_webhook=url,
+                 safeguarding_webhook_secrets=[SECRET])[0]
+    WebhookTransport().deliver(note)
     alert = WebhookAlert.model_validate_json(received[0]["raw"])
     assert (alert.schema_version, alert.team, alert.notification_id) == ("1", Team.SAFEGUARDING, note.notification_id)
     assert received[0]["idempotency_key"] == note.notification_id
     control["status"] = 503
     with pytest.raises(DeliveryError):
-        WebhookTransport(url, [SecretStr(SECRET)]).deliver(note)
+        WebhookTransport().deliver(note)
 
 
 def test_a_receiver_can_tell_a_real_alert_from_a_forged_or_replayed_one(http_server: Any) -> None:
@@ -135,8 +147,9 @@ def test_a_receiver_can_tell_a_real_alert_from_a_forged_or_replayed_one(http_ser
     team's secret): the receiver's check (docs/webhooks.md) accepts it with the secret, and refuses it with
     another secret, with a byte of the body changed, or once it is older than the replay window."""
     url, received, _control = http_server
-    note = notifications_for(decision(["safeguarding"], "medium"))[0]
-    WebhookTransport(url, [SecretStr(SECRET)]).deliver(note)
+    note = notes(decision(["safeguarding"], "medium"), safeguarding_webhook=url,
+                 safeguarding_webhook_secrets=[SECRET])[0]
+    WebhookTransport().deliver(note)
     raw, header = received[0]["raw"], received[0]["signature"]
     now = time.time()
     assert verify_webhook(header, raw, [SECRET.encode()], now)
@@ -152,7 +165,8 @@ def test_while_a_team_rotates_its_secret_both_the_old_and_the_new_one_verify(htt
     moved to the new secret and one still on the old both accept it."""
     url, received, _control = http_server
     old, new = "o" * 40, "n" * 40
-    WebhookTransport(url, [SecretStr(old), SecretStr(new)]).deliver(notifications_for(decision(["crime_desk"]))[0])
+    note = notes(decision(["crime_desk"]), crime_desk_webhook=url, crime_desk_webhook_secrets=[old, new])[0]
+    WebhookTransport().deliver(note)
     raw, header = received[0]["raw"], received[0]["signature"]
     assert header.count("v1=") == 2
     assert verify_webhook(header, raw, [old.encode()], time.time())
@@ -210,7 +224,7 @@ async def test_a_ledger_from_before_records_were_kept_still_gets_a_delivered_rec
     import sqlite3
 
     settings = NotifierSettings(data_dir=tmp_path)
-    note = notifications_for(decision(["crime_desk"]))[0]
+    note = notes(decision(["crime_desk"]))[0]
     with sqlite3.connect(tmp_path / "ledger.db") as old:
         old.execute("CREATE TABLE delivered (notification_id TEXT PRIMARY KEY, channel TEXT NOT NULL)")
         old.execute("INSERT INTO delivered VALUES (?, 'smtp')", (note.notification_id,))
@@ -232,9 +246,8 @@ async def test_intelligence_log_only_notifies_nobody(tmp_path: Path) -> None:
 
 def test_outbox_writes_one_message_file_per_notification(tmp_path: Path) -> None:
     """Without a mail server, each notification becomes an .eml file named by its id."""
-    note = notifications_for(decision(["crime_desk"]))[0]
-    recipients = {Team.CRIME_DESK: "desk@x.example", Team.SAFEGUARDING: "s@x.example"}
-    OutboxTransport(tmp_path, "cpi@x.example", recipients).deliver(note)
+    note = notes(decision(["crime_desk"]), crime_desk_email="desk@x.example")[0]
+    OutboxTransport(tmp_path, "cpi@x.example").deliver(note)
     mail = (tmp_path / f"{note.notification_id}.eml").read_text()
     assert "To: desk@x.example" in mail and "Skinny" in mail
 
@@ -302,7 +315,7 @@ async def test_a_retry_not_yet_due_is_put_back_rather_than_held(tmp_path: Path, 
     settings = NotifierSettings(data_dir=tmp_path)
     notifier = Notifier(transports_from(settings), DeliveryLedger(tmp_path / "ledger.db"), settings)
     made = decision(["crime_desk"])
-    note = notifications_for(made)[0]
+    note = notes(made)[0]
     record = NotificationRecord(notification_id=note.notification_id, decision_id=made.decision_id,
                                 intel_id=made.intel_id, team=note.team, outcome=note.outcome, priority=made.priority,
                                 channel=DeliveryChannel.OUTBOX, status="failed", attempts=1,
