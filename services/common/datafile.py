@@ -59,7 +59,7 @@ def line_of(node: yaml.Node | None, location: tuple[str | int, ...]) -> int:
         elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
             child = node.value[part]
         if child is None:
-            break  # pydantic adds parts (union members, validator names) that are not in the YAML
+            continue  # pydantic adds parts (union members, validator names) that are not in the YAML
         node = child
         line = node.start_mark.line + 1
     return line

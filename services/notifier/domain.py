@@ -27,6 +27,7 @@ from pydantic import (
     SecretStr,
     Tag,
     ValidationInfo,
+    field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -100,19 +101,30 @@ class WebhookChannel(_TableModel):
     secrets: Annotated[list[EnvName], Field(min_length=1, max_length=2)]
     _signing: tuple[SecretStr, ...] = PrivateAttr(default=())
 
-    @model_validator(mode="after")
-    def _signed_and_private(self, info: ValidationInfo) -> WebhookChannel:
-        parsed = urlsplit(self.webhook)
+    @field_validator("webhook")
+    @classmethod
+    def _private(cls, url: str) -> str:
+        parsed = urlsplit(url)
         loopback = parsed.hostname in {"127.0.0.1", "::1", "localhost"}
         if parsed.scheme != "https" and not (parsed.scheme == "http" and loopback):
             raise PydanticCustomError("webhook_not_https",
                                       "a webhook must be https:// (plain http only to this machine)")
+        return url
+
+    @field_validator("secrets")
+    @classmethod
+    def _secrets_set(cls, names: list[str], info: ValidationInfo) -> list[str]:
         environ: Mapping[str, str] = (info.context or {}).get("environ", {})
-        for name in self.secrets:
+        for name in names:
             if len(environ.get(name, "")) < MIN_SECRET_CHARS:
                 raise PydanticCustomError(
                     "webhook_secret_missing", "the webhook's secret {name} must be set, at least {chars} characters, "
                     "so its receiver can tell a real alert", {"name": name, "chars": MIN_SECRET_CHARS})
+        return names
+
+    @model_validator(mode="after")
+    def _keep_the_secrets(self, info: ValidationInfo) -> WebhookChannel:
+        environ: Mapping[str, str] = (info.context or {}).get("environ", {})
         self._signing = tuple(SecretStr(environ[name]) for name in self.secrets)
         return self
 
@@ -126,13 +138,14 @@ class WebhookChannel(_TableModel):
 
 
 def _channel_kind(value: Any) -> str:
-    if isinstance(value, dict):
-        return "webhook" if "webhook" in value else "email"
-    return "webhook" if isinstance(value, WebhookChannel) else "email"
+    webhook = "webhook" in value if isinstance(value, dict) else isinstance(value, WebhookChannel)
+    return "webhook-channel" if webhook else "email-channel"
 
 
+# A channel is a webhook if it says `webhook:`, else mail (so a mistake gets one channel kind's errors, not both).
 Channel = Annotated[
-    Annotated[EmailChannel, Tag("email")] | Annotated[WebhookChannel, Tag("webhook")], Discriminator(_channel_kind)
+    Annotated[EmailChannel, Tag("email-channel")] | Annotated[WebhookChannel, Tag("webhook-channel")],
+    Discriminator(_channel_kind),
 ]
 # A postcode area (`BS`) or district (`BS5`, `EC1A`): the outward code's letters, or the whole outward code.
 Area = Annotated[str, Field(pattern=r"^[A-Z]{1,2}(?:[0-9][A-Z0-9]?)?$")]
