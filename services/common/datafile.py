@@ -44,7 +44,7 @@ def load_yaml_model(path: Path, model: type[Model], what: str, context: Mapping[
                 location = tuple(int(p) if p.isdigit() else p for p in str(found["path"]).split("."))
             where = ".".join(str(part) for part in location) or "(top level)"
             problems.append(f"{path}:{line_of(root, location)}: {where}: {detail['msg']}")
-        raise ConfigurationError(f"invalid {what}:\n" + "\n".join(problems)) from error
+        raise ConfigurationError(f"problems in {what}:\n" + "\n".join(problems)) from error
 
 
 def line_of(node: yaml.Node | None, location: tuple[str | int, ...]) -> int:

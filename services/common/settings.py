@@ -204,7 +204,7 @@ class NotifierSettings(WorkerSettings):
     @model_validator(mode="after")
     def _recipients_within_the_allowed_domains(self) -> NotifierSettings:
         allowed = [domain.strip().lower().strip(".") for domain in self.mail_allowed_domains]
-        if not allowed:
+        if not allowed or self.routing_table is not None:  # the table's addresses are checked where it is read
             return self
         for name, address in (("crime_desk_email", self.crime_desk_email),
                               ("safeguarding_email", self.safeguarding_email)):

@@ -80,7 +80,7 @@ class EmailChannel(_TableModel):
         allowed = (info.context or {}).get("allowed_domains", [])
         if not in_allowed_domains(self.email, allowed):
             raise PydanticCustomError(
-                "mail_domain_not_allowed", "{address!r} is not in CPI_MAIL_ALLOWED_DOMAINS: mail there would leave "
+                "mail_domain_not_allowed", "'{address}' is not in CPI_MAIL_ALLOWED_DOMAINS: mail there would leave "
                 "the domains intelligence may go to", {"address": self.email})
         return self
 
