@@ -147,6 +147,13 @@ def test_a_child_at_risk_in_one_area_reaches_exactly_its_childrens_hub_and_crime
     assert verify_webhook(post["signature"], post["raw"], [HUB_SECRET.encode()], time.time())
 
 
+def test_cpi_up_says_where_alerts_go(pipeline: Pipeline) -> None:
+    """`cpi up` printed the routing table's teams, its file and version, and how mail goes."""
+    line = next(row for row in pipeline.log_text().splitlines() if row.startswith("Alerts     "))
+    assert line.startswith("Alerts     force-mash, manchester-childrens-hub, manchester-adults-team")
+    assert "mail by SMTP to 127.0.0.1" in line and "routing.yaml, version e2e-1" in line
+
+
 def test_no_alert_carries_anything_of_the_source(
     pipeline: Pipeline, delivered: dict[str, Any], team_servers: dict[str, Any]
 ) -> None:

@@ -198,15 +198,17 @@ def test_starttls_where_configured_is_required_and_verified(
     assert len(tls_inbox.messages) == 1 and plain_inbox.messages == []
 
 
-def test_an_address_outside_the_allow_list_stops_the_notifier_at_start_up(tmp_path: Path) -> None:
-    """`cpi worker notifier` with a table whose team address is outside CPI_MAIL_ALLOWED_DOMAINS exits at once
-    with status 2, naming the file, the line and the address, before it takes any decision."""
+@pytest.mark.parametrize("command", [["worker", "notifier"], ["up"]], ids=["cpi worker notifier", "cpi up"])
+def test_an_address_outside_the_allow_list_stops_the_notifier_at_start_up(tmp_path: Path, command: list[str]) -> None:
+    """`cpi worker notifier` (and `cpi up`, before it starts anything) with a table whose team address is
+    outside CPI_MAIL_ALLOWED_DOMAINS exits at once with status 2, naming the file, the line and the address,
+    before any decision is taken."""
     bad = TABLE.replace("adults@bristol.force.example", "adults@bristol.forse.example")
     (tmp_path / "routing.yaml").write_text(bad)
     line = next(n for n, row in enumerate(bad.splitlines(), 1) if "forse.example" in row)
     env = {**os.environ, "CPI_ROUTING_TABLE": str(tmp_path / "routing.yaml"), "CPI_DATA_DIR": str(tmp_path / "d"),
            "CPI_MAIL_ALLOWED_DOMAINS": '["force.example"]', "CPI_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}"}
-    done = subprocess.run([sys.executable, "-m", "services.cli", "worker", "notifier"], env=env,
+    done = subprocess.run([sys.executable, "-m", "services.cli", *command], env=env,
                           capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 2, done.stderr
     assert f"{tmp_path / 'routing.yaml'}:{line}:" in done.stderr
