@@ -15,14 +15,13 @@ from typing import Any
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 
 from schemas.topics import DECIDED, DELIVERED
-from services.common.kafka.broker import free_port
 from services.notifier.domain import SIGNATURE_HEADER, verify_webhook
 from tests.e2e.conftest import Pipeline
 from tests.e2e.test_pipeline import CANARY_STRINGS, _every_text_outside_the_store, _marked, submission
 from tests.kafka_helpers import json_value, read_all, wait_for
+from tests.mail_helpers import smtp_server
 
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
 
@@ -56,22 +55,9 @@ teams:
 """
 
 
-class _Inbox:
-    def __init__(self) -> None:
-        self.messages: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(envelope)
-        return "250 Message accepted for delivery"
-
-
 @pytest.fixture(scope="module")
 def team_servers() -> Iterator[dict[str, Any]]:
     """A real SMTP server and a real HTTP server (the children's hub's system), both on loopback."""
-    inbox = _Inbox()
-    smtp_port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
-    controller.start()
     posts: list[dict[str, Any]] = []
 
     class Hook(BaseHTTPRequestHandler):
@@ -87,11 +73,11 @@ def team_servers() -> Iterator[dict[str, Any]]:
     http = HTTPServer(("127.0.0.1", 0), Hook)
     threading.Thread(target=http.serve_forever, daemon=True).start()
     try:
-        yield {"smtp_port": smtp_port, "inbox": inbox, "posts": posts,
-               "webhook": f"http://127.0.0.1:{http.server_port}/cpi/alerts"}
+        with smtp_server() as (smtp_port, inbox):
+            yield {"smtp_port": smtp_port, "inbox": inbox, "posts": posts,
+                   "webhook": f"http://127.0.0.1:{http.server_port}/cpi/alerts"}
     finally:
         http.shutdown()
-        controller.stop()
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from pydantic import ValidationError
 
 from schemas import Decision, DeliveryChannel, NotificationRecord, Team, WebhookAlert
@@ -34,6 +33,8 @@ from services.notifier.domain import (
     verify_webhook,
 )
 from services.notifier.worker import NotificationUndeliverable, Notifier
+from tests.mail_helpers import Inbox
+from tests.mail_helpers import smtp_server as mail_server
 
 SECRET = "a-team-webhook-secret-of-forty-characters"
 
@@ -58,26 +59,11 @@ def notes(made: Decision, **settings: Any) -> list[Notification]:
     return notifications_for(made, routing_from(NotifierSettings(**settings)))
 
 
-class _Inbox:
-    def __init__(self) -> None:
-        self.messages: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(envelope)
-        return "250 Message accepted for delivery"
-
-
 @pytest.fixture
-def smtp_server() -> Iterator[tuple[int, _Inbox]]:
+def smtp_server() -> Iterator[tuple[int, Inbox]]:
     """A real SMTP server on loopback that keeps what it receives."""
-    inbox = _Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield port, inbox
-    finally:
-        controller.stop()
+    with mail_server() as server:
+        yield server
 
 
 @pytest.fixture
@@ -106,7 +92,7 @@ def http_server() -> Iterator[tuple[str, list[dict[str, Any]], dict[str, int]]]:
         server.shutdown()
 
 
-def test_smtp_delivery_reaches_a_real_mail_server(smtp_server: tuple[int, _Inbox]) -> None:
+def test_smtp_delivery_reaches_a_real_mail_server(smtp_server: tuple[int, Inbox]) -> None:
     """A crime-desk notification is sent by SMTP to the crime desk's address, with the sanitised text."""
     port, inbox = smtp_server
     settings = NotifierSettings(smtp_host="127.0.0.1", smtp_port=port, crime_desk_email="desk@force.example")
@@ -192,7 +178,7 @@ def test_an_unsigned_or_plain_http_webhook_stops_the_notifier_with_a_clear_error
 
 
 async def test_a_redelivered_decision_notifies_each_team_once(
-    smtp_server: tuple[int, _Inbox], http_server: Any, tmp_path: Path
+    smtp_server: tuple[int, Inbox], http_server: Any, tmp_path: Path
 ) -> None:
     """The worker's handler tells crime desk (SMTP) and safeguarding (webhook) once each and publishes a
     delivered record per team; on redelivery of the same decision it sends nothing and publishes the very

@@ -3,7 +3,6 @@ mail is plain text with a stable Message-ID, over STARTTLS where configured; a b
 
 from __future__ import annotations
 
-import email
 import os
 import ssl
 import subprocess
@@ -14,7 +13,6 @@ from typing import Any
 
 import pytest
 import structlog
-from aiosmtpd.controller import Controller
 from prometheus_client import REGISTRY
 
 from schemas import Decision, NotificationRecord
@@ -23,6 +21,8 @@ from services.common.settings import NotifierSettings
 from services.notifier.adapters.delivery import DeliveryError, DeliveryLedger, SmtpTransport, transports_from
 from services.notifier.domain import notifications_for
 from services.notifier.worker import Notifier
+from tests.mail_helpers import Inbox
+from tests.mail_helpers import smtp_server as mail_server
 
 TABLE = """\
 version: "test-7"
@@ -60,52 +60,28 @@ def case(age: int, postcode: str, tag: str) -> Decision:
     })
 
 
-class _Inbox:
-    def __init__(self) -> None:
-        self.messages: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append((envelope, session.ssl is not None))
-        return "250 Message accepted for delivery"
-
-    def to(self, address: str) -> list[email.message.Message]:
-        return [email.message_from_bytes(env.content) for env, _tls in self.messages if address in env.rcpt_tos]
-
-
 @pytest.fixture
-def smtp_server() -> Iterator[tuple[int, _Inbox]]:
+def smtp_server() -> Iterator[tuple[int, Inbox]]:
     """A real SMTP server on loopback that keeps what it receives."""
-    inbox = _Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield port, inbox
-    finally:
-        controller.stop()
+    with mail_server() as server:
+        yield server
 
 
 @pytest.fixture
-def tls_smtp_server(tmp_path: Path) -> Iterator[tuple[int, _Inbox, Path]]:
+def tls_smtp_server(tmp_path: Path) -> Iterator[tuple[int, Inbox, Path]]:
     """A real SMTP server that requires STARTTLS, with a certificate from a CA of its own (ca.pem)."""
     write_tls(tmp_path, "127.0.0.1")
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(tmp_path / "broker.pem")
-    inbox = _Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port, tls_context=context, require_starttls=True)
-    controller.start()
-    try:
+    with mail_server(context) as (port, inbox):
         yield port, inbox, tmp_path / "ca.pem"
-    finally:
-        controller.stop()
 
 
 def _sample(name: str, labels: dict[str, str]) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
-async def test_each_areas_team_gets_its_own_case_once(smtp_server: tuple[int, _Inbox], tmp_path: Path) -> None:
+async def test_each_areas_team_gets_its_own_case_once(smtp_server: tuple[int, Inbox], tmp_path: Path) -> None:
     """With the table loaded from its file: the Bristol children's hub gets the Bristol child case and the
     Bristol adults' team the Bristol adult case, each once (also when both decisions are redelivered), and no
     one else gets either; every delivered record names the team and the table's version, and the notifications
@@ -136,7 +112,7 @@ async def test_each_areas_team_gets_its_own_case_once(smtp_server: tuple[int, _I
 
 
 async def test_a_case_no_team_takes_goes_to_the_default_team_counted_and_logged_without_content(
-    smtp_server: tuple[int, _Inbox], tmp_path: Path
+    smtp_server: tuple[int, Inbox], tmp_path: Path
 ) -> None:
     """A safeguarding case in an area no team covers is mailed to the default team; the unmatched-decisions
     metric goes up by one and one `decision_matched_no_team` event is logged, carrying ids, outcomes, priority,
@@ -158,7 +134,7 @@ async def test_a_case_no_team_takes_goes_to_the_default_team_counted_and_logged_
     assert "M1" not in repr(event) and "dealers" not in repr(event)
 
 
-def test_mail_is_plain_text_with_the_same_message_id_on_every_attempt(smtp_server: tuple[int, _Inbox]) -> None:
+def test_mail_is_plain_text_with_the_same_message_id_on_every_attempt(smtp_server: tuple[int, Inbox]) -> None:
     """A notification's e-mail is text/plain, has a Date, and its Message-ID is the notification's own: sent
     twice (a retry after a lost answer), both copies carry the same one, so a mail system can tell."""
     port, inbox = smtp_server
@@ -180,7 +156,7 @@ def _note_for(settings: NotifierSettings) -> Any:
 
 
 def test_starttls_where_configured_is_required_and_verified(
-    tls_smtp_server: tuple[int, _Inbox, Path], smtp_server: tuple[int, _Inbox]
+    tls_smtp_server: tuple[int, Inbox, Path], smtp_server: tuple[int, Inbox]
 ) -> None:
     """With CPI_SMTP_STARTTLS the message goes only inside TLS to a server whose certificate verifies (against
     CPI_SMTP_CAFILE): a server offering no STARTTLS, or one whose certificate is not trusted, gets nothing."""
@@ -188,7 +164,7 @@ def test_starttls_where_configured_is_required_and_verified(
     plain_port, plain_inbox = smtp_server
     trusted = NotifierSettings(smtp_host="127.0.0.1", smtp_port=tls_port, smtp_starttls=True, smtp_cafile=ca)
     SmtpTransport(trusted).deliver(_note_for(trusted))
-    assert [tls for _env, tls in tls_inbox.messages] == [True]
+    assert tls_inbox.over_tls == [True]
     untrusted = NotifierSettings(smtp_host="127.0.0.1", smtp_port=tls_port, smtp_starttls=True)
     with pytest.raises(DeliveryError):
         SmtpTransport(untrusted).deliver(_note_for(untrusted))
