@@ -131,13 +131,14 @@ class Notifier:
     def decisions_handler(self) -> Handler:
         async def handle(value: bytes) -> Sequence[Publish]:
             decision = decode(Decision, value)
+            taken = datetime.now(UTC)  # delivery latency counts from here, for each team's notification
             routing = route(decision, self._table)
             if routing.unmatched:  # never dropped: the default team has it, and operations can see that
                 UNMATCHED.inc()
                 log.warning("decision_matched_no_team", decision_id=decision.decision_id,
                             outcomes=[o.value for o in decision.outcomes], priority=decision.priority.value,
                             default_team=self._table.default_team, routing_version=self._table.version)
-            return [p for note in routing.notifications for p in await self.attempt(note, decision, 0)]
+            return [p for note in routing.notifications for p in await self.attempt(note, decision, 0, taken)]
 
         return handle
 

@@ -263,6 +263,9 @@ async def test_a_failed_delivery_is_retried_from_the_retry_topic_until_it_is_del
     second = await retry(first[0].value)
     assert [p.topic for p in second] == [RETRY]
     assert PendingNotification.model_validate_json(second[0].value).record.attempts == 2
+    # Delivery latency counts from the first attempt: the time travels unchanged from retry to retry.
+    assert pending.first_attempt_at is not None
+    assert PendingNotification.model_validate_json(second[0].value).first_attempt_at == pending.first_attempt_at
     control["status"] = 200
     third = await retry(second[0].value)
     assert [p.topic for p in third] == [DELIVERED]

@@ -189,3 +189,30 @@ def test_an_address_outside_the_allow_list_stops_the_notifier_at_start_up(tmp_pa
     assert done.returncode == 2, done.stderr
     assert f"{tmp_path / 'routing.yaml'}:{line}:" in done.stderr
     assert "'adults@bristol.forse.example' is not in CPI_MAIL_ALLOWED_DOMAINS" in done.stderr
+
+
+async def test_delivery_latency_counts_from_the_first_attempt_across_retries(tmp_path: Path) -> None:
+    """A notification first tried an hour ago (its pending record says when) and delivered now adds about an
+    hour to the delivery-latency histogram of its team and channel, not the moments of the last attempt; the
+    first failure carries that time on to the retry topic."""
+    from datetime import UTC, datetime, timedelta
+
+    from schemas import DeliveryChannel, PendingNotification
+    from services.notifier.adapters.delivery import routing_from
+
+    settings = NotifierSettings(data_dir=tmp_path)
+    notifier = Notifier(transports_from(settings), DeliveryLedger(tmp_path / "ledger.db"), settings)
+    made = case(14, "BS5 9AB", "9")
+    note = notifications_for(made, routing_from(settings))[0]
+    first = datetime.now(UTC) - timedelta(hours=1)
+    record = NotificationRecord(notification_id=note.notification_id, decision_id=made.decision_id,
+                                intel_id=made.intel_id, team=note.team, outcome=note.outcome, priority=made.priority,
+                                channel=DeliveryChannel.OUTBOX, status="failed", attempts=1,
+                                delivered_on=first.date(), error="earlier failure")
+    pending = PendingNotification(record=record, decision=made, not_before=datetime.now(UTC), first_attempt_at=first)
+    labels = {"team": "safeguarding", "channel": "outbox"}
+    before = _sample("cpi_notification_delivery_seconds_sum", labels)
+    [published] = await notifier.retries_handler()(pending.model_dump_json().encode())
+    assert NotificationRecord.model_validate_json(published.value).status.value == "delivered"
+    added = _sample("cpi_notification_delivery_seconds_sum", labels) - before
+    assert 3600 <= added < 3700
