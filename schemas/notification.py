@@ -14,8 +14,15 @@ from schemas.decision import Decision, Outcome, Priority
 
 
 class Team(StrEnum):
+    """The two teams of the simplest routing table, the one the single-address settings make."""
+
     CRIME_DESK = "crime_desk"
     SAFEGUARDING = "safeguarding"
+
+
+# A team's name in the routing table (docs/alert-routing.md): lower-case letters, digits, `-` and `_`.
+TeamName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
+RoutingVersion = Annotated[str, Field(min_length=1, max_length=64)]
 
 
 class DeliveryChannel(StrEnum):
@@ -35,7 +42,7 @@ class NotificationRecord(CpiModel):
     notification_id: Identifier
     decision_id: Identifier
     intel_id: Identifier
-    team: Team
+    team: TeamName
     outcome: Outcome
     priority: Priority
     channel: DeliveryChannel
@@ -43,6 +50,9 @@ class NotificationRecord(CpiModel):
     attempts: Annotated[int, Field(ge=1, le=100)]
     delivered_on: date
     error: Annotated[str, Field(max_length=500)] | None = None
+    # Added within v1 (optional, so earlier records still validate): the routing table's version that chose
+    # the team, so a delivery can be traced to the table that sent it there.
+    routing_version: RoutingVersion | None = None
 
 
 class PendingNotification(CpiModel):
@@ -52,6 +62,8 @@ class PendingNotification(CpiModel):
     record: NotificationRecord
     decision: Decision
     not_before: datetime
+    # When the notifier first took the decision (added within v1): delivery latency counts from here.
+    first_attempt_at: datetime | None = None
 
 
 class WebhookAlert(CpiModel):
@@ -62,7 +74,7 @@ class WebhookAlert(CpiModel):
     notification_id: Identifier
     decision_id: Identifier
     intel_id: Identifier
-    team: Team
+    team: TeamName
     outcome: Outcome
     priority: Priority
     categories: Annotated[list[Category], Field(min_length=1, max_length=8)]

@@ -50,6 +50,19 @@ def _stop(children: list[Child], timeout: float = 30.0) -> None:
             child.process.wait()
 
 
+def _alerts() -> str:
+    """Where the notifier will send alerts: its routing table's teams and the way mail goes."""
+    from services.common.settings import NotifierSettings
+    from services.notifier.adapters.delivery import routing_from
+
+    notifier = NotifierSettings()
+    table = routing_from(notifier)
+    mail = f"mail by SMTP to {notifier.smtp_host}" if notifier.smtp_host else f"mail to {notifier.outbox}/"
+    source = (f"routing table {notifier.routing_table}, version {table.version}" if notifier.routing_table
+              else "CPI_ROUTING_TABLE unset: the single-address settings")
+    return f"{', '.join(team.name for team in table.teams)}; {mail}  ({source})"
+
+
 def _up(args: argparse.Namespace) -> int:
     from schemas.topics import EDGE, IU
     from services.common.commands import local_broker
@@ -64,6 +77,7 @@ def _up(args: argparse.Namespace) -> int:
     )
 
     settings = PlatformSettings()
+    alerts = _alerts()  # a bad routing table stops here, naming the line, before anything has started
     broker = None
     if not settings.kafka_bootstrap:
         broker = local_broker(settings)
@@ -85,6 +99,7 @@ def _up(args: argparse.Namespace) -> int:
           flush=True)
     for name, differences in report.drift.items():
         print(f"           DRIFT {name}: {'; '.join(differences)}", flush=True)
+    print(f"Alerts     {alerts}", flush=True)
 
     folder = env_dir(settings)
     principals = {name: f"cpi-{name}" for name in settings.worker_ports} | {"api": EDGE, "console": IU}

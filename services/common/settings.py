@@ -178,7 +178,12 @@ class NotifierSettings(WorkerSettings):
     smtp_port: int = 25
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
-    smtp_starttls: bool = False
+    smtp_starttls: bool = Field(default=False, description="Required when true: no STARTTLS, or a certificate "
+                                "that does not verify, and nothing is sent.")
+    smtp_cafile: Path | None = Field(default=None, description="PEM CA bundle for the SMTP server's certificate.")
+    routing_table: Path | None = Field(
+        default=None, description="The alert routing table (docs/alert-routing.md); unset, the single-address "
+        "settings below are the simplest table.")
     mail_from: str = "cpi-notifier@localhost"
     crime_desk_email: str = "crime-desk@localhost"
     safeguarding_email: str = "safeguarding@localhost"
@@ -205,7 +210,7 @@ class NotifierSettings(WorkerSettings):
     @model_validator(mode="after")
     def _recipients_within_the_allowed_domains(self) -> NotifierSettings:
         allowed = [domain.strip().lower().strip(".") for domain in self.mail_allowed_domains]
-        if not allowed:
+        if not allowed or self.routing_table is not None:  # the table's addresses are checked where it is read
             return self
         for name, address in (("crime_desk_email", self.crime_desk_email),
                               ("safeguarding_email", self.safeguarding_email)):

@@ -1,4 +1,4 @@
-"""Notifier worker: decisions → crime desk and safeguarding told once each → cpi.notification.delivered.v1.
+"""Notifier worker: decisions → every team the routing table picks, told once each → cpi.notification.delivered.v1.
 
 A delivery that fails waits on cpi.notification.retry.v1 (with its decision, so nothing else is
 needed to try again) and is retried with growing pauses; after `max_attempts` it is dead-lettered,
@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import structlog
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 
-from schemas import Decision, DeliveryChannel, DeliveryStatus, NotificationRecord, PendingNotification, Team
+from schemas import Decision, DeliveryChannel, DeliveryStatus, NotificationRecord, PendingNotification
 from schemas.base import utc_today
 from schemas.topics import DECIDED, DELIVERED, RETRY
 from services.common.days import day_timestamp
@@ -33,9 +33,9 @@ from services.common.kafka.stage import (
 )
 from services.common.serde import decode, encode
 from services.common.settings import NotifierSettings
-from services.notifier.adapters.delivery import DeliveryError, Transport, transports_from
+from services.notifier.adapters.delivery import DeliveryError, Transport, routing_from, transports_from
 from services.notifier.adapters.ledger import DeliveryLedger, State, open_ledger
-from services.notifier.domain import Notification, notifications_for
+from services.notifier.domain import Notification, RoutingTable, notifications_for, route
 
 STAGE = "notifier"
 RETRY_STAGE = "notifier-retry"
@@ -46,8 +46,19 @@ log = structlog.get_logger(__name__)
 
 NOTIFICATIONS = Counter(
     "cpi_notifications_total",
-    "Notifications by team and result (delivered, failed, retry_scheduled, duplicate_skipped, claimed_elsewhere).",
-    ["team", "result"],
+    "Notifications by team, channel and result (delivered, failed, retry_scheduled, duplicate_skipped,"
+    " claimed_elsewhere).",
+    ["team", "channel", "result"],
+)
+UNMATCHED = Counter(
+    "cpi_notifier_unmatched_decisions_total",
+    "Decisions for crime desk or safeguarding that no team's conditions matched, sent to the default team.",
+)
+DELIVERY_SECONDS = Histogram(
+    "cpi_notification_delivery_seconds",
+    "From the notifier taking a decision to its notification delivered, retries included, by team and channel.",
+    ["team", "channel"],
+    buckets=(0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 4 * 3600.0, 24 * 3600.0),
 )
 
 
@@ -74,57 +85,63 @@ class NotificationUndeliverable(CpiError):
 class Notifier:
     """Delivers each notification once, and schedules or gives up on the ones that fail."""
 
-    def __init__(self, transports: dict[Team, Transport], ledger: DeliveryLedger, settings: NotifierSettings) -> None:
+    def __init__(self, transports: dict[str, Transport], ledger: DeliveryLedger, settings: NotifierSettings,
+                 table: RoutingTable | None = None) -> None:
         self._transports = transports
         self._ledger = ledger
         self._settings = settings
+        self._table = table or routing_from(settings)
 
-    async def attempt(self, note: Notification, decision: Decision, failed_before: int) -> list[Publish]:
+    async def attempt(self, note: Notification, decision: Decision, failed_before: int,
+                      first_attempt_at: datetime | None = None) -> list[Publish]:
         """One delivery attempt: claim, send, keep the record, publish it (see adapters/ledger.py for the
         states). Returns a delivered record, a retry scheduled, nothing (already recorded), or raises when out
         of attempts."""
-        transport = self._transports[note.team]
+        transport = self._transports[note.channel.kind]
+        channel = transport.channel.value
+        started = first_attempt_at or datetime.now(UTC)
         entry = await asyncio.to_thread(self._ledger.claim, note.notification_id, transport.channel)
         if entry.state is State.RECORDED:
-            NOTIFICATIONS.labels(note.team.value, "duplicate_skipped").inc()
+            NOTIFICATIONS.labels(note.team, channel, "duplicate_skipped").inc()
             return []
         if entry.state is State.SENT:
             # Told already, its record not yet acknowledged (a crash in between, or another replica still
             # publishing): publish the record kept in the ledger, the very bytes, and send nothing.
-            NOTIFICATIONS.labels(note.team.value, "duplicate_skipped").inc()
+            NOTIFICATIONS.labels(note.team, channel, "duplicate_skipped").inc()
             value = entry.record or encode(self._record(note, decision, entry.channel, failed_before + 1,
                                                         DeliveryStatus.DELIVERED, None))
             return [self._delivered(note, decision, value)]
         if not entry.mine:
             # Another notifier is sending it now (or died doing so): look again once its lease has run out;
             # by then it is sent, or the claim is free. Not a failed attempt, so not counted as one.
-            NOTIFICATIONS.labels(note.team.value, "claimed_elsewhere").inc()
+            NOTIFICATIONS.labels(note.team, channel, "claimed_elsewhere").inc()
             record = self._record(note, decision, transport.channel, max(failed_before, 1), DeliveryStatus.FAILED,
                                   "another notifier holds the claim to send it")
             due = datetime.fromtimestamp(entry.lease_until or 0, UTC) + timedelta(seconds=1)
-            return [self._pending(record, decision, max(due, datetime.now(UTC)))]
+            return [self._pending(record, decision, max(due, datetime.now(UTC)), started)]
         attempts = failed_before + 1
-        log.info("notification_sending", notification_id=note.notification_id, team=note.team.value)
+        log.info("notification_sending", notification_id=note.notification_id, team=note.team)
         try:
             await asyncio.to_thread(transport.deliver, note)
         except DeliveryError as exc:
             await asyncio.to_thread(self._ledger.release, note.notification_id)
-            NOTIFICATIONS.labels(note.team.value, "failed").inc()
-            log.warning("delivery_failed", notification_id=note.notification_id, team=note.team.value,
+            NOTIFICATIONS.labels(note.team, channel, "failed").inc()
+            log.warning("delivery_failed", notification_id=note.notification_id, team=note.team,
                         attempt=attempts, error=str(exc))
             if attempts >= self._settings.max_attempts:
                 raise NotificationUndeliverable(
-                    f"{note.team.value} could not be told after {attempts} attempts: {exc}") from None
+                    f"{note.team} could not be told after {attempts} attempts: {exc}") from None
             record = self._record(note, decision, transport.channel, attempts, DeliveryStatus.FAILED, str(exc))
             pause = min(timedelta(seconds=self._settings.retry_after_seconds * 2 ** (attempts - 1)), _LONGEST_PAUSE)
-            NOTIFICATIONS.labels(note.team.value, "retry_scheduled").inc()
-            return [self._pending(record, decision, datetime.now(UTC) + pause)]
+            NOTIFICATIONS.labels(note.team, channel, "retry_scheduled").inc()
+            return [self._pending(record, decision, datetime.now(UTC) + pause, started)]
         fault_point("sent")  # the documented window: told, and the ledger does not know yet
         value = encode(self._record(note, decision, transport.channel, attempts, DeliveryStatus.DELIVERED, None))
         if not await asyncio.to_thread(self._ledger.sent, note.notification_id, value):
-            log.warning("delivery_claim_lapsed", notification_id=note.notification_id, team=note.team.value)
-        log.info("notification_sent", notification_id=note.notification_id, team=note.team.value)
-        NOTIFICATIONS.labels(note.team.value, "delivered").inc()
+            log.warning("delivery_claim_lapsed", notification_id=note.notification_id, team=note.team)
+        log.info("notification_sent", notification_id=note.notification_id, team=note.team)
+        NOTIFICATIONS.labels(note.team, channel, "delivered").inc()
+        DELIVERY_SECONDS.labels(note.team, channel).observe((datetime.now(UTC) - started).total_seconds())
         fault_point("ledger")  # sent and in the ledger, its record not yet published
         return [self._delivered(note, decision, value)]
 
@@ -140,8 +157,10 @@ class Notifier:
                        on_acked=recorded)
 
     @staticmethod
-    def _pending(record: NotificationRecord, decision: Decision, not_before: datetime) -> Publish:
-        pending = PendingNotification(record=record, decision=decision, not_before=not_before)
+    def _pending(record: NotificationRecord, decision: Decision, not_before: datetime,
+                 first_attempt_at: datetime) -> Publish:
+        pending = PendingNotification(record=record, decision=decision, not_before=not_before,
+                                      first_attempt_at=first_attempt_at)
         return Publish(topic=RETRY, key=decision.intel_id.encode(), value=encode(pending), timestamp=day_timestamp())
 
     @staticmethod
@@ -151,12 +170,20 @@ class Notifier:
             notification_id=note.notification_id, decision_id=decision.decision_id, intel_id=decision.intel_id,
             team=note.team, outcome=note.outcome, priority=decision.priority, channel=channel,
             status=status, attempts=attempts, delivered_on=utc_today(), error=error,
+            routing_version=note.routing_version,
         )
 
     def decisions_handler(self) -> Handler:
         async def handle(value: bytes) -> Sequence[Publish]:
             decision = decode(Decision, value)
-            return [p for note in notifications_for(decision) for p in await self.attempt(note, decision, 0)]
+            taken = datetime.now(UTC)  # delivery latency counts from here, for each team's notification
+            routing = route(decision, self._table)
+            if routing.unmatched:  # never dropped: the default team has it, and operations can see that
+                UNMATCHED.inc()
+                log.warning("decision_matched_no_team", decision_id=decision.decision_id,
+                            outcomes=[o.value for o in decision.outcomes], priority=decision.priority.value,
+                            default_team=self._table.default_team, routing_version=self._table.version)
+            return [p for note in routing.notifications for p in await self.attempt(note, decision, 0, taken)]
 
         return handle
 
@@ -172,11 +199,11 @@ class Notifier:
                                 timestamp=day_timestamp())]
             if wait > 0:
                 await asyncio.sleep(wait)
-            note = next((n for n in notifications_for(pending.decision)
+            note = next((n for n in notifications_for(pending.decision, self._table)
                          if n.notification_id == pending.record.notification_id), None)
             if note is None:
                 raise DecodeError("notification_mismatch", "the pending notification is not one its decision makes")
-            return await self.attempt(note, pending.decision, pending.record.attempts)
+            return await self.attempt(note, pending.decision, pending.record.attempts, pending.first_attempt_at)
 
         return handle
 
@@ -186,7 +213,8 @@ def build(settings: NotifierSettings) -> CpiApp:
     # Unique per process: a restarted notifier waits for its predecessor's claims to lapse, like any other.
     owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     ledger = open_ledger(settings.delivery_ledger, owner, settings.delivery_lease_seconds)
-    notifier = Notifier(transports_from(settings), ledger, settings)
+    # A bad routing table stops the worker here, with the line named.
+    notifier = Notifier(transports_from(settings), ledger, settings, routing_from(settings))
     register_stage(app, settings, stage=STAGE, source=DECIDED, handler=notifier.decisions_handler())
     register_stage(app, settings, stage=RETRY_STAGE, source=RETRY, handler=notifier.retries_handler())
     return app

@@ -17,8 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from schemas import (
@@ -35,8 +34,8 @@ from schemas import (
     Thrive,
 )
 from schemas.intel import SanitisedIntel
-from schemas.submission import Subject, SubjectRole
-from services.common.errors import ConfigurationError
+from schemas.submission import SubjectRole
+from services.common.datafile import load_yaml_model
 from services.router.model import TextModel
 
 DEFAULT_RULES_PATH = Path(__file__).with_name("rules.yaml")
@@ -230,54 +229,9 @@ def _lexicon_references(condition: Condition, path: str) -> Iterator[tuple[str, 
 
 def load_rules(path: Path | None = None) -> RoutingRules:
     """Read and validate the rules file; a bad file raises ConfigurationError naming file and line."""
-    path = path or DEFAULT_RULES_PATH
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigurationError(f"{path}: cannot read the routing rules: {error}") from error
-    try:
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as error:
-        line = error.problem_mark.line + 1 if error.problem_mark else 1
-        raise ConfigurationError(f"{path}:{line}: not valid YAML: {error.problem}") from error
-    except yaml.YAMLError as error:
-        raise ConfigurationError(f"{path}: not valid YAML: {error}") from error
-    if not isinstance(data, dict):
-        raise ConfigurationError(f"{path}:1: the routing rules must be a mapping with version, lexicons and rules")
-    try:
-        rules = RoutingRules.model_validate(data)
-    except ValidationError as error:
-        root = yaml.compose(text)
-        problems = []
-        for detail in error.errors(include_url=False, include_input=False):
-            location: tuple[str | int, ...] = tuple(detail["loc"])
-            context = detail.get("ctx") or {}
-            if not location and "path" in context:
-                location = tuple(int(p) if p.isdigit() else p for p in str(context["path"]).split("."))
-            line = _line_of(root, location)
-            where = ".".join(str(part) for part in location) or "(top level)"
-            problems.append(f"{path}:{line}: {where}: {detail['msg']}")
-        raise ConfigurationError("invalid routing rules:\n" + "\n".join(problems)) from error
+    rules = load_yaml_model(path or DEFAULT_RULES_PATH, RoutingRules, "the routing rules")
     _index(rules)  # compile every term now, at start-up, rather than on the first report
     return rules
-
-
-def _line_of(node: yaml.Node | None, location: tuple[str | int, ...]) -> int:
-    """The 1-based line of the deepest YAML node along `location` (pydantic's error path)."""
-    if node is None:
-        return 1
-    line = node.start_mark.line + 1
-    for part in location:
-        child: yaml.Node | None = None
-        if isinstance(node, yaml.MappingNode):
-            child = next((value for key, value in node.value if key.value == str(part)), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            child = node.value[part]
-        if child is None:
-            break  # pydantic adds parts (union members, validator names) that are not in the YAML
-        node = child
-        line = node.start_mark.line + 1
-    return line
 
 
 # ------------------------------------------------------------------------------- text matching
@@ -315,16 +269,7 @@ def _term_regex(term: str) -> str:
 
 
 _WORD_CHAR = re.compile(r"[\w']")
-# An age in a subject's free description: "about 13", "aged 16 or 17", "a 15-year-old", "15yo"; not "about
-# 30 minutes" or "about 6 months".
-_DESCRIBED_AGE = re.compile(
-    r"\b(?:aged?|about|around|approximately|approx\.?|roughly|maybe|possibly|perhaps)\s+(\d{1,2})\b"
-    r"(?!\s*(?:minutes|mins|hours|days|weeks|months|times|%|pounds|miles|metres|feet|ft|cm|kg|stone|years\s+ago|[:.]\d))"
-    r"|\b(\d{1,2})\s*[- ]?(?:years?[- ]old|yrs?\b|yo\b|y/o)",
-    re.IGNORECASE,
-)
-
-
+# (A subject's age, from its fields or its description, is Subject.age_on in schemas: one reading for every service.)
 @dataclass(frozen=True)
 class _Term:
     """A compiled lexicon term. A match may not start inside a word: `guarded` terms are checked for that after
@@ -526,18 +471,6 @@ def _index(rules: RoutingRules) -> _LexiconIndex:
     return cached[1]
 
 
-def _age(subject: Subject, today: date) -> int | None:
-    """Age in whole years from date of birth (at `today`), else the approximate age, else an age the
-    description gives ("girl about 13", "a 15-year-old"), else unknown."""
-    if subject.date_of_birth is not None:
-        born = subject.date_of_birth
-        return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
-    if subject.approx_age is not None:
-        return subject.approx_age
-    found = _DESCRIBED_AGE.search(subject.description or "")
-    return int(found.group(1) or found.group(2)) if found else None
-
-
 class _Facts:
     """What the rules look at, worked out once per intel; lexicon matches are cached as they are asked for."""
 
@@ -545,7 +478,7 @@ class _Facts:
         self.intel = intel
         self.rules = rules
         # Each subject's age, worked out once: rules ask about ages many times per intel.
-        self.ages = [_age(subject, today) for subject in intel.subjects]
+        self.ages = [subject.age_on(today) for subject in intel.subjects]
         self.text = _searchable_text(intel)
         self.index = _index(rules)
         lower_text = self.text.lower()
@@ -756,7 +689,7 @@ def model_inputs(intel: SanitisedIntel, today: date | None = None) -> tuple[str,
     The model is trained on exactly this (`cpi build-model`), so training and scoring cannot drift apart.
     """
     today = today or intel.received_on
-    return _searchable_text(intel), _fact_tokens(intel, [_age(subject, today) for subject in intel.subjects])
+    return _searchable_text(intel), _fact_tokens(intel, [subject.age_on(today) for subject in intel.subjects])
 
 
 _SECOND_OPINION = (  # the outcome targets, and how a sentence names each

@@ -31,8 +31,9 @@ from services.common.kafka.broker import free_port
 from services.common.processes import stop_process, wait_until_ready
 from services.notifier.domain import notification_id
 from services.notifier.worker import FAULT_ENV
-from tests.integration.notifier.test_delivery import SECRET, _Inbox, decision, http_server, smtp_server
+from tests.integration.notifier.test_delivery import SECRET, decision, http_server, smtp_server
 from tests.kafka_helpers import produce, read_all
+from tests.mail_helpers import Inbox
 from tests.postgres_helpers import fresh_schema
 
 __all__ = ["http_server", "smtp_server"]  # the real receivers' fixtures, shared with the notifier's tests
@@ -61,7 +62,7 @@ def expected_notifications(made: list[Decision]) -> set[str]:
     return {notification_id(d.decision_id, teams[o.value]) for d in made for o in d.outcomes if o.value in teams}
 
 
-def receipts(inbox: _Inbox, posts: list[dict[str, Any]], made: list[Decision]) -> list[tuple[str, str, str]]:
+def receipts(inbox: Inbox, posts: list[dict[str, Any]], made: list[Decision]) -> list[tuple[str, str, str]]:
     """Every message the receivers got, as (team, decision id, the key it carried): the SMTP message's
     Message-ID, the webhook's Idempotency-Key."""
     decision_of_intel = {d.intel_id: d.decision_id for d in made}
@@ -150,7 +151,7 @@ def run_until_delivered(notifiers: Notifiers, bootstrap: str, delivered_topic: s
 
 @pytest.fixture
 def notifier_env(kafka_bootstrap: str, topic_prefix: str, topic_factory: Callable[..., dict[str, str]],
-                 smtp_server: tuple[int, _Inbox], http_server: Any) -> dict[str, str]:
+                 smtp_server: tuple[int, Inbox], http_server: Any) -> dict[str, str]:
     """A notifier's environment: this test's topics, crime desk by real SMTP, safeguarding by real webhook,
     a 3 s claim lease (so a dead notifier's claims lapse quickly) and a short session timeout."""
     topic_factory(DECIDED, DELIVERED, RETRY, DEADLETTER)
@@ -212,7 +213,7 @@ def report(scenario: str, made: list[Decision], keys: Counter[str], window: set[
 
 
 def test_a_notifier_killed_between_sending_and_recording_leaves_no_hole_in_the_record(
-    notifiers: Notifiers, kafka_bootstrap: str, topic_prefix: str, smtp_server: tuple[int, _Inbox], http_server: Any,
+    notifiers: Notifiers, kafka_bootstrap: str, topic_prefix: str, smtp_server: tuple[int, Inbox], http_server: Any,
 ) -> None:
     """Killed once after telling a team and before its ledger says so (the window), restarted with a kill after
     the ledger and before the delivered record, then restarted clean: every notification reaches its team and
@@ -251,7 +252,7 @@ def test_a_notifier_killed_between_sending_and_recording_leaves_no_hole_in_the_r
 
 def test_two_notifier_replicas_on_a_shared_ledger_under_sigkill_tell_each_team_once(
     notifiers: Notifiers, notifier_env: dict[str, str], postgres_server: str, kafka_bootstrap: str,
-    topic_prefix: str, smtp_server: tuple[int, _Inbox], http_server: Any,
+    topic_prefix: str, smtp_server: tuple[int, Inbox], http_server: Any,
 ) -> None:
     """Two notifier replicas share one PostgreSQL ledger; one is SIGKILLed in the window (sent, not in the
     ledger), the other after its ledger write, both restarted: distinct notifications counted at the receivers

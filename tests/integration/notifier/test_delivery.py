@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from pydantic import SecretStr, ValidationError
+from pydantic import ValidationError
 
 from schemas import Decision, DeliveryChannel, NotificationRecord, Team, WebhookAlert
 from services.common.kafka.broker import free_port
@@ -22,11 +21,20 @@ from services.notifier.adapters.delivery import (
     OutboxTransport,
     SmtpTransport,
     WebhookTransport,
+    routing_from,
     transports_from,
 )
 from services.notifier.adapters.ledger import SqliteDeliveryLedger
-from services.notifier.domain import REPLAY_WINDOW_SECONDS, SIGNATURE_HEADER, notifications_for, verify_webhook
+from services.notifier.domain import (
+    REPLAY_WINDOW_SECONDS,
+    SIGNATURE_HEADER,
+    Notification,
+    notifications_for,
+    verify_webhook,
+)
 from services.notifier.worker import NotificationUndeliverable, Notifier
+from tests.mail_helpers import Inbox
+from tests.mail_helpers import smtp_server as mail_server
 
 SECRET = "a-team-webhook-secret-of-forty-characters"
 
@@ -51,26 +59,16 @@ def local_ledger(folder: Path, owner: str = "test-notifier") -> SqliteDeliveryLe
     return SqliteDeliveryLedger(folder / "ledger.db", owner, lease_seconds=120)
 
 
-class _Inbox:
-    def __init__(self) -> None:
-        self.messages: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(envelope)
-        return "250 Message accepted for delivery"
+def notes(made: Decision, **settings: Any) -> list[Notification]:
+    """The notifications for `made` under the simplest routing table, the one these settings make."""
+    return notifications_for(made, routing_from(NotifierSettings(**settings)))
 
 
 @pytest.fixture
-def smtp_server() -> Iterator[tuple[int, _Inbox]]:
+def smtp_server() -> Iterator[tuple[int, Inbox]]:
     """A real SMTP server on loopback that keeps what it receives."""
-    inbox = _Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield port, inbox
-    finally:
-        controller.stop()
+    with mail_server() as server:
+        yield server
 
 
 @pytest.fixture
@@ -99,13 +97,12 @@ def http_server() -> Iterator[tuple[str, list[dict[str, Any]], dict[str, int]]]:
         server.shutdown()
 
 
-def test_smtp_delivery_reaches_a_real_mail_server(smtp_server: tuple[int, _Inbox]) -> None:
+def test_smtp_delivery_reaches_a_real_mail_server(smtp_server: tuple[int, Inbox]) -> None:
     """A crime-desk notification is sent by SMTP to the crime desk's address, with the sanitised text."""
     port, inbox = smtp_server
     settings = NotifierSettings(smtp_host="127.0.0.1", smtp_port=port, crime_desk_email="desk@force.example")
-    note = notifications_for(decision(["crime_desk"]))[0]
-    recipients = {Team.CRIME_DESK: "desk@force.example", Team.SAFEGUARDING: "sg@force.example"}
-    SmtpTransport(settings, recipients).deliver(note)
+    note = notes(decision(["crime_desk"]), crime_desk_email="desk@force.example")[0]
+    SmtpTransport(settings).deliver(note)
     assert len(inbox.messages) == 1
     assert inbox.messages[0].rcpt_tos == ["desk@force.example"]
     content = inbox.messages[0].content.decode()
@@ -115,23 +112,24 @@ def test_smtp_delivery_reaches_a_real_mail_server(smtp_server: tuple[int, _Inbox
 def test_smtp_failure_is_a_delivery_error() -> None:
     """No server listening means a DeliveryError, not a crash."""
     settings = NotifierSettings(smtp_host="127.0.0.1", smtp_port=free_port())
-    note = notifications_for(decision(["crime_desk"]))[0]
+    note = notes(decision(["crime_desk"]))[0]
     with pytest.raises(DeliveryError):
-        SmtpTransport(settings, {Team.CRIME_DESK: "a@b.example", Team.SAFEGUARDING: "c@d.example"}).deliver(note)
+        SmtpTransport(settings).deliver(note)
 
 
 def test_webhook_delivery_posts_json_with_an_idempotency_key(http_server: Any) -> None:
     """A webhook notification is a JSON POST of the versioned WebhookAlert schema carrying the notification id
     as its Idempotency-Key; a non-2xx answer is a DeliveryError."""
     url, received, control = http_server
-    note = notifications_for(decision(["safeguarding"], "medium"))[0]
-    WebhookTransport(url, [SecretStr(SECRET)]).deliver(note)
+    note = notes(decision(["safeguarding"], "medium"), safeguarding_webhook=url,
+                 safeguarding_webhook_secrets=[SECRET])[0]
+    WebhookTransport().deliver(note)
     alert = WebhookAlert.model_validate_json(received[0]["raw"])
     assert (alert.schema_version, alert.team, alert.notification_id) == ("1", Team.SAFEGUARDING, note.notification_id)
     assert received[0]["idempotency_key"] == note.notification_id
     control["status"] = 503
     with pytest.raises(DeliveryError):
-        WebhookTransport(url, [SecretStr(SECRET)]).deliver(note)
+        WebhookTransport().deliver(note)
 
 
 def test_a_receiver_can_tell_a_real_alert_from_a_forged_or_replayed_one(http_server: Any) -> None:
@@ -140,8 +138,9 @@ def test_a_receiver_can_tell_a_real_alert_from_a_forged_or_replayed_one(http_ser
     team's secret): the receiver's check (docs/webhooks.md) accepts it with the secret, and refuses it with
     another secret, with a byte of the body changed, or once it is older than the replay window."""
     url, received, _control = http_server
-    note = notifications_for(decision(["safeguarding"], "medium"))[0]
-    WebhookTransport(url, [SecretStr(SECRET)]).deliver(note)
+    note = notes(decision(["safeguarding"], "medium"), safeguarding_webhook=url,
+                 safeguarding_webhook_secrets=[SECRET])[0]
+    WebhookTransport().deliver(note)
     raw, header = received[0]["raw"], received[0]["signature"]
     now = time.time()
     assert verify_webhook(header, raw, [SECRET.encode()], now)
@@ -157,7 +156,8 @@ def test_while_a_team_rotates_its_secret_both_the_old_and_the_new_one_verify(htt
     moved to the new secret and one still on the old both accept it."""
     url, received, _control = http_server
     old, new = "o" * 40, "n" * 40
-    WebhookTransport(url, [SecretStr(old), SecretStr(new)]).deliver(notifications_for(decision(["crime_desk"]))[0])
+    note = notes(decision(["crime_desk"]), crime_desk_webhook=url, crime_desk_webhook_secrets=[old, new])[0]
+    WebhookTransport().deliver(note)
     raw, header = received[0]["raw"], received[0]["signature"]
     assert header.count("v1=") == 2
     assert verify_webhook(header, raw, [old.encode()], time.time())
@@ -183,7 +183,7 @@ def test_an_unsigned_or_plain_http_webhook_stops_the_notifier_with_a_clear_error
 
 
 async def test_a_redelivered_decision_notifies_each_team_once(
-    smtp_server: tuple[int, _Inbox], http_server: Any, tmp_path: Path
+    smtp_server: tuple[int, Inbox], http_server: Any, tmp_path: Path
 ) -> None:
     """The worker's handler tells crime desk (SMTP) and safeguarding (webhook) once each and publishes a
     delivered record per team; on redelivery of the same decision it sends nothing and publishes the very
@@ -215,7 +215,7 @@ async def test_a_ledger_from_before_records_were_kept_still_gets_a_delivered_rec
     import sqlite3
 
     settings = NotifierSettings(data_dir=tmp_path)
-    note = notifications_for(decision(["crime_desk"]))[0]
+    note = notes(decision(["crime_desk"]))[0]
     with sqlite3.connect(tmp_path / "ledger.db") as old:
         old.execute("CREATE TABLE delivered (notification_id TEXT PRIMARY KEY, channel TEXT NOT NULL)")
         old.execute("INSERT INTO delivered VALUES (?, 'smtp')", (note.notification_id,))
@@ -237,9 +237,8 @@ async def test_intelligence_log_only_notifies_nobody(tmp_path: Path) -> None:
 
 def test_outbox_writes_one_message_file_per_notification(tmp_path: Path) -> None:
     """Without a mail server, each notification becomes an .eml file named by its id."""
-    note = notifications_for(decision(["crime_desk"]))[0]
-    recipients = {Team.CRIME_DESK: "desk@x.example", Team.SAFEGUARDING: "s@x.example"}
-    OutboxTransport(tmp_path, "cpi@x.example", recipients).deliver(note)
+    note = notes(decision(["crime_desk"]), crime_desk_email="desk@x.example")[0]
+    OutboxTransport(tmp_path, "cpi@x.example").deliver(note)
     mail = (tmp_path / f"{note.notification_id}.eml").read_text()
     assert "To: desk@x.example" in mail and "Skinny" in mail
 
@@ -269,6 +268,9 @@ async def test_a_failed_delivery_is_retried_from_the_retry_topic_until_it_is_del
     second = await retry(first[0].value)
     assert [p.topic for p in second] == [RETRY]
     assert PendingNotification.model_validate_json(second[0].value).record.attempts == 2
+    # Delivery latency counts from the first attempt: the time travels unchanged from retry to retry.
+    assert pending.first_attempt_at is not None
+    assert PendingNotification.model_validate_json(second[0].value).first_attempt_at == pending.first_attempt_at
     control["status"] = 200
     third = await retry(second[0].value)
     assert [p.topic for p in third] == [DELIVERED]
@@ -307,7 +309,7 @@ async def test_a_retry_not_yet_due_is_put_back_rather_than_held(tmp_path: Path, 
     settings = NotifierSettings(data_dir=tmp_path)
     notifier = Notifier(transports_from(settings), local_ledger(tmp_path), settings)
     made = decision(["crime_desk"])
-    note = notifications_for(made)[0]
+    note = notes(made)[0]
     record = NotificationRecord(notification_id=note.notification_id, decision_id=made.decision_id,
                                 intel_id=made.intel_id, team=note.team, outcome=note.outcome, priority=made.priority,
                                 channel=DeliveryChannel.OUTBOX, status="failed", attempts=1,

@@ -20,7 +20,8 @@ from services.common.settings import NotifierSettings
 from services.notifier.adapters.delivery import transports_from
 from services.notifier.adapters.ledger import DeliveryLedger, LedgerError, State, open_ledger
 from services.notifier.worker import Notifier
-from tests.integration.notifier.test_delivery import SECRET, _Inbox, decision, http_server, smtp_server
+from tests.integration.notifier.test_delivery import SECRET, decision, http_server, smtp_server
+from tests.mail_helpers import Inbox
 from tests.postgres_helpers import fresh_schema
 
 __all__ = ["http_server", "smtp_server"]  # the real servers' fixtures, shared with test_delivery
@@ -125,7 +126,7 @@ def test_concurrent_claims_on_the_shared_ledger_grant_each_notification_once(pos
 
 
 async def test_two_notifier_replicas_on_one_ledger_tell_each_team_once(
-    smtp_server: tuple[int, _Inbox], http_server: Any, postgres_ledger_url: str, tmp_path: Path
+    smtp_server: tuple[int, Inbox], http_server: Any, postgres_ledger_url: str, tmp_path: Path
 ) -> None:
     """Two notifiers with their own connections to one PostgreSQL ledger handle the same decision at the same
     moment (as around a rebalance): crime desk (real SMTP) and safeguarding (real HTTP) are each told once.
@@ -144,7 +145,7 @@ async def test_two_notifier_replicas_on_one_ledger_tell_each_team_once(
     published = [p for output in outputs for p in output]
     delivered = [NotificationRecord.model_validate_json(p.value) for p in published if p.topic == DELIVERED]
     pending = [p for p in published if p.topic == RETRY]
-    assert {r.team.value for r in delivered} == {"crime_desk", "safeguarding"}
+    assert {r.team for r in delivered} == {"crime_desk", "safeguarding"}
     assert len(delivered) + len(pending) == 4  # each replica accounts for each team
     await asyncio.sleep(1.2)
     for p in pending:

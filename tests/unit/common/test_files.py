@@ -17,7 +17,7 @@ from services.common.settings import IntakeSettings
 from services.intake.idempotency import IdempotencyStore, Receipt, idempotency_path
 from services.intake.protection import edge_secret
 from services.notifier.adapters.delivery import OutboxTransport
-from services.notifier.domain import Notification
+from services.notifier.domain import EmailChannel, Notification
 
 
 @pytest.fixture
@@ -53,12 +53,13 @@ def test_what_the_edge_writes_is_private_even_under_the_usual_umask(tmp_path: Pa
     store.claim("scope", "fingerprint", Receipt(receipt_id="r" * 32, received_at=datetime.now(UTC)))
     assert {p.name for p in idempotency_path(settings).parent.iterdir()} >= {
         "idempotency.db", "idempotency.db-wal", "idempotency.db-shm"}
-    outbox = OutboxTransport(settings.data_dir / "outbox", "cpi@localhost", {team: "t@localhost" for team in Team})
+    outbox = OutboxTransport(settings.data_dir / "outbox", "cpi@localhost")
     alert = WebhookAlert(notification_id="a" * 32, decision_id="d" * 32, intel_id="b" * 32, team=Team.CRIME_DESK,
                          outcome=Outcome.CRIME_DESK, priority=Priority.MEDIUM, categories=[Category("organised_crime")],
                          received_on=datetime.now(UTC).date(), rules_version="r", subject="s", body="b")
     outbox.deliver(Notification(notification_id="a" * 32, team=Team.CRIME_DESK, outcome=Outcome.CRIME_DESK,
-                                subject="s", body="b", alert=alert))
+                                subject="s", body="b", alert=alert, channel=EmailChannel(email="t@localhost"),
+                                routing_version="v"))
     assert_private(settings.data_dir)
     store.close()
 
