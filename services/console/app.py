@@ -13,19 +13,27 @@ from __future__ import annotations
 import hmac
 import secrets
 import time
+import warnings
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
 import structlog
-from authlib.integrations.starlette_client import OAuth, OAuthError
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import MutableHeaders
 from starlette.middleware.sessions import SessionMiddleware
 
 from services.common.files import write_private
+
+with warnings.catch_warnings():
+    # authlib turns its own deprecation warnings always-on and warns at import that its httpx client will move to
+    # httpx2; the console uses the Starlette client, so the line would only be noise on the console's stderr.
+    import authlib.deprecate  # noqa: F401  (its always-on filter first, so the ignore below comes before it)
+
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from authlib.integrations.starlette_client import OAuth, OAuthError
 from services.console import pages
 from services.console.adapters.held import HeldReview, NotFoundInText
 from services.console.adapters.requests import RecontactRequests

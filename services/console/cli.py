@@ -10,22 +10,26 @@ import argparse
 from typing import Any
 
 import structlog
-import uvicorn
-from prometheus_client import start_http_server
 
 from services.common.errors import CpiError
-from services.common.keys import load_unseal_keys
-from services.common.settings import IntakeSettings
-from services.console.adapters.held import HeldReview
-from services.console.adapters.requests import RecontactRequests
-from services.console.app import create_console
-from services.console.settings import ConsoleSettings
-from services.sanitiser.worker import open_store
 
 log = structlog.get_logger(__name__)
 
 
 def _console(args: argparse.Namespace) -> int:
+    # Imported here, not at the top: every `cpi` command registers this one, and the console's web stack
+    # (authlib, uvicorn) would otherwise load, and print its warnings, in `cpi assess` and the rest.
+    import uvicorn
+    from prometheus_client import start_http_server
+
+    from services.common.keys import load_unseal_keys
+    from services.common.settings import IntakeSettings
+    from services.console.adapters.held import HeldReview
+    from services.console.adapters.requests import RecontactRequests
+    from services.console.app import create_console
+    from services.console.settings import ConsoleSettings
+    from services.sanitiser.worker import open_store
+
     settings = ConsoleSettings()
     if settings.console_port == IntakeSettings().api_port:
         raise CpiError("CPI_CONSOLE_PORT must differ from CPI_API_PORT: the console is never on the public edge")
