@@ -128,6 +128,7 @@ def _cluster(overlay: str) -> Cluster:
         "stranger": Party("stranger", "default", {"app": "something-else"}),
         "dns": Party("dns", "kube-system", {"k8s-app": "kube-dns"}),
         "database": Party("database", NAMESPACE, {"app.kubernetes.io/component": "sealed-store-db"}),
+        "ledger-database": Party("ledger-database", NAMESPACE, {"app.kubernetes.io/component": "notifier-ledger-db"}),
         # Strimzi runs the brokers in the pipeline's namespace; the base expects an existing Kafka elsewhere.
         "kafka": Party("kafka", NAMESPACE if strimzi else "kafka",
                        {"app.kubernetes.io/name": "kafka", "strimzi.io/cluster": "cpi-kafka",
@@ -181,6 +182,15 @@ def test_only_the_sanitiser_and_the_console_reach_the_sealed_store_database(over
     and the Intelligence Unit console (which unseals) only, not the edge, the other stages or anyone else."""
     cluster = CLUSTERS[overlay]
     assert _who_may(cluster, cluster.others["database"], 5432) == {"sanitiser", "console"}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_only_the_notifiers_reach_their_shared_delivery_ledger(overlay: str) -> None:
+    """The notifier replicas share one ledger database (so two never both send); only they reach it, and they,
+    the pod that talks to the outside world, do not reach the sealed store's database."""
+    cluster = CLUSTERS[overlay]
+    assert _who_may(cluster, cluster.others["ledger-database"], 5432) == {"notifier"}
+    assert not cluster.may(cluster.pods["notifier"], cluster.others["database"], 5432)
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
