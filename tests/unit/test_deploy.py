@@ -97,9 +97,9 @@ def test_the_edge_keeps_metrics_internal_and_is_rate_limited_at_the_ingress() ->
     assert backends == [{"name": "cpi-intake-api", "port": {"name": "http"}}]
 
 
-# The Deployment of each process that holds keys; the router and notifier hold none.
+# The Deployment of each process that holds keys; the router and notifier hold none; the console is the unseal path.
 _PODS = {"cpi-intake-api": "edge", "cpi-intake": "intake", "cpi-sanitiser": "sanitiser", "cpi-router": "router",
-         "cpi-notifier": "notifier"}
+         "cpi-notifier": "notifier", "cpi-console": "unseal"}
 
 
 def _secrets_of(pod: dict[str, Any]) -> tuple[set[str], set[str]]:
@@ -118,7 +118,8 @@ def _secrets_of(pod: dict[str, Any]) -> tuple[set[str], set[str]]:
 
 def test_each_pod_mounts_exactly_its_own_keys_and_the_edge_no_store_url() -> None:
     """Each Deployment mounts one Secret per key it holds (as services.common.keys says) and no other key:
-    the edge only the transport public key, the router and notifier none, no pod the unseal private key;
+    the edge only the transport public key, the router and notifier none, only the console (the unseal path) the
+    unseal private key;
     the keys folder is where the settings look, and a missing key stops a pod rather than being made. The
     edge takes no Secret that holds the sealed store's URL; only the sanitiser takes that one."""
     from services.common.keys import KEYS, keys_of
@@ -141,10 +142,11 @@ def test_each_pod_mounts_exactly_its_own_keys_and_the_edge_no_store_url() -> Non
         store_url = {"cpi-sealed-store", "cpi-secrets"}  # cpi-secrets held the URL before; the edge gets neither
         if process == "edge":
             assert not env & store_url and not mounted & store_url
-        if process != "sanitiser":
+        if process not in ("sanitiser", "unseal"):
             assert "cpi-sealed-store" not in env | mounted, name
-    everything = set().union(*(_secrets_of(d["spec"]["template"])[0] for d in deployments.values()))
-    assert "cpi-key-unseal-private" not in everything
+    holders = {name for name, d in deployments.items()
+               if "cpi-key-unseal-private" in _secrets_of(d["spec"]["template"])[0]}
+    assert holders == {"cpi-console"}
     assert "sealed_store_url" not in IntakeSettings.model_fields
 
 
@@ -163,7 +165,8 @@ def test_each_pod_logs_in_to_kafka_as_its_own_principal_over_tls() -> None:
         "kafka_ssl_cafile": config["CPI_KAFKA_SSL_CAFILE"]})
     assert settings.kafka_security_protocol == "SASL_SSL" and settings.kafka_sasl_mechanism.startswith("SCRAM")
     expected = {"cpi-intake-api": "cpi-edge", "cpi-intake": "cpi-intake", "cpi-sanitiser": "cpi-sanitiser",
-                "cpi-router": "cpi-router", "cpi-notifier": "cpi-notifier", "cpi-topics-apply": ADMIN}
+                "cpi-router": "cpi-router", "cpi-notifier": "cpi-notifier", "cpi-console": "cpi-iu",
+                "cpi-topics-apply": ADMIN}
     logins_by_pod: dict[str, set[str]] = {}
     ca_dir = str(Path(config["CPI_KAFKA_SSL_CAFILE"]).parent)
     for doc in docs:

@@ -117,12 +117,10 @@ def _cluster(overlay: str) -> Cluster:
         ports[component] = {p["containerPort"] for c in pod["spec"]["containers"] for p in c.get("ports", [])}
         if "prometheus.io/port" in pod["metadata"].get("annotations", {}):
             metrics[component] = int(pod["metadata"]["annotations"]["prometheus.io/port"])
-    # The console, which another change deploys, with the labels its Deployment will carry.
-    pods["console"] = Party("console", NAMESPACE, {"app.kubernetes.io/part-of": "cpi",
-                                                   "app.kubernetes.io/component": "console"})
     strimzi = bool(of_kind(docs, "Kafka"))
     others = {
         "ingress-controller": Party("ingress-controller", "ingress-nginx", {"app.kubernetes.io/name": "ingress-nginx"}),
+        "internal-ingress": Party("internal-ingress", "ingress-internal", {"app.kubernetes.io/name": "ingress-nginx"}),
         "prometheus": Party("prometheus", "monitoring", {"app.kubernetes.io/name": "prometheus"}),
         "keda": Party("keda", "keda", {"app": "keda-operator"}),
         "stranger": Party("stranger", "default", {"app": "something-else"}),
@@ -164,6 +162,14 @@ def test_only_the_ingress_controller_reaches_the_edge(overlay: str) -> None:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
+def test_only_the_internal_ingress_reaches_the_console(overlay: str) -> None:
+    """The Intelligence Unit console (the unseal path) is reached through the force's internal ingress alone:
+    not the public ingress controller that serves the form, not the edge, not another team's pod."""
+    cluster = CLUSTERS[overlay]
+    assert _who_may(cluster, cluster.pods["console"], 8090) == {"internal-ingress"}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
 def test_metrics_are_scraped_only_from_the_monitoring_namespace(overlay: str) -> None:
     """Each pod's metrics port is open to Prometheus in the monitoring namespace and to no one else; every other
     port of every pipeline pod is closed to everyone but the edge's form port to the ingress controller."""
@@ -172,7 +178,8 @@ def test_metrics_are_scraped_only_from_the_monitoring_namespace(overlay: str) ->
     for component, port in cluster.metrics_port.items():
         assert _who_may(cluster, cluster.pods[component], port) == {"prometheus"}, component
         for other in cluster.ports[component] - {port}:
-            expected = {"ingress-controller"} if (component, other) == ("intake-api", 8080) else set()
+            doors = {("intake-api", 8080): {"ingress-controller"}, ("console", 8090): {"internal-ingress"}}
+            expected = doors.get((component, other), set())
             assert _who_may(cluster, cluster.pods[component], other) == expected, (component, other)
 
 
@@ -195,14 +202,16 @@ def test_only_the_notifiers_reach_their_shared_delivery_ledger(overlay: str) -> 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_only_the_notifier_reaches_out_of_the_cluster(overlay: str) -> None:
-    """Mail and webhooks go out from the notifier alone; no other pipeline pod (least of all the sanitiser or the
-    edge) and not the database can open a connection to an address outside, on any port tried."""
+    """Mail and webhooks go out from the notifier alone, and sign-in to the force's identity provider (HTTPS)
+    from the console; no other pipeline pod (least of all the sanitiser or the edge) and not the database can open
+    a connection to an address outside, on any port tried."""
     cluster = CLUSTERS[overlay]
     outside = cluster.others["outside"]
     ours = {**cluster.pods, "database": cluster.others["database"]}
     for port in (25, 80, 443, 465, 587, 5432, 8080, 9092):
         senders = {name for name, pod in ours.items() if cluster.may(pod, outside, port)}
-        assert senders == ({"notifier"} if port in (25, 443, 465, 587) else set()), port
+        expected = {"notifier"} if port in (25, 465, 587) else {"notifier", "console"} if port == 443 else set()
+        assert senders == expected, port
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

@@ -200,9 +200,9 @@ def test_the_edge_is_behind_a_rate_limited_tls_ingress_in_every_overlay(overlay:
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_no_overlay_widens_who_holds_keys_or_the_sealed_store(overlay: str) -> None:
-    """Source protection survives every overlay's patches: each pod mounts exactly its own key Secrets, no pod
-    the unseal private key, and only the sanitiser takes the sealed store's URL (whose database holds the
-    sources' identities)."""
+    """Source protection survives every overlay's patches: each pod mounts exactly its own key Secrets, only the
+    console (the unseal path) the unseal private key, and only the sanitiser and the console take the sealed
+    store's URL (whose database holds the sources' identities)."""
     from services.common.keys import KEYS, keys_of
     from tests.unit.test_deploy import _PODS, _secrets_of
 
@@ -211,5 +211,5 @@ def test_no_overlay_widens_who_holds_keys_or_the_sealed_store(overlay: str) -> N
     for name, process in _PODS.items():
         mounted, env = _secrets_of(deployments[name]["spec"]["template"])
         assert mounted & key_secrets == {f"cpi-key-{s.name}" for s in keys_of(process)}, name  # type: ignore[arg-type]
-        assert ("cpi-sealed-store" in mounted | env) == (process == "sanitiser"), name
-        assert "cpi-key-unseal-private" not in mounted | env, name
+        assert ("cpi-sealed-store" in mounted | env) == (process in ("sanitiser", "unseal")), name
+        assert ("cpi-key-unseal-private" in mounted | env) == (process == "unseal"), name
