@@ -22,7 +22,7 @@ from schemas import Decision, DeliveryChannel, DeliveryStatus, NotificationRecor
 from schemas.base import utc_today
 from schemas.topics import DECIDED, DELIVERED, RETRY
 from services.common.days import day_timestamp
-from services.common.errors import CpiError, DecodeError
+from services.common.errors import CpiError
 from services.common.kafka.stage import (
     CpiApp,
     Handler,
@@ -202,7 +202,13 @@ class Notifier:
             note = next((n for n in notifications_for(pending.decision, self._table)
                          if n.notification_id == pending.record.notification_id), None)
             if note is None:
-                raise DecodeError("notification_mismatch", "the pending notification is not one its decision makes")
+                # The routing table changed while this waited, and no longer makes it: the decision is routed
+                # again under the table as it is now (dead-lettering it would tell no one, and a replay would not
+                # match either). The ledger sends nothing twice to a team the decision has reached already.
+                log.warning("pending_notification_rerouted", notification_id=pending.record.notification_id,
+                            decision_id=pending.decision.decision_id, routing_version=self._table.version)
+                notes = route(pending.decision, self._table).notifications
+                return [p for n in notes for p in await self.attempt(n, pending.decision, 0, pending.first_attempt_at)]
             return await self.attempt(note, pending.decision, pending.record.attempts, pending.first_attempt_at)
 
         return handle

@@ -8,6 +8,7 @@ import ssl
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,10 @@ import pytest
 import structlog
 from prometheus_client import REGISTRY
 
-from schemas import Decision, NotificationRecord
+from schemas import Decision, NotificationRecord, PendingNotification
+from schemas.topics import DELIVERED
 from services.common.kafka.broker import free_port, write_tls
+from services.common.serde import encode
 from services.common.settings import NotifierSettings
 from services.notifier.adapters.delivery import DeliveryError, SmtpTransport, transports_from
 from services.notifier.domain import notifications_for
@@ -217,3 +220,34 @@ async def test_delivery_latency_counts_from_the_first_attempt_across_retries(tmp
     assert NotificationRecord.model_validate_json(published.value).status.value == "delivered"
     added = _sample("cpi_notification_delivery_seconds_sum", labels) - before
     assert 3600 <= added < 3700
+
+
+async def test_a_retry_the_changed_table_no_longer_makes_goes_to_the_teams_it_makes_now(
+        smtp_server: tuple[int, Inbox], tmp_path: Path) -> None:
+    """A notification waiting on the retry topic when operations change the table, to one that no longer has its
+    team, is not dead-lettered (that would tell no one): the decision is routed again under the new table, its
+    team there is told once, and a team it had reached already is not told again."""
+    port, inbox = smtp_server
+    made = case(14, "BS5 9AB", "e")
+    (tmp_path / "old.yaml").write_text(TABLE)
+    old = NotifierSettings(smtp_host="127.0.0.1", smtp_port=port, data_dir=tmp_path,
+                           routing_table=tmp_path / "old.yaml", mail_allowed_domains=["force.example"])
+    first = Notifier(transports_from(old), local_ledger(tmp_path), old)
+    (hub_note,) = [n for n in notifications_for(made, first._table) if n.team == "bristol-childrens-hub"]
+    waiting = PendingNotification(
+        record=NotificationRecord(notification_id=hub_note.notification_id, decision_id=made.decision_id,
+                                  intel_id=made.intel_id, team=hub_note.team, outcome=hub_note.outcome,
+                                  priority=made.priority, channel="smtp", status="failed", attempts=1,
+                                  delivered_on="2026-11-20", error="450 try later"),
+        decision=made, not_before=datetime.now(UTC))
+    (tmp_path / "new.yaml").write_text(TABLE.replace('version: "test-7"', 'version: "test-8"').replace(
+        "name: bristol-childrens-hub", "name: bristol-mash"))
+    new = NotifierSettings(smtp_host="127.0.0.1", smtp_port=port, data_dir=tmp_path,
+                           routing_table=tmp_path / "new.yaml", mail_allowed_domains=["force.example"])
+    handle = Notifier(transports_from(new), local_ledger(tmp_path), new).retries_handler()
+    published = [*await handle(encode(waiting)), *await handle(encode(waiting))]
+    records = [NotificationRecord.model_validate_json(p.value) for p in published if p.topic == DELIVERED]
+    # The second handling (a redelivery) sends nothing: at most it publishes the same record again.
+    assert {(r.team, r.routing_version, r.status) for r in records} == {("bristol-mash", "test-8", "delivered")}
+    assert len({r.notification_id for r in records}) == 1
+    assert len(inbox.to("childrens-hub@bristol.force.example")) == 1
