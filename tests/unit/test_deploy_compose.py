@@ -13,7 +13,6 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from services.common.keys import KEYS, keys_of
@@ -77,12 +76,12 @@ def test_kafka_is_the_official_image_in_kraft_mode_and_not_published() -> None:
 
 def test_each_process_gets_only_its_own_keys_and_only_the_sanitiser_the_sealed_store() -> None:
     """As in the cluster: each service mounts a keys volume holding exactly its process's key files (the router
-    and notifier none, no service the unseal private key), and the sealed store's URL, whose database holds the
-    sources' identities, is given to the sanitiser alone."""
+    and notifier none, only the console the unseal private key), and the sealed store's URL, whose database holds
+    the sources' identities, is given to the sanitiser and the console alone."""
     config = _config()
     services = config["services"]
     command = services["keys"]["command"][0]
-    for service, holder in STAGES.items():
+    for service, holder in {**STAGES, "console": "unseal"}.items():
         volumes = [v for v in _volumes(services[service]) if v["target"] == "/etc/cpi/keys"]
         expected = {spec.filename for spec in keys_of(holder)}  # type: ignore[arg-type]
         if not expected:
@@ -95,11 +94,11 @@ def test_each_process_gets_only_its_own_keys_and_only_the_sanitiser_the_sealed_s
                   and word != line.split()[-1]}
         assert copied == expected, service
     unseal_private = next(spec.filename for spec in KEYS if spec.name == "unseal-private")
-    assert unseal_private not in command
+    assert [line.split()[-1] for line in command.splitlines() if unseal_private in line] == ["/keys/console/"]
     running = [name for name, s in services.items() if name != "keys"]
     assert not [name for name in running for v in _volumes(services[name]) if v["source"] == "keys-iu"]
     with_store = {name for name, s in services.items() if "CPI_SEALED_STORE_URL" in s.get("environment", {})}
-    assert with_store == {"sanitiser"}
+    assert with_store == {"sanitiser", "console"}
     assert services["sanitiser"]["environment"]["CPI_SEALED_STORE_URL"].startswith("postgresql://cpi:")
 
 
@@ -115,6 +114,9 @@ def test_every_pipeline_service_runs_read_only_without_capabilities_and_publishe
     (port,) = services["edge"]["ports"]
     assert port in ("127.0.0.1:8080:8080/tcp", "127.0.0.1:8080:8080")
     assert int(services["edge"]["environment"]["CPI_EDGE_METRICS_PORT"]) == IntakeSettings().edge_metrics_port
+    console = services["console"]
+    assert console["read_only"] is True and console["cap_drop"] == ["ALL"]
+    assert console["ports"] in (["127.0.0.1:8090:8090/tcp"], ["127.0.0.1:8090:8090"])  # loopback, never metrics
 
 
 def test_prometheus_scrapes_every_metrics_port_and_grafana_is_provisioned() -> None:
@@ -124,7 +126,8 @@ def test_prometheus_scrapes_every_metrics_port_and_grafana_is_provisioned() -> N
     prometheus = yaml.safe_load((DEPLOY / "compose" / "prometheus.yml").read_text())
     targets = {t for job in prometheus["scrape_configs"] for c in job["static_configs"] for t in c["targets"]}
     assert all(job["job_name"].startswith("cpi-") for job in prometheus["scrape_configs"])
-    ports = {"edge": IntakeSettings().edge_metrics_port, **PlatformSettings().worker_ports}
+    ports = {"edge": IntakeSettings().edge_metrics_port, **PlatformSettings().worker_ports,
+             "console": int(services["console"]["environment"]["CPI_CONSOLE_METRICS_PORT"])}
     assert targets == {f"{name}:{port}" for name, port in ports.items()}
     for name, port in PlatformSettings().worker_ports.items():
         assert services[name]["environment"]["CPI_WORKER_PORT"] == str(port)
@@ -140,13 +143,6 @@ def test_prometheus_scrapes_every_metrics_port_and_grafana_is_provisioned() -> N
     assert (dashboards / "cpi-pipeline.json").is_file()
 
 
-@pytest.mark.parametrize("marker", ["CONSOLE: the Intelligence Unit console goes here", "end CONSOLE"])
-def test_there_is_a_marked_place_for_the_console(marker: str) -> None:
-    """The console's service has a marked place in the file (its own change adds it), and a scrape job slot."""
-    assert marker in COMPOSE.read_text()
-    assert "CONSOLE:" in (DEPLOY / "compose" / "prometheus.yml").read_text()
-
-
 def test_networks_keep_the_database_to_the_sanitiser_and_the_way_out_to_the_notifier() -> None:
     """As the cluster's NetworkPolicies do: the sealed store's database shares a network with the sanitiser alone;
     Kafka is on an internal network of the pipeline's services; only the notifier is on the network for reaching
@@ -157,11 +153,12 @@ def test_networks_keep_the_database_to_the_sanitiser_and_the_way_out_to_the_noti
     services = config["services"]
     networks = {name: set(s.get("networks", {})) for name, s in services.items()}
     assert networks["postgres"] == {"sealed-store"} <= internal
-    assert {name for name, joined in networks.items() if "sealed-store" in joined} == {"postgres", "sanitiser"}
+    assert {name for name, joined in networks.items() if "sealed-store" in joined} == {"postgres", "sanitiser",
+                                                                                        "console"}
     assert networks["kafka"] == {"kafka"} and "kafka" in internal
-    assert {name for name, joined in networks.items() if "kafka" in joined} == {"kafka", "topics", *STAGES}
+    assert {name for name, joined in networks.items() if "kafka" in joined} == {"kafka", "topics", *STAGES, "console"}
     assert {name for name, joined in networks.items() if "outbound" in joined} == {"notifier"}
     external = {name for name, joined in networks.items() if joined - internal}
-    assert external == {"notifier", "edge", "prometheus", "grafana"}
+    assert external == {"notifier", "edge", "console", "prometheus", "grafana"}
     assert external - {"notifier"} == {name for name, s in services.items() if s.get("ports")}
     assert services["keys"]["network_mode"] == "none"
