@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import logging.config
+import sys
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
@@ -59,11 +60,27 @@ def _shared_processors() -> list[Any]:
     ]
 
 
-def logging_config(level: str = "info", fmt: str = "json") -> dict[str, Any]:
+# Libraries whose INFO lines (faust's start-up tables, each HTTP request, uvicorn's banner) crowd a person's
+# terminal: there they speak from WARNING up, unless debug is asked for. Collectors reading JSON still get them.
+_CHATTY_ON_A_TERMINAL = ("faust", "mode", "httpx", "httpcore", "uvicorn.error", "aiohttp")
+
+
+def resolved_format(fmt: str) -> str:
+    """`auto` is `console` when stderr is a terminal (a person reading) and `json` otherwise (a collector)."""
+    if fmt != "auto":
+        return fmt
+    isatty = getattr(sys.stderr, "isatty", None)
+    return "console" if isatty is not None and isatty() else "json"
+
+
+def logging_config(level: str = "info", fmt: str = "auto") -> dict[str, Any]:
     """A logging.dictConfig that sends stdlib loggers (faust, aiokafka, uvicorn) through structlog."""
+    fmt = resolved_format(fmt)
     renderer: Any = (
         structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
     )
+    chatty = "NOTSET" if fmt == "json" or level == "debug" else "WARNING"  # NOTSET: the root's level
+    quiet = {name: {"level": chatty} for name in _CHATTY_ON_A_TERMINAL}
     return {
         "version": 1,
         "disable_existing_loggers": False,
@@ -87,11 +104,12 @@ def logging_config(level: str = "info", fmt: str = "json") -> dict[str, Any]:
             "uvicorn.access": {"handlers": [], "level": "CRITICAL", "propagate": False},
             "aiokafka": {"level": "WARNING"},
             "kafka": {"level": "WARNING"},
+            **quiet,
         },
     }
 
 
-def configure_logging(level: str = "info", fmt: str = "json") -> None:
+def configure_logging(level: str = "info", fmt: str = "auto") -> None:
     """Configure structlog and the stdlib root logger once, for the whole process."""
     logging.config.dictConfig(logging_config(level, fmt))
     structlog.configure(

@@ -49,7 +49,9 @@ class PlatformSettings(BaseSettings):
         default=True, description="Create a missing key on first local run; false in deployments, which mount keys."
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-    log_format: Literal["json", "console"] = "json"
+    log_format: Literal["auto", "json", "console"] = Field(
+        default="auto", description="auto: readable lines when stderr is a terminal, JSON otherwise (for collectors)."
+    )
     http_host: str = "127.0.0.1"
     worker_ports: dict[str, int] = Field(
         default={"intake": 9101, "sanitiser": 9102, "router": 9103, "notifier": 9104},
