@@ -274,17 +274,16 @@ def create_console(settings: ConsoleSettings, *, store: SealedStore, held: HeldR
         log.info("console_held_action", action=action, intel_id=intel_id, officer_id=officer.officer_id)
         return result
 
+    def recontact_page(officer: Officer, csrf: str, note: str = "", status: int = 200) -> Response:
+        return page(pages.recontact(officer, csrf, requests.of_requester(officer.officer_id),
+                                    requests.pending() if officer.may_decide_recontact else [], note=note), status)
+
     @app.get("/recontact")
     async def recontact(request: Request) -> Response:
         officer = officer_of(request)
         if officer is None:
             return to_sign_in(request)
-        return page(pages.recontact(officer, str(request.session["csrf"]), requests.of_requester(officer.officer_id),
-                                    requests.pending() if officer.may_decide_recontact else []))
-
-    def recontact_page(officer: Officer, csrf: str, note: str, status: int = 200) -> Response:
-        return page(pages.recontact(officer, csrf, requests.of_requester(officer.officer_id),
-                                    requests.pending() if officer.may_decide_recontact else [], note=note), status)
+        return recontact_page(officer, str(request.session["csrf"]))
 
     @app.post("/recontact")
     async def recontact_request(request: Request) -> Response:
