@@ -56,6 +56,7 @@ ROUND_1 = "7d3955e"  # scrubbing by class: normalising, variants, structure, own
 ROUND_2 = "87d344f"  # letterheads, disclaimers, colleagues named with their role, self-introductions
 ROUND_3 = "6bac0a7"  # closing names, the writer's numbers and branches, other languages' first person
 ROUND_4 = "548edc5"  # every message's signature in a chain, registration numbers, someone else's full name
+ROUND_5 = "6ce80ec"  # the scrubber when batches 19-21 were promoted to training (2026-12-04)
 BATCHES = [
     Batch("heldout_1.yaml", "blind: schools, colleges and early years; e-mails, signatures, nicknames",
           "2026-12-02 round 1", f"{SESSION_START}: 95 of 266 leaked; first rewrite: 32 of 266", max_leaks=6),
@@ -97,12 +98,12 @@ BATCHES = [
           "2026-12-02 round 5", f"first run at {ROUND_3}: 10 of 205; {ROUND_4}: 10 of 205", max_leaks=10),
     Batch("heldout_18.yaml", "blind: rural and coastal; Welsh, Gaelic, Cornish, Irish, Traveller names",
           "2026-12-02 round 5", f"first run at {ROUND_3}: 10 of 198; {ROUND_4}: 10 of 198", max_leaks=10),
-    Batch("heldout_19.yaml", "blind: supported and temporary housing; handover logs with staff initials", None,
-          "written after round 4; first run on the round 5 scrubber"),
-    Batch("heldout_20.yaml", "blind: schools in multi-academy trusts; CPOMS-style entries, site names", None,
-          "written after round 4; first run on the round 5 scrubber"),
-    Batch("heldout_21.yaml", "blind: volunteers and small charities; first names, nicknames, voice notes", None,
-          "written after round 4; first run on the round 5 scrubber"),
+    Batch("heldout_19.yaml", "blind: supported and temporary housing; handover logs with staff initials",
+          "2026-12-04 round 6", f"{ROUND_5}: 10 of 237 leaked", max_leaks=10),
+    Batch("heldout_20.yaml", "blind: schools in multi-academy trusts; CPOMS-style entries, site names",
+          "2026-12-04 round 6", f"{ROUND_5}: 24 of 208 leaked", max_leaks=24),
+    Batch("heldout_21.yaml", "blind: volunteers and small charities; first names, nicknames, voice notes",
+          "2026-12-04 round 6", f"{ROUND_5}: 11 of 173 leaked", max_leaks=11),
     Batch("heldout_22.yaml", "blind: formal writers; solicitors, advisers, tribunals, third-person reports", None,
           "written after round 4; first run on the round 5 scrubber"),
     Batch("heldout_23.yaml", "blind: GP records, ambulance forms, crisis teams, hospices; Polish, Urdu, Somali",
