@@ -376,7 +376,9 @@ def _someone_else(text: str, start: int, end: int, own_words: frozenset[str]) ->
 # Capitalised words that follow or precede a name without being one ("Khan said", "Mrs Khan").
 _NOT_NAMES = frozenset(
     "mr mrs ms miss mx dr prof rev fr sir the and or on at in from to of for with by said says told rang "
-    "called saw asked is was has had will would also police pc team school council street road lane".split()
+    "called saw asked is was has had will would also police pc team school council street road lane "
+    # the writer's own "I'm Jo from ...": a pronoun before a name is not another name
+    "i i'm i\u2019m i've i\u2019ve i'd i'll it's it\u2019s this that thanks cheers regards".split()
 )
 
 
@@ -679,13 +681,26 @@ def _name_rules(name: str, config: ScrubConfig) -> list[_Rule]:
         rules.append(_compile(_bounded(_alternation([full, short, reverse])), prefix=title))
         letters = "".join(initials) + last[0].upper()
         short_letters = initials[0] + last[0].upper()
+        # A double-barrelled surname gives a letter for each part: "KAB" for Kwame Asante-Boateng.
+        barrels = "".join(part[0].upper() for part in re.split(r"[\-\u2010]", last) if part)
+        letter_forms = {letters, short_letters, "".join(initials) + barrels, initials[0] + barrels}
         # "SK", "S.K.", "S K", "SJK", "S-K"; "SKh": initials are short, so a longer subject fact may keep them.
         rules.append(
             _compile(
-                rf"(?<![\w.]){_alternation([_acronym(letters), _acronym(short_letters)])}(?!\w)",
+                rf"(?<![\w.]){_alternation(_acronym(form) for form in sorted(letter_forms))}(?!\w)",
                 protectable=True,
             )
         )
+        # "Ms P", "Mrs O-H", "Mr K.": a title and the surname's initial; "E McA", "R. Ll": the given name's
+        # initial and the surname's first letters, as staff sign handover notes.
+        surname_letters = _exact(re.escape(barrels[0]) + (rf"(?:[.\-]?{re.escape(barrels[1])})?" if len(barrels) > 1
+                                                          else "")) + r"(?:\.|(?!\w))"
+        titles_pattern = _alternation(_phrase(t) for t in config.titles)
+        forms = [rf"{titles_pattern}\.?[ \t]+{surname_letters}"]
+        if len(last) >= 4:
+            stems = _alternation(re.escape(last[:size]) for size in range(2, min(5, len(last))))
+            forms.append(rf"{initial}{_exact(stems)}\.?(?![\w'\u2019])")
+        rules.append(_compile(rf"(?<![\w.]){_alternation(forms)}", protectable=True))
         # Nicknames, diminutives and short forms ("Bob", "Peggy", "Bim"), written as names are:
         # capitalised or in capitals, so that "pat" the verb or "bill" the invoice stay.
     own = frozenset(_fold(word).lower() for word in bare | set(tokens))
@@ -922,8 +937,14 @@ def _distinctive(token: str, config: ScrubConfig) -> bool:
     """A word that says which organisation, not what kind: "Oakfield", not "Primary" or "7"."""
     word = token.lower().strip("'\u2019")
     word = word.removesuffix("'s").removesuffix("\u2019s")
+    # "Street" of "Harbourline Street Outreach" says no more than "Outreach": alone it would take every
+    # subject's "Ferry Street" with it.
     return (len(word) >= 2 and not word.isdigit() and word not in config.organisation_generic_words
-            and word not in config.organisation_stop_words)
+            and word not in config.organisation_stop_words and word not in _STREET_KINDS)
+
+
+# Only the words that are never a name themselves ("St" is also Saint, "Vale" and "Park" are names).
+_STREET_KINDS = frozenset({"street", "road", "lane", "avenue"})
 
 
 def _acronyms(tokens: list[str], config: ScrubConfig) -> set[str]:
@@ -1147,12 +1168,20 @@ class _ColleagueRule(_Rule):
         for match in self.pattern.finditer(text):
             first = match.group(1).lower()
             titled = first.rstrip(".") in self.titles and match.group(2) is not None
-            if not titled and match.group(2) is None:
-                continue  # one capitalised word alone is not a full name
             after = self.role_after.match(text, match.end())
+            if not titled and match.group(2) is None and not (
+                    after and after.group().lstrip().startswith("(") and first not in _NOT_NAMES):
+                continue  # one capitalised word alone is not a full name, unless a role in brackets follows it
+
             before = self.role_before.search(text, match.start(), 4)
             if titled or after or before:
                 yield (before.start() if before else match.start()), (after.end() if after else match.end())
+
+
+# Staff written in brackets after a first name on a rota or visit note: "Marek (vol)", "Nadia (student social
+# worker)"; never "student" alone, which is what many subjects are.
+_STAFF_IN_BRACKETS = (r"(?:vol|vols|volunteer|trainee|locum|sessional|relief|agency staff|bank staff|student social "
+                      r"worker|student nurse|student midwife|student sw|on placement|placement student)(?!\w)")
 
 
 def _colleague_rules(config: ScrubConfig, roles: str) -> list[_Rule]:
@@ -1168,13 +1197,19 @@ def _colleague_rules(config: ScrubConfig, roles: str) -> list[_Rule]:
         re.compile(rf"(?<![\w'\u2019\-])({word})((?:[ \t]+[A-Z][\w'\u2019\-]+){{1,2}})?"),
         facts_win=True,
         titles=frozenset(title.lower() for title in config.colleague_titles),
-        role_after=re.compile(rf"[ \t]*\([ \t]*(?:[\w\-]+[ \t]+){{0,2}}{role}[^)\n]{{0,30}}\)|"
+        role_after=re.compile(rf"[ \t]*\([ \t]*(?:[\w\-]+[ \t]+){{0,2}}(?:{role}|{_STAFF_IN_BRACKETS})(?!\w)[^)\n]{{0,30}}\)|"
                               rf"[ \t]*,[ \t]+(?:the[ \t]+)?(?:[\w\-]+[ \t]+){{0,2}}{role}(?!\w)|"
                               rf"[ \t]*,?[ \t]+(?:(?:my|our|a|the)[ \t]+)?{mates}(?!\w)", re.IGNORECASE),
         role_before=_Prefix(
             re.compile(rf"(?<!\w)(?:(?:my|our)[ \t]+)?(?:{role}|{mates})[ \t]*[,:\-]?[ \t]+\Z", re.IGNORECASE),
             frozenset(f"{word}{mark}" for word in last for mark in ("", ",", ":", "-"))),
     )]
+
+
+# What a number that is the writer's workplace's is called, and a run of digits written as a phone number.
+_OWN_LINES = "office|outreach|duty|group|team|work|main|direct|reception|switchboard|helpline|help line|project|" \
+             "centre|club|shelter|hostel|school|surgery|ward|desk"
+_PHONE_LIKE = r"\+?\(?\d[\d \t().\-]{7,}\d"
 
 
 def _setting_rules(config: ScrubConfig) -> list[_Rule]:
@@ -1240,6 +1275,13 @@ def _setting_rules(config: ScrubConfig) -> list[_Rule]:
                  r"arrange|complete|follow|update|send|check|visit|offer|make|call|ring|e-?mail|discuss|review|"
                  r"feed back|circulate|invite|ask|request|book|write|meet|attend|raise|confirm|provide|seek)\b)",
                  clues=["action", " to "]),
+        # The writer's other numbers, by what they are called: "our outreach line 07700 900563", "the office
+        # number 0113 496 0218", "not the group phone 07700 900405", "0113-496-0218 (office)". A subject's
+        # phone is "his", "her", "Tobi's own": never the office's, the team's or the line's.
+        _compile(rf"(?<!\w)(?:(?:our|my)[ \t]+(?:[\w\-]+[ \t]+){{0,2}}|(?:the[ \t]+)?(?:{_OWN_LINES})[ \t]+)"
+                 rf"(?:line|phone|number|mobile|mob|no\.?|tel(?:ephone)?)\b[ \t]*(?:is|on|:|-)?[ \t]*{_PHONE_LIKE}|"
+                 rf"{_PHONE_LIKE}[ \t]*\([ \t]*(?:{_OWN_LINES})(?:[ \t]+(?:line|phone|number))?[ \t]*\)",
+                 clues=[*_OWN_LINES.split("|"), "our", "my"]),
         # The organisation's registration: "Registered charity no. 1187654", "SC012345", "Company No 04417729".
         _compile(r"(?<!\w)(?:registered[ \t]+)?(?:scottish[ \t]+)?(?:charity|company|companies house|reg(?:istered)?|"
                  r"registration|vat)[ \t]*(?:no\.?|number|num|reg(?:istration)?\.?|registration)?[ \t]*[:.]?[ \t]*"
