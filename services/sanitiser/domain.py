@@ -833,7 +833,8 @@ def _email_rules(email: str, config: ScrubConfig) -> list[_Rule]:
     shared_local = local in config.generic_email_local_parts or len(local) < 3
     shared_domain = domain in config.generic_email_domains
     # The address itself is the local part at its domain: found by either half.
-    rules: list[_Rule] = [_EmailRule(_CAPITALISED_WORD, local=local if not shared_local else "",
+    # Protectable: a local part that is a first name ("callum@...") stays inside a subject's "Callum Reid".
+    rules: list[_Rule] = [_EmailRule(_CAPITALISED_WORD, protectable=True, local=local if not shared_local else "",
                                      domain=domain if not shared_domain else "")]
     if shared_local:
         rules.append(_compile(re.escape(email), clues=["@"]))
@@ -845,6 +846,14 @@ def _email_rules(email: str, config: ScrubConfig) -> list[_Rule]:
     if tokens:
         rules.append(_compile(_bounded(_alternation(_token(t, config) for t in tokens)) + config._shared.not_a_street,
                               protectable=True))
+    if not shared_domain:
+        # A label written as the words it runs together: "hfcmat" as "HFC MAT", "kelbyssp" as "Kelby SSP".
+        spaced = [label for label in domain.split(".") if len(label) >= 5 and label not in _DOMAIN_GENERIC_LABELS
+                  and label.isalpha()]
+        if spaced:
+            rules.append(_compile(_bounded(_alternation(
+                "".join(rf"{re.escape(letter)}[ \t\-]?" for letter in label[:-1]) + re.escape(label[-1])
+                for label in spaced)) + config._shared.not_a_street, protectable=True))
     return rules
 
 
@@ -947,13 +956,17 @@ def _distinctive(token: str, config: ScrubConfig) -> bool:
 _STREET_KINDS = frozenset({"street", "road", "lane", "avenue"})
 
 
-def _acronyms(tokens: list[str], config: ScrubConfig) -> set[str]:
+def _acronyms(tokens: list[str], config: ScrubConfig, *, hyphens: bool = True) -> set[str]:
     """Initials of a run of words, three letters or more: with and without its generic words, and with
     'of'/'and' as a small letter or a capital ("UoK", "UOK"). A word in capitals gives all its letters
     ("Lakeside CAMHS" -> "LCAMHS"; "Rangers Youth FC" -> "RYFC")."""
     def initials(word: str) -> str:
         return word if word.isupper() and word.isalpha() and len(word) <= 6 else word[0].upper()
 
+    # "Al-Furqan Community Mosque" is "AFCM" as well as "ACM": each part of a hyphenated name gives its letter.
+    split = [part for token in tokens for part in re.split(r"(?<=\w)-(?=[A-Z])", token) if part]
+    if hyphens and split != tokens:
+        return _acronyms(split, config, hyphens=False) | _acronyms(tokens, config, hyphens=False)
     words = [word for word in tokens if word[0].isalnum() or word == "&"]
     plain = [initials(w) for w in words if w.lower() not in config.organisation_stop_words and w != "&"]
     distinctive = [initials(t) for t in words if _distinctive(t, config) or t.isupper()]
@@ -1000,6 +1013,8 @@ def _role_rules(role: str, config: ScrubConfig) -> list[_Rule]:
         phrases.add(" ".join(words))
         if len(words) >= 3 and words[-1].lower() in config.role_heads:
             phrases.add(" ".join(words[:-1]))
+            # "Mentoring Scheme Manager" signs as "Scheme Manager", "Breakfast Club Coordinator" as "Club Coordinator"
+            phrases.add(" ".join(words[-2:]))
         stop = config.organisation_stop_words
         for named in (_words(part), words, words[-2:]):  # "Duty Social Worker" -> "DSW" and "SW"
             letters = "".join(w[0].upper() for w in named if w.lower() not in stop)
@@ -1206,6 +1221,10 @@ def _colleague_rules(config: ScrubConfig, roles: str) -> list[_Rule]:
     )]
 
 
+# A member of staff's initials: "RT", "KAB", "PO'B", "McA", exactly in capitals.
+# The usual case-work acronyms ("(CSE/CCE)", "(DA/MH)") are the report's subject matter, not anybody's initials.
+_INITIALS = (r"(?!(?-i:CSE|CCE|ASB|DA|DV|MH|MSHT|NRM|FGM|HBV|CP|CIN|LAC|CLA|SEN|SEND|EHCP|PP|YP|NFA|HMO|ID|UK|EU|"
+             r"AM|PM|ASAP|NB|FYI|OK|DOB|CCTV|SIM|GP|A&E)(?![\w'\u2019]))(?-i:[A-Z]{1,2}['\u2019]?[A-Z]{1,2}|[A-Z]Mc[A-Z])")
 # What a number that is the writer's workplace's is called, and a run of digits written as a phone number.
 _OWN_LINES = "office|outreach|duty|group|team|work|main|direct|reception|switchboard|helpline|help line|project|" \
              "centre|club|shelter|hostel|school|surgery|ward|desk"
@@ -1282,6 +1301,14 @@ def _setting_rules(config: ScrubConfig) -> list[_Rule]:
                  rf"(?:line|phone|number|mobile|mob|no\.?|tel(?:ephone)?)\b[ \t]*(?:is|on|:|-)?[ \t]*{_PHONE_LIKE}|"
                  rf"{_PHONE_LIKE}[ \t]*\([ \t]*(?:{_OWN_LINES})(?:[ \t]+(?:line|phone|number))?[ \t]*\)",
                  clues=[*_OWN_LINES.split("|"), "our", "my"]),
+        # Staff by their initials on a shift log: "(BP/RT)", "Late (JA/PO'B)", "Night (RW)", "on-call (DW)",
+        # "relieved by TB 07:00", "handed over to KM".
+        _compile(rf"\((?:{_INITIALS})(?:[ \t]*/[ \t]*(?:{_INITIALS}))+\)|"
+                 rf"(?<!\w)(?:early|lates?|nights?|days?|am|pm|waking night|sleep-?in|on-?call|on call|duty)[ \t]*"
+                 rf"\((?:{_INITIALS})\)|"
+                 rf"(?<!\w)(?:relieved by|covered by|handed over to|handover to|handed to|on shift with)[ \t]+"
+                 rf"(?:{_INITIALS})(?![\w'\u2019])",
+                 clues=["/", "(", "relieved", "covered", "hand", "on shift"]),
         # The organisation's registration: "Registered charity no. 1187654", "SC012345", "Company No 04417729".
         _compile(r"(?<!\w)(?:registered[ \t]+)?(?:scottish[ \t]+)?(?:charity|company|companies house|reg(?:istered)?|"
                  r"registration|vat)[ \t]*(?:no\.?|number|num|reg(?:istration)?\.?|registration)?[ \t]*[:.]?[ \t]*"

@@ -148,12 +148,16 @@ def survives(identifier: str, text: str) -> bool:
     return re.search(rf"(?<!\w){re.escape(identifier)}(?!\w)", text, re.IGNORECASE) is not None
 
 
-def identifiers(source: Source, extra: list[str], original: str, config: ScrubConfig) -> list[str]:
-    """What must not survive: the labelled forms, and the source block's own values written in the text."""
+def identifiers(source: Source, extra: list[str], original: str, config: ScrubConfig,
+                protected: list[str] = ()) -> list[str]:  # type: ignore[assignment]
+    """What must not survive: the labelled forms, and the source block's own values written in the text. A
+    local part that is a word of a subject's name ("callum@..." beside the subject Callum Reid) is the
+    subject's name there, not the source's."""
     local = source.email.rpartition("@")[0]
     found = [str(item) for item in extra]
     candidates = [source.name, source.organisation, source.email]
-    if local.lower() not in config.generic_email_local_parts:
+    subject_words = {word.lower() for fact in protected for word in re.findall(r"\w+", fact)}
+    if local.lower() not in config.generic_email_local_parts and local.lower() not in subject_words:
         candidates.append(local)
     for value in candidates:
         if survives(value, original) and value.lower() not in {item.lower() for item in found}:
@@ -206,7 +210,7 @@ def run_cases(document: dict[str, Any], config: ScrubConfig) -> Figures:
         text, _ = scrub(case["text"], source, config, protected=protected)
         text = plain(text)
         result.cases += 1
-        wanted = identifiers(source, case.get("leaks", []), original, config)
+        wanted = identifiers(source, case.get("leaks", []), original, config, protected)
         phones = phone_leaks(source, original)
         result.identifiers += len(wanted) + len(phones)
         found = [identifier for identifier in wanted if survives(identifier, text)] + phone_leaks(source, text)
