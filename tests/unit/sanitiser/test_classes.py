@@ -267,3 +267,119 @@ def test_inserted_identifiers_never_survive_and_facts_do(case: tuple[Source, str
             assert gone(str(normalise_text(identifier)), out), (identifier, out)
     for fact in facts:
         assert fact in out, (fact, out)
+
+
+# --- round 6: staff logs, short signatures, the writer's own lines ------------------------------------
+
+
+@pytest.mark.parametrize("written", ["Ms T", "Mrs T.", "Mr T", "R Th", "R. Tho", "R Thor."])
+def test_a_title_or_initial_with_the_surname_cut_short_is_removed(written: str, config: ScrubConfig) -> None:
+    """How staff sign a handover note: a title and the surname's initial ("Ms T"), or the given name's initial
+    and the surname's first letters ("R Th", as "E McA" for Ewan McAlister)."""
+    out = clean(f"Jayden seen at the garages at 9pm. {written}", source(), config)
+    assert written.rstrip(".") not in out and "Jayden seen at the garages at 9pm." in out
+
+
+def test_a_title_with_another_initial_and_another_surname_stays(config: ScrubConfig) -> None:
+    """Only the source's initials go: "Mr K" and "R Smith" are other people."""
+    out = clean("Mr K collects Jayden; R Smith drives the van.", source(), config,
+                protected=("Jayden", "R Smith", "Mr K"))
+    assert "Mr K" in out and "R Smith" in out
+
+
+def test_a_double_barrelled_surname_gives_a_letter_per_barrel(config: ScrubConfig) -> None:
+    """Kwame Asante-Boateng signs "KAB" and "K A-B"; a subject's "KAB Motors" keeps its letters."""
+    who = source(name="Kwame Asante-Boateng", email="k.ab@meridianschools.org")
+    assert "KAB" not in clean("Rhys kept the phone in his locker. KAB", who, config)
+    out = clean("Rhys works at KAB Motors on Mill Lane.", who, config, protected=("Rhys", "KAB Motors"))
+    assert "KAB Motors" in out
+
+
+@pytest.mark.parametrize("written", ["ring our outreach line 07700 900563", "call the office number 0113 496 0218",
+                                     "not the group phone 07700 900405", "or 0113-496-0218 (office)"])
+def test_the_writers_other_numbers_are_removed_by_what_they_are_called(written: str, config: ScrubConfig) -> None:
+    """A number that is the office's, the team's or the line's is the writer's, whoever's phone is in the block."""
+    out = clean(f"Mason was on level 4. Please {written} if needed.", source(), config)
+    assert not re.search(r"\d{3} ?\d{3,4}", out.split("level 4")[1]), out
+
+
+def test_a_subjects_phone_stays(config: ScrubConfig) -> None:
+    """"His phone 07700 900877", "Tobi's own phone is 07700 900215": the intelligence."""
+    out = clean("His phone 07700 900877 and Tobi's own phone is 07700 900215.", source(), config)
+    assert "07700 900877" in out and "07700 900215" in out
+
+
+@pytest.mark.parametrize("written", ["Marek (vol)", "Nadia (student social worker)", "Priya (locum)"])
+def test_a_first_name_with_a_staff_role_in_brackets_is_a_colleague(written: str, config: ScrubConfig) -> None:
+    """On a rota or a visit note, a first name with "(vol)" or "(student social worker)" is the writer's
+    colleague, as a full name with a role is."""
+    out = clean(f"Liam came back at 04:30 with a cut hand. Staff on: {written}.", source(), config)
+    assert written.split()[0] not in out and "Liam came back" in out
+
+
+@pytest.mark.parametrize("kept", ["Chloe (Y9) has a new phone.", "a black BMW 1 Series (SN21 OKV) collects her",
+                                  "Dwayne (rough sleeper) has a new phone."])
+def test_a_name_or_model_with_other_brackets_stays(kept: str, config: ScrubConfig) -> None:
+    """Brackets that hold a year group, a registration or a description are not a staff role."""
+    assert kept in clean(kept, source(), config)
+
+
+def test_a_short_name_after_im_is_the_writers(config: ScrubConfig) -> None:
+    """"I'm Jo from the homework club": the pronoun before it is not another name beside it."""
+    who = source(name="Joanna Cheung", email="jo.cheung@pennyfieldscc.org.uk")
+    out = clean("Hi officer, I'm Jo from the homework club. Kevin Leung, 12, keeps leaving early.", who, config)
+    assert not gone("Kevin Leung", out) and gone("Jo", out)
+
+
+def test_a_street_word_in_the_organisation_does_not_take_subjects_streets(config: ScrubConfig) -> None:
+    """"Harbourline Street Outreach": Harbourline goes; "Street" alone says nothing, so "Ferry Street" stays."""
+    who = source(organisation="Harbourline Street Outreach", email="c.g@harbourline.org")
+    out = clean("Harbourline outreach found Shannon above the kebab shop on Ferry Street.", who, config)
+    assert "Ferry Street" in out and gone("Harbourline", out)
+
+
+@pytest.mark.parametrize("written", ["AFCM", "ACM"])
+def test_a_hyphenated_word_of_the_organisation_gives_each_part_its_letter(written: str, config: ScrubConfig) -> None:
+    """"Al-Furqan Community Mosque" is written "AFCM" and "ACM"."""
+    who = source(organisation="Al-Furqan Community Mosque", email="imran@alfurqan-mosque.org.uk")
+    assert gone(written, clean(f"Bilal has stopped coming. Imran, {written}", who, config))
+
+
+def test_an_email_domain_label_written_as_words_is_removed(config: ScrubConfig) -> None:
+    """"hfcmat" in the address is "HFC MAT" in the text; a subject's "Larchfield rec" beside a domain
+    "larchfield" stays, as the label alone does before a street word."""
+    who = source(email="i.chaudhry@staidans.hfcmat.org.uk")
+    assert gone("HFC MAT", clean("We have informed HFC MAT safeguarding.", who, config))
+    larch = source(email="office@larchfieldprimary.sch.uk")
+    assert "Larchfield rec" in clean("Dex picks her up from Larchfield rec.", larch, config)
+
+
+@pytest.mark.parametrize("written", ["Early (BP/RT): quiet.", "Late (JA/PO'B): Danny out.", "Night (RW): nothing.",
+                                     "relieved by TB 07:00.", "Handed over to on-call (DW) by phone."])
+def test_staff_initials_on_a_shift_log_are_removed(written: str, config: ScrubConfig) -> None:
+    """Handover logs name the staff on shift by initials: each set of them is provenance."""
+    out = clean(f"Danny Lomax had 3 visitors. {written}", source(), config, protected=("Danny Lomax", "Danny"))
+    assert not re.search(r"\b(?:BP|RT|JA|PO'B|RW|TB|DW)\b", out), out
+
+
+def test_case_work_acronyms_in_brackets_stay(config: ScrubConfig) -> None:
+    """"(CSE/CCE)" and "(DA/MH)" are what the report is about, not anybody's initials."""
+    out = clean("Category (CSE/CCE); history (DA/MH).", source(), config)
+    assert "(CSE/CCE)" in out and "(DA/MH)" in out
+
+
+@pytest.mark.parametrize(("role", "written"), [("Mentoring Scheme Manager", "Scheme Manager"),
+                                               ("Station Manager", "Stn Mgr")])
+def test_a_role_signed_by_its_last_words_or_short_forms_is_removed(role: str, written: str,
+                                                                   config: ScrubConfig) -> None:
+    """"| Scheme Manager |" for a Mentoring Scheme Manager, "Stn Mgr" for a Station Manager."""
+    out = clean(f"Jaden sells weed behind the Co-op. Bim | {written} | Westmoor", source(role=role), config)
+    assert gone(written, out)
+
+
+def test_an_email_local_part_that_is_a_subjects_first_name_stays_in_the_subjects_name(config: ScrubConfig) -> None:
+    """The source callum@... and the subject Callum Reid: his name is kept whole; the address still goes."""
+    who = source(name="Callum Fraser", email="callum@anchoragecentre.org.uk")
+    out = clean("Callum Reid (19) had a black eye. Contact callum@anchoragecentre.org.uk", who, config,
+                protected=("Callum Reid",))
+    assert "Callum Reid (19)" in out and "anchoragecentre" not in out
