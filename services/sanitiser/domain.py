@@ -72,6 +72,7 @@ class ScrubConfig(BaseModel):
     colleague_words: tuple[str, ...]
     branch_words: tuple[str, ...]
     first_person_other_languages: tuple[str, ...]
+    roles_other_languages: tuple[str, ...]
     role_settings: dict[str, tuple[str, ...]]
 
     @field_validator(
@@ -282,6 +283,7 @@ class _Shared:
     organisation_suffix: re.Pattern[str]
     not_a_street: str
     role_families: list[_Rule]
+    appendix: re.Pattern[str]
     rules: list[_Rule]
     source_rules: Callable[[Source], list[_Rule]]
 
@@ -301,6 +303,7 @@ class _Scrubber:
     def __init__(self, source: Source, config: ScrubConfig, protected: Iterable[str]) -> None:
         self._identity = config._shared.source_rules(source)
         self._all = self._identity + config._shared.rules
+        self._appendix = config._shared.appendix
         self._facts = sorted({_loose(normalise(fact.strip())) for fact in protected if len(fact.strip()) >= 2},
                              key=len)
 
@@ -336,6 +339,7 @@ class _Scrubber:
                 spans.append((start, end))
         if not facts_only:
             spans += _signature_block(text, spans, guarded) + _letterhead(text, spans, guarded)
+            spans = [self._with_appendix(text, start, end, guarded) for start, end in spans]
         if not spans:
             return text, 0
         spans.sort()
@@ -352,6 +356,16 @@ class _Scrubber:
             position = end
         pieces.append(text[position:])
         return "".join(pieces), len(merged)
+
+
+    def _with_appendix(self, text: str, start: int, end: int, guarded: list[tuple[int, int]]) -> tuple[int, int]:
+        """What is written straight after the writer's identity is about the writer: "[name], Scams team",
+        "[name] - Prevention Team", "[name], coordinator", "[org] (the barbers on Station Parade)"."""
+        while (after := self._appendix.match(text, end)) and after.end() > end:
+            if any(s < after.end() and after.start() < e for s, e in guarded):
+                break
+            end = after.end()
+        return start, end
 
 
 # The next or previous capitalised word, across a quoted nickname ("Robert 'Robbie' Nolan").
@@ -1060,6 +1074,7 @@ def _shared(config: ScrubConfig) -> _Shared:
                                                            for short in shorts)} - config.organisation_stop_words)
     kind = _alternation(_phrase(word) for word in kinds if word.isalnum() or "'" in word)
     street = _alternation(_phrase(word) for word in config.street_words)
+    heads = _alternation(_phrase(word) for word in config.role_heads)
     branch = _alternation(_phrase(word) for word in config.branch_words)
     return _Shared(
         title_prefix=_Prefix(re.compile(rf"(?<!\w){titles}(?:\.\s*|\s+)\Z", re.IGNORECASE),
@@ -1085,6 +1100,11 @@ def _shared(config: ScrubConfig) -> _Shared:
             _compile(_bounded(_alternation(_role_phrase(p) for p in family)), prefix=role_prefix)
             for family in config.role_families
         ],
+        appendix=re.compile(
+            rf"[ \t]*[,|/@\-\u2013\u2014][ \t]*(?:the[ \t]+)?(?:[\w'\u2019\-]+[ \t]+){{0,2}}"
+            rf"(?:team|unit|desk|services|office|department|dept|{heads})(?![\w'\u2019\-])|"
+            r"[ \t]*\((?:the|our)[ \t]+[^()\n]{0,60}?\b(?:on|at|in|off|near|by)[ \t]+[^()\n]{1,40}\)",
+            re.IGNORECASE),
         rules=_setting_rules(config),
         source_rules=_source_rules_cached(config),
     )
@@ -1331,6 +1351,18 @@ def _setting_rules(config: ScrubConfig) -> list[_Rule]:
                  clues=["my", "our"]),
         _compile(_bounded(r"this\s+" + _alternation(_phrase(s) for s in config.settings)), clues=["this"]),
         _compile(_bounded(_alternation(_phrase(s) for s in config.self_references))),
+        _compile(_bounded(_alternation(_phrase(r) for r in config.roles_other_languages))),
+        # The colleague a forwarded note is addressed to: "Hi Fiona,", "Dear Farrah,", "Fiona, can this go to
+        # the police please" at a line's start (a subject's name wins).
+        _compile(rf"(?m)(?:^[ \t>]*(?:dear|hi|hello|hiya|hey|morning|afternoon|thanks|cheers)[ \t]+"
+                 rf"(?!(?:all|team|both|officer|sir|madam|there|everyone|colleagues|police)\b)"
+                 rf"(?-i:[A-Z])[\w'\u2019\-]+(?:[ \t]+(?-i:[A-Z])[\w'\u2019\-]+)?(?=[ \t]*[,!]|[ \t]*$)|"
+                 rf"^[ \t>]*(?-i:[A-Z])[\w'\u2019\-]+(?=,[ \t]+(?:can|could|please|pls|see|just|fyi|as|would)\b))",
+                 facts_win=True),
+        # The writer's premises by their street: "the Cobden Street depot", "our Kelby Rd branch".
+        _compile(rf"(?<!\w)(?:the|our)[ \t]+{proper}(?:[ \t]+{proper}){{0,2}}[ \t]+"
+                 rf"(?:depot|office|offices|branch|base|premises|yard|hq|headquarters)(?!\w)", facts_win=True,
+                 clues=["depot", "office", "branch", "base", "premises", "yard", "hq", "headquarters"]),
         _compile(pronouns, first_person=True, protectable=True),
     ]
 
