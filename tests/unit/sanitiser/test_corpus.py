@@ -113,6 +113,10 @@ BATCHES = [
     Batch("heldout_24.yaml", "blind: pasted from other systems; chat exports, tickets, call transcripts, PDFs",
           "2026-12-04 round 6", f"first run at round 5: 42 of 266; {ROUND_5}: 42; round 6 before studying it: 43",
           max_leaks=43),
+    Batch("heldout_25.yaml", "blind: health, social care, schools and probation; raw mail headers, case-system "
+          "exports, voice memos, Teams chats, text speak", None, "written 2026-12-04; committed before its first run"),
+    Batch("heldout_26.yaml", "blind: charities, faith groups, clubs, shops, hotels, transport, housing, security, "
+          "pharmacy, taxi licensing; booking and CRM exports", None, "written 2026-12-04; committed before its first run"),
 ]
 
 
