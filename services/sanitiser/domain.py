@@ -464,8 +464,9 @@ def _closing_block(text: str, begin: int, stop: int, spans: list[tuple[int, int]
         line = text[start:end]
         if not line.strip() or _DISCLAIMER.search(line):
             continue  # a disclaimer under the signature ("registered charity no ...") is part of it
-        if len(line) > 100 or _SENTENCE.search(line) or any(s < end and start < e for s, e in guarded):
-            break
+        if (len(line) > 100 or _SENTENCE.search(line) or _CHAT_LINE.match(line)
+                or any(s < end and start < e for s, e in guarded)):
+            break  # a chat's last message is a message, however short, not a signature
         if _SHORT_SENTENCE.search(line) and not any(start <= s < end for s, _ in spans):
             break  # "Jayden has a new phone.": the report's last sentence, above any signature
         if any(start <= s < end for s, _ in spans):
@@ -483,6 +484,8 @@ def _closing_block(text: str, begin: int, stop: int, spans: list[tuple[int, int]
     return [(block_start, begin + len(text[begin:stop].rstrip()))]
 
 
+# A line of a pasted chat: "28/06/2025, 02:50 - Gwen: ...", "[09:16] Gareth: ...".
+_CHAT_LINE = re.compile(r"[ \t]*\[?\d{1,2}/\d{1,2}/\d{2,4},?[ \t]+\d{1,2}:\d{2}|[ \t]*\[(?:[A-Za-z]+[ \t]+)?\d{1,2}:\d{2}")
 # A closing line that is only a name: one to three capitalised words or initials, or a title and initials.
 _NAME_LINE = re.compile(
     r"[ \t>*\-~]*(?:(?:mr|mrs|ms|miss|mx|dr|rev|fr|sr|br)\.?[ \t]+[A-Za-z](?:[.\-]?[A-Za-z]){0,3}\.?|"
@@ -799,6 +802,8 @@ class _EmailRule(_Rule):
 
     local: str = ""  # lower case; empty when it is a shared mailbox name ("info", "office")
     domain: str = ""  # lower case; empty when it is everyone's (gmail.com, nhs.net)
+    # The local part written alone ("callum"), not as an address: a first name, so a subject's fact keeps it.
+    bare: bool = False
 
     def spans(self, text: str) -> Iterator[tuple[int, int]]:
         lowered = text.lower()
@@ -808,11 +813,15 @@ class _EmailRule(_Rule):
                     continue
                 end = at + len(self.local)
                 if end < len(lowered) and lowered[end] == "@":
+                    if self.bare:
+                        continue
                     end = _ADDRESS_END.match(lowered, end + 1).end()  # type: ignore[union-attr]
                 elif end < len(lowered) and (lowered[end].isalnum() or lowered[end] == "_"):
                     continue
+                elif not self.bare:
+                    continue
                 yield at, end
-        if self.domain:
+        if self.domain and not self.bare:
             for at in _literal(lowered, self.domain):
                 end = at + len(self.domain)
                 if end < len(lowered) and (lowered[end].isalnum() or lowered[end] in "-_"):
@@ -847,9 +856,11 @@ def _email_rules(email: str, config: ScrubConfig) -> list[_Rule]:
     shared_local = local in config.generic_email_local_parts or len(local) < 3
     shared_domain = domain in config.generic_email_domains
     # The address itself is the local part at its domain: found by either half.
-    # Protectable: a local part that is a first name ("callum@...") stays inside a subject's "Callum Reid".
-    rules: list[_Rule] = [_EmailRule(_CAPITALISED_WORD, protectable=True, local=local if not shared_local else "",
+    rules: list[_Rule] = [_EmailRule(_CAPITALISED_WORD, local=local if not shared_local else "",
                                      domain=domain if not shared_domain else "")]
+    if not shared_local:
+        # Protectable: a local part that is a first name ("callum@...") stays inside a subject's "Callum Reid".
+        rules.append(_EmailRule(_CAPITALISED_WORD, protectable=True, local=local, bare=True))
     if shared_local:
         rules.append(_compile(re.escape(email), clues=["@"]))
     tokens = {part for part in re.split(r"[._\-+\d]+", local)
@@ -1241,6 +1252,19 @@ def _colleague_rules(config: ScrubConfig, roles: str) -> list[_Rule]:
     )]
 
 
+@dataclass(frozen=True)
+class _NamedPartRule(_Rule):
+    """Only the named part of each match is removed (the speaker, not the chat's timestamp before it)."""
+
+    def spans(self, text: str) -> Iterator[tuple[int, int]]:
+        for match in self.pattern.finditer(text):
+            for name, value in match.groupdict().items():
+                if value is not None:
+                    yield match.span(name)
+
+
+# A chat participant as a chat export shows them: one to three capitalised words or "Surname, Given".
+_SPEAKER = (r"(?-i:[A-Z][\w'\u2019\-]*)(?:,?[ \t]+(?-i:[A-Z][\w'\u2019\-]*)){0,2}")
 # A member of staff's initials: "RT", "KAB", "PO'B", "McA", exactly in capitals.
 # The usual case-work acronyms ("(CSE/CCE)", "(DA/MH)") are the report's subject matter, not anybody's initials.
 _INITIALS = (r"(?!(?-i:CSE|CCE|ASB|DA|DV|MH|MSHT|NRM|FGM|HBV|CP|CIN|LAC|CLA|SEN|SEND|EHCP|PP|YP|NFA|HMO|ID|UK|EU|"
@@ -1290,7 +1314,7 @@ def _setting_rules(config: ScrubConfig) -> list[_Rule]:
                  r"nobody|someone|everyone|people|lads|girls|boys|kids|men|women)\b)"
                  r"(?-i:[A-Z\u00c0-\u017f]|[\u4e00-\u9fff])[\w'\u2019\-]*(?:[ \t]+"
                  r"(?!(?:in|out|over|around|round|down|up|from|near|back|come|came|been|is|was|are|were|be|from)\b)"
-                 r"[\w'\u2019\-]+){0,2}[ \t]+here\b(?=[ \t]*[,.!(\-]|[ \t]+from\b)",
+                 r"[\w'\u2019\-]+){0,2}[ \t]+here\b(?:[ \t]+again\b)?(?=[ \t]*[,.!(\-:]|[ \t]+(?:from|with)\b)",
                  clues=[" here"], facts_win=True),
         _compile(rf"(?:^|(?<=[.!?,;:(\n])|\b(?:hi|hello|hiya|hey|morning|afternoon)\b[,!]?)[ \t]*"
                  rf"{proper}(?:[ \t]+{proper}){{0,2}}"
@@ -1321,6 +1345,20 @@ def _setting_rules(config: ScrubConfig) -> list[_Rule]:
                  rf"(?:line|phone|number|mobile|mob|no\.?|tel(?:ephone)?)\b[ \t]*(?:is|on|:|-)?[ \t]*{_PHONE_LIKE}|"
                  rf"{_PHONE_LIKE}[ \t]*\([ \t]*(?:{_OWN_LINES})(?:[ \t]+(?:line|phone|number))?[ \t]*\)",
                  clues=[*_OWN_LINES.split("|"), "our", "my"]),
+        # Who wrote each message of a chat pasted in: "21/06/2025, 23:51 - Marcus Reid:", "[09:15] Hollins, Bethany
+        # (SM Control)", "Amber  1:14 AM": the people in the writer's own chat are the writer and colleagues.
+        _NamedPartRule(re.compile(rf"(?m)(?:^[ \t]*\[?\d{{1,2}}/\d{{1,2}}/\d{{2,4}},?[ \t]+\d{{1,2}}:\d{{2}}(?::\d{{2}})?(?:[ \t]*[AaPp][Mm])?\]?"
+                 rf"[ \t]*(?:-[ \t]*)?|^[ \t]*\[(?:[A-Za-z]+[ \t]+)?\d{{1,2}}:\d{{2}}(?:[ \t]*[AaPp][Mm])?\][ \t]*)"
+                 rf"(?P<part>{_SPEAKER})(?=[ \t]*(?::|\([^)\n]{{1,40}}\)[ \t]*:?[ \t]*$|$))|"
+                 rf"^[ \t]*(?P<slack>{_SPEAKER})(?=[ \t]{{2,}}\d{{1,2}}:\d{{2}}[ \t]*[AaPp][Mm][ \t]*$)"),
+                 clues=(":",), facts_win=True),
+        # A member of the writer's staff by number: "Driver 4471 reports", "Inspector 0932" (a subject's
+        # badge or account number is written as what it is: "badge 2291", "account VE-7781").
+        _compile(r"(?<![\w])(?-i:Driver|Inspector|Operative|Agent|Guard|Steward|Operator|Call handler)[ \t]+"
+                 r"(?:no\.?[ \t]*|#[ \t]*)?\d{3,6}(?!\w)", protectable=True),
+        # A form's fields that name who handled it: "Agent: Josh Penrose", "Queue: Compliance & Safeguarding".
+        _compile(r"(?<![\w])(?:agent|queue|handler|assigned to|owner|operator|inspector|user|raised by)[ \t]*:[ \t]*"
+                 r"[^|\n\t,;]{1,60}", clues=[":"], facts_win=True),
         # Staff by their initials on a shift log: "(BP/RT)", "Late (JA/PO'B)", "Night (RW)", "on-call (DW)",
         # "relieved by TB 07:00", "handed over to KM".
         _compile(rf"\((?:{_INITIALS})(?:[ \t]*/[ \t]*(?:{_INITIALS}))+\)|"
@@ -1364,5 +1402,8 @@ def _setting_rules(config: ScrubConfig) -> list[_Rule]:
                  rf"(?:depot|office|offices|branch|base|premises|yard|hq|headquarters)(?!\w)", facts_win=True,
                  clues=["depot", "office", "branch", "base", "premises", "yard", "hq", "headquarters"]),
         _compile(pronouns, first_person=True, protectable=True),
+        # In capitals "ME" and "US" are the illness and the country, except as whom to ring: "RING ME", "CALL US".
+        _compile(r"(?-i:\b(?:RING|CALL|TEXT|PHONE|EMAIL|E-MAIL|TELL|CONTACT|ASK|MESSAGE|WHATSAPP)[ \t]+(?:ME|US))\b",
+                 first_person=True),
     ]
 

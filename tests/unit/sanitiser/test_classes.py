@@ -383,3 +383,68 @@ def test_an_email_local_part_that_is_a_subjects_first_name_stays_in_the_subjects
     out = clean("Callum Reid (19) had a black eye. Contact callum@anchoragecentre.org.uk", who, config,
                 protected=("Callum Reid",))
     assert "Callum Reid (19)" in out and "anchoragecentre" not in out
+
+
+@pytest.mark.parametrize("written", ["Pennaeth", "rheolwr safle", "coordonator voluntari", "pielęgniarka"])
+def test_a_role_title_in_another_language_is_removed(written: str, config: ScrubConfig) -> None:
+    """A writer says what they are in their own language: Welsh, Romanian, Polish role titles go."""
+    out = clean(f"Osian Rees (Bl 6) was given small packets at the gate. {written}, Ysgol Bro", source(), config,
+                protected=("Osian Rees",))
+    assert gone(written, out) and "Osian Rees" in out
+
+
+@pytest.mark.parametrize("written", ["Hi Fiona,\nCan this go to the police?", "Fiona, can this go to the police?",
+                                     "Dear Farrah,\nAs promised, the notes."])
+def test_the_colleague_a_forwarded_note_is_addressed_to_is_removed(written: str, config: ScrubConfig) -> None:
+    """The person a forwarded note greets works with the writer."""
+    out = clean(f"{written}\nMr Tomasz Krawiec was taken to open accounts.", source(), config,
+                protected=("Tomasz Krawiec",))
+    assert gone("Fiona", out) and gone("Farrah", out) and "Tomasz Krawiec" in out
+
+
+def test_a_greeting_to_a_subject_or_to_everyone_stays(config: ScrubConfig) -> None:
+    """"Hi all," greets nobody in particular; a greeted name that is a subject's stays."""
+    out = clean("Hi all,\nJayden, can you believe it, was back at the garages.", source(), config,
+                protected=("Jayden",))
+    assert out.startswith("Hi all,") and "Jayden" in out
+
+
+def test_the_writers_premises_named_by_their_street_are_removed(config: ScrubConfig) -> None:
+    """"at the Cobden Street depot": the writer's depot, by its street."""
+    out = clean("Crew reported at the Cobden Street depot that a man at 5 Alder Mews pays lads.", source(), config,
+                protected=("5 Alder Mews",))
+    assert gone("Cobden Street", out) and "5 Alder Mews" in out
+
+
+@pytest.mark.parametrize("appendix", [", Scams team", " - Prevention Team", ", coordinator",
+                                      " (the barbers on Station Parade)"])
+def test_what_follows_the_writers_identity_goes_with_it(appendix: str, config: ScrubConfig) -> None:
+    """A team, a role or the premises written straight after the writer's name or organisation are the writer's."""
+    out = clean(f"Robert Thornton{appendix}. Kamil Kowalczyk, 15, is paid for by Bazza.", source(), config,
+                protected=("Kamil Kowalczyk", "Bazza"))
+    assert appendix.strip(" ,-()").split()[-1] not in out and "Kamil Kowalczyk, 15" in out
+
+
+def test_chat_participants_are_removed_and_their_messages_kept(config: ScrubConfig) -> None:
+    """In a pasted WhatsApp or Teams chat the speakers are the writer and colleagues; what they say stays, and
+    the chat's last message is not taken for a signature."""
+    text = ("28/06/2025, 02:41 - Gwen Tarrant SP: Lacey again at the taxi rank with the X5 man\n"
+            "[09:15] Hollins, Bethany (SM Control)\nCCTV saved?\n"
+            "28/06/2025, 02:50 - Gwen Tarrant SP: she got in. X5 KS69 UFB went up Eldon Road")
+    out = clean(text, source(), config, protected=("Lacey",))
+    assert gone("Gwen Tarrant", out) and gone("Hollins", out)
+    assert "KS69 UFB went up Eldon Road" in out and "Lacey again" in out and "02:50" in out
+
+
+def test_staff_by_number_go_and_subjects_numbers_stay(config: ScrubConfig) -> None:
+    """"Driver 4471 reports" is the writer's staff; "badge 2291" and "account VE-7781" are the subject's."""
+    out = clean("Driver 4471 reports Snipes on the 76; his badge 2291 and account VE-7781.", source(), config)
+    assert "4471" not in out and "badge 2291" in out and "VE-7781" in out
+
+
+@pytest.mark.parametrize(("text", "kept"), [("JACKO BACK OUTSIDE 01:30. RING ME", "JACKO BACK OUTSIDE 01:30."),
+                                            ("Fizz here again with a new one, young lad maybe 13", "young lad")])
+def test_the_writer_in_capitals_or_saying_they_are_here_again(text: str, kept: str, config: ScrubConfig) -> None:
+    """"RING ME" in an all-caps text is the writer; "Fizz here again" introduces the writer."""
+    out = clean(text, source(), config)
+    assert kept in out and "RING ME" not in out and "Fizz" not in out
