@@ -96,9 +96,11 @@ timestamps are that day's midnight (UTC). Do not order by timestamp within a day
 joins an intel to its submission. Only the Intelligence Unit may re-contact a source.
 
 **Compatibility.** Within v1 the only change made to a message is a new optional property (or wording):
-ignore properties you do not know. Anything else (a property removed or renamed, a type, enum or
-constraint changed, a property newly required or no longer required) comes as new `.v2` topics; the
-check against `schemas/released/v1/` (`python -m schemas.compat`) refuses it on v1.
+ignore properties you do not know. The v1 JSON Schemas and the `schemas` models refuse unknown
+properties, so a reader that validates with them takes each new release of them before the pipeline
+publishes with it. Anything else (a property removed or renamed, a type, enum or constraint changed, a
+property newly required or no longer required) comes as new `.v2` topics; the check against
+`schemas/released/v1/` (`python -m schemas.compat`) refuses it on v1.
 """
 
 

@@ -19,7 +19,8 @@ Which changes break, and why both directions count:
 
 So the one change that is compatible, beside wording (`title`, `description`, `examples`), is a new
 optional property. It is, because the v1 contract (docs/asyncapi.yaml) tells readers to ignore
-properties they do not know and old records simply lack it. Any other change to an existing property,
+properties they do not know (and those validating with the released schemas, which refuse unknown
+properties, to take the new release first), and old records simply lack it. Any other change to an existing property,
 `default` included (a reader fills it into old records), is breaking: simple to apply, and safe whichever
 side reads.
 """
