@@ -112,7 +112,7 @@ def _retention(spec: TopicSpec) -> str:
 
 
 def _names(principals: frozenset[str]) -> str:
-    return ", ".join(f"`{p}`" for p in sorted(principals)) or "the administrator only"
+    return ", ".join(f"`{p}`" for p in sorted(principals)) or "no service principal"
 
 
 def _channel_description(spec: TopicSpec) -> str:
@@ -120,11 +120,12 @@ def _channel_description(spec: TopicSpec) -> str:
     order = ("Records with one key are on one partition, in the order written; there is no order across keys."
              if field else "Records keep their original key, so no order beyond the original topic's holds.")
     lines = [
-        f"Written by {_names(spec.writers)}; read by {_names(spec.readers)}.",
+        f"Written by {_names(spec.writers)}; read by {_names(spec.readers)} (the ACLs; the administrator, a "
+        "super user, may read and write every topic).",
         f"Key: {key}",
         order,
         f"{spec.partitions} partitions, cleanup policy `{spec.cleanup_policy}`, {_retention(spec)}; "
-        "min.insync.replicas 2 and 3 replicas in clusters.",
+        "3 replicas and min.insync.replicas 2 in production.",
     ]
     if spec in OUTCOME_TOPICS.values():
         lines.append("Only decisions that include this outcome; cpi.outcome.decided.v1 has every decision.")
@@ -160,7 +161,8 @@ def _dead_letter_headers(dead_letter: dict[str, Any]) -> dict[str, Any]:
 
 
 def _key_schema(spec: TopicSpec) -> dict[str, Any]:
-    field, description = KEYS[spec.name]
+    field, key = KEYS[spec.name]
+    description = key[0].upper() + key[1:]
     if field is None:
         return {"type": "string", "format": "binary", "description": description}
     return {"type": "string", "pattern": ID_PATTERN, "description": description}
