@@ -15,11 +15,16 @@ import yaml
 
 from schemas import DeadLetter, SanitisedIntel
 from schemas.asyncapi import DOCUMENT, KEYS, document, rendered_document
-from schemas.topics import ALL_TOPICS, DECIDED, DOWNSTREAM, OUTCOME_TOPICS
+from schemas.submission import Submission
+from schemas.topics import ACCEPTED, ALL_TOPICS, DECIDED, DOWNSTREAM, OUTCOME_TOPICS, REJECTED
+from services.common.envelope import PrivateKeyring, seal_to
 from services.common.settings import RouterSettings
+from services.intake.receiving import received_record
+from services.intake.worker import make_handler as intake_handler
 from services.router.domain import load_rules
 from services.router.worker import make_handler
 from tests.npm_helpers import npm_package
+from tests.unit.intake.samples import valid_submission
 
 PARSER_SCRIPT = Path(__file__).with_name("asyncapi_parse.js")
 PARSER_VERSION = "3"
@@ -102,6 +107,24 @@ async def test_the_router_keys_every_decision_by_intel_id_as_the_contract_says()
     for record in published:
         assert KEYS[record.topic.name][0] == "intel_id"
         assert record.key == json.loads(record.value)["intel_id"].encode() == intel.intel_id.encode()
+
+
+@pytest.mark.parametrize("change", [{}, {"information": "too short"}])
+async def test_the_intake_worker_keys_accepted_and_rejected_by_submission_id_as_the_contract_says(
+    change: dict[str, Any],
+) -> None:
+    """The contract says accepted and rejected submissions are keyed by their submission_id:
+    the intake worker's own handler keys an accepted and a rejected result with the record's id."""
+    keyring = PrivateKeyring.generate("transport")
+    base = received_record(Submission.model_validate(valid_submission()), keyring.recipient())
+    # Sealed as the edge seals it, but with the change (an invalid one goes to rejected).
+    sealed = seal_to(json.dumps(valid_submission(**change)).encode(), base.submission_id.encode(),
+                     keyring.recipient())
+    record = base.model_copy(update={"sealed_submission": sealed})
+    [out] = await intake_handler(keyring)(record.model_dump_json().encode())
+    assert out.topic is (REJECTED if change else ACCEPTED)
+    assert KEYS[out.topic.name][0] == "submission_id"
+    assert out.key == json.loads(out.value)["submission_id"].encode() == record.submission_id.encode()
 
 
 # Each breakage, and the last part of the path the parser's error must point at.
