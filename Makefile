@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck bench schemas all clean
+.PHONY: install run test lint typecheck bench schemas compat all clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,8 +31,14 @@ typecheck: install
 bench: install
 	$(BIN)/cpi bench
 
+# The JSON Schemas and the AsyncAPI document generated from them and the topic registry (docs/asyncapi.yaml).
 schemas: install
 	$(BIN)/python -m schemas.export
+	$(BIN)/python -m schemas.asyncapi
+
+# Fails when a v1 schema changed in a way consumers of the released copy (schemas/released/v1/) cannot read.
+compat: install
+	$(BIN)/python -m schemas.compat
 
 all: lint typecheck test
 

@@ -22,15 +22,12 @@ import httpx
 import pytest
 
 from services.common.kafka.broker import free_port
+from tests.npm_helpers import cache_dir, npm_package
 
 POM = Path(__file__).parent / "oidc" / "pom.xml"
 MAIN_CLASS = "no.nav.security.mock.oauth2.StandaloneMockOAuth2ServerKt"
 ISSUER_ID = "cpi"
 AXE_VERSION = "4"
-
-
-def _cache() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "cpi"
 
 
 def _oidc_version() -> str:
@@ -42,7 +39,7 @@ def _oidc_version() -> str:
 
 def oidc_jars() -> Path:
     """The provider's jars, fetched with mvn the first time only; skips when neither they nor mvn and java are here."""
-    libs = _cache() / f"mock-oauth2-server-{_oidc_version()}" / "libs"
+    libs = cache_dir() / f"mock-oauth2-server-{_oidc_version()}" / "libs"
     marker = libs.parent / ".complete"
     if marker.exists():
         return libs
@@ -91,14 +88,5 @@ def oidc_provider(log_file: Path) -> Iterator[str]:
 
 def axe_source() -> str:
     """axe-core's browser script, installed with npm the first time only; skips when npm is missing."""
-    folder = _cache() / f"axe-core-{AXE_VERSION}"
-    script = folder / "node_modules" / "axe-core" / "axe.min.js"
-    if not script.exists():
-        npm = shutil.which("npm")
-        if npm is None:
-            pytest.skip("npm is needed once to install axe-core for the accessibility checks (apt-get install npm)")
-        folder.mkdir(parents=True, exist_ok=True)
-        result = subprocess.run([npm, "install", "--silent", "--no-audit", "--no-fund", "--prefix", str(folder),
-                                 f"axe-core@{AXE_VERSION}"], capture_output=True, text=True, check=False, timeout=600)
-        assert result.returncode == 0, f"npm could not install axe-core:\n{result.stderr[-2000:]}"
-    return script.read_text()
+    modules = npm_package("axe-core", AXE_VERSION, why="for the accessibility checks")
+    return (modules / "axe-core" / "axe.min.js").read_text()
