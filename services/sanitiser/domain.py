@@ -1114,7 +1114,11 @@ def _shared(config: ScrubConfig) -> _Shared:
         appendix=re.compile(
             rf"[ \t]*[,|/@\-\u2013\u2014][ \t]*(?:the[ \t]+)?(?:[\w'\u2019\-]+[ \t]+){{0,2}}"
             rf"(?:team|unit|desk|services|office|department|dept|{heads})(?![\w'\u2019\-])|"
-            r"[ \t]*\((?:the|our)[ \t]+[^()\n]{0,60}?\b(?:on|at|in|off|near|by)[ \t]+[^()\n]{1,40}\)",
+            r"[ \t]*\((?:the|our)[ \t]+[^()\n]{0,60}?\b(?:on|at|in|off|near|by)[ \t]+[^()\n]{1,40}\)|"
+            # "[name] (Bellgrove Parade)", "[org] (Caterpillars)", "[name], Kilnsey St": a bracket without a number,
+            # or a street, straight after the writer.
+            r"[ \t]*\([^()\d\n]{1,40}\)|"
+            rf"[ \t]*,[ \t]*(?-i:[A-Z])[\w'\u2019]*(?:[ \t]+(?-i:[A-Z])[\w'\u2019]*){{0,2}}[ \t]+{street}(?!\w)",
             re.IGNORECASE),
         rules=_setting_rules(config),
         source_rules=_source_rules_cached(config),
@@ -1349,7 +1353,7 @@ def _setting_rules(config: ScrubConfig) -> list[_Rule]:
         # (SM Control)", "Amber  1:14 AM": the people in the writer's own chat are the writer and colleagues.
         _NamedPartRule(re.compile(rf"(?m)(?:^[ \t]*\[?\d{{1,2}}/\d{{1,2}}/\d{{2,4}},?[ \t]+\d{{1,2}}:\d{{2}}(?::\d{{2}})?(?:[ \t]*[AaPp][Mm])?\]?"
                  rf"[ \t]*(?:-[ \t]*)?|^[ \t]*\[(?:[A-Za-z]+[ \t]+)?\d{{1,2}}:\d{{2}}(?:[ \t]*[AaPp][Mm])?\][ \t]*)"
-                 rf"(?P<part>{_SPEAKER})(?=[ \t]*(?::|\([^)\n]{{1,40}}\)[ \t]*:?[ \t]*$|$))|"
+                 rf"(?P<part>{_SPEAKER}(?:[ \t]*\([^)\n]{{1,40}}\))?)(?=[ \t]*(?::|$))|"
                  rf"^[ \t]*(?P<slack>{_SPEAKER})(?=[ \t]{{2,}}\d{{1,2}}:\d{{2}}[ \t]*[AaPp][Mm][ \t]*$)"),
                  clues=(":",), facts_win=True),
         # A member of the writer's staff by number: "Driver 4471 reports", "Inspector 0932" (a subject's
@@ -1395,7 +1399,8 @@ def _setting_rules(config: ScrubConfig) -> list[_Rule]:
         _compile(rf"(?m)(?:^[ \t>]*(?:dear|hi|hello|hiya|hey|morning|afternoon|thanks|cheers)[ \t]+"
                  rf"(?!(?:all|team|both|officer|sir|madam|there|everyone|colleagues|police)\b)"
                  rf"(?-i:[A-Z])[\w'\u2019\-]+(?:[ \t]+(?-i:[A-Z])[\w'\u2019\-]+)?(?=[ \t]*[,!]|[ \t]*$)|"
-                 rf"^[ \t>]*(?-i:[A-Z])[\w'\u2019\-]+(?=,[ \t]+(?:can|could|please|pls|see|just|fyi|as|would)\b))",
+                 rf"^[ \t>]*(?-i:[A-Z])[\w'\u2019\-]+(?=[ \t]*[,\-\u2013][ \t]+(?:can|could|please|pls|see|just|fyi|as|"
+                 rf"would|pass|passing|forwarding|re|this|following|below)\b))",
                  facts_win=True),
         # The writer's premises by their street: "the Cobden Street depot", "our Kelby Rd branch".
         _compile(rf"(?<!\w)(?:the|our)[ \t]+{proper}(?:[ \t]+{proper}){{0,2}}[ \t]+"
