@@ -451,7 +451,8 @@ def test_the_writer_in_capitals_or_saying_they_are_here_again(text: str, kept: s
 
 
 def test_a_chat_speaker_with_their_team_in_brackets_is_removed(config: ScrubConfig) -> None:
-    """"09/07/2025, 18:31 - Gail (Interchange Control): got it on camera 4": the speaker and team go, the message stays."""
+    """"09/07/2025, 18:31 - Gail (Interchange Control): got it on camera 4": the speaker and team go, the
+    message stays."""
     out = clean("09/07/2025, 18:31 - Gail (Interchange Control): got it on camera 4", source(), config)
     assert gone("Gail", out) and "Interchange" not in out and "got it on camera 4" in out
 
