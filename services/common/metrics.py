@@ -31,7 +31,8 @@ PUBLISHED = Counter(
 )
 RELEASED_RECORDS = Histogram(
     "cpi_stage_released_records",
-    "Inputs per shuffled release of a mixing stage (the sanitiser): how many each output hides among.",
+    "Inputs per batch a stage processed and published together; for the sanitiser's shuffled releases, how many "
+    "each output hides among.",
     ["stage"],
     buckets=(1, 2, 3, 5, 10, 20, 50, 100, 200, 500),
 )

@@ -106,6 +106,12 @@ class WorkerSettings(PlatformSettings):
         description="Static group membership: a restarted worker with the same id takes its partitions back "
                     "at once, without a rebalance. Unique per replica (in Kubernetes, the pod's name).")
 
+    # Batches (see services.common.kafka.stage): one acknowledgement round trip per batch, not per record.
+    batch_max_records: int = Field(
+        default=64, ge=1, le=10_000, description="A stage takes at most this many inputs per batch (1: one by one).")
+    batch_max_wait_ms: float = Field(
+        default=5.0, gt=0, le=10_000, description="...or what arrived within this long of the batch's first.")
+
     @model_validator(mode="after")
     def _heartbeat_within_session(self) -> WorkerSettings:
         if self.heartbeat_interval_seconds * 3 > self.session_timeout_seconds:

@@ -5,6 +5,10 @@ Safe defaults live here once, for all four workers:
 - results are published and acknowledged by the broker *before* the input is acked, and faust
   commits only acked offsets, so a crash re-delivers rather than loses;
 - agent concurrency 1 (faust's concurrency>1 can commit past a gap) and no exactly_once;
+- inputs are taken in batches (up to N records, or whatever came within T ms), each processed, all
+  outputs published at once and acknowledged by the broker, and only then the batch acked: one round
+  trip per batch rather than per record. faust's `take()` acks on its own, so the stream runs with
+  `noack()` and the stage acks each event itself, in arrival order, after its outputs are safe;
 - a handler error never escapes the loop (faust would ack the message anyway): the input goes
   to the dead-letter topic with its origin in headers and the stream keeps flowing;
 - but a TransientError (a store or server briefly away) is retried, and if it persists the worker
@@ -147,11 +151,14 @@ def readiness(app: CpiApp) -> tuple[bool, str | None]:
 
 def register_stage(
     app: CpiApp, settings: WorkerSettings, *, stage: str, source: TopicSpec, handler: Handler,
-    mixing: Mixing | None = None,
+    mixing: Mixing | None = None, batched: bool = True,
 ) -> None:
     """Run `handler` on every record of `source`; publish what it returns; dead-letter what it can't take.
 
-    With `mixing`, outputs are released in shuffled batches (see `Mixing`); without, one by one in order."""
+    Inputs are taken in batches of up to `settings.batch_max_records`, or what arrived within
+    `settings.batch_max_wait_ms` of the first, processed in arrival order and published together. With
+    `mixing`, batches are shuffled releases instead (see `Mixing`). `batched=False` takes one at a time (a
+    handler that waits on purpose, as the notifier's retries do, would hold a whole batch up)."""
     input_topic = app.topic(settings.topic(source.name), value_type=bytes, key_type=bytes)
     topics: dict[str, Any] = {}
 
@@ -213,20 +220,17 @@ def register_stage(
         MESSAGES.labels(stage, "processed").inc()
         return outputs
 
-    if mixing is None:
-        @app.agent(input_topic, name=f"cpi-{stage}", concurrency=1)
-        async def consume(stream: StreamT[Any]) -> None:
-            # faust acks each event when the loop asks for the next, so after its outputs are acknowledged.
-            async for event in stream.events():
-                started = time.perf_counter()
-                await publish(await process(event))
-                PROCESSING_SECONDS.labels(stage).observe(time.perf_counter() - started)
-        return
-
-    pool = MixingPool(stage, mixing, process, publish)
+    if mixing is not None:
+        release = mixing
+    elif batched:
+        release = Mixing(min_records=settings.batch_max_records, max_wait_seconds=settings.batch_max_wait_ms / 1000,
+                         shuffle=False)
+    else:
+        release = Mixing(min_records=1, max_wait_seconds=1.0, shuffle=False)
+    pool = MixingPool(stage, release, process, publish)
 
     @app.agent(input_topic, name=f"cpi-{stage}", concurrency=1)
-    async def consume_mixed(stream: StreamT[Any]) -> None:
+    async def consume(stream: StreamT[Any]) -> None:
         # Acks are the pool's, once outputs are acknowledged (faust's StreamT stub lacks `noack`).
         manual: StreamT[Any] = cast(Any, stream).noack()
         releaser = asyncio.ensure_future(pool.release_when_due(manual))
@@ -239,17 +243,19 @@ def register_stage(
 
 @dataclass(frozen=True)
 class Mixing:
-    """Release a stage's outputs in shuffled batches, so the order records arrive in does not survive it.
+    """Release a stage's outputs in batches, shuffled so the order records arrive in does not survive it.
 
     Inputs wait, unprocessed and unacknowledged, until at least `min_records` are waiting or the oldest
     has waited `max_wait_seconds`; then the whole pool is processed in random order (so whatever the
     handler stores is stored in that order too), published, and acknowledged. An observer who saw the
     inputs arrive can tell which release an output came in, never which input it was within it. A crash
-    loses nothing: unacknowledged inputs are redelivered.
+    loses nothing: unacknowledged inputs are redelivered. Unshuffled, the same pool is a plain batch:
+    processed in arrival order, so order per key is kept.
     """
 
     min_records: int
     max_wait_seconds: float
+    shuffle: bool = True
 
     def __post_init__(self) -> None:
         if self.min_records < 1 or self.max_wait_seconds <= 0:
@@ -268,7 +274,7 @@ class MixingPool:
         self._waiting: list[Any] = []
         self._oldest = 0.0
         self._lock = asyncio.Lock()  # the arrival loop and the timer both release
-        self._shuffle = random.SystemRandom().shuffle
+        self._shuffle = random.SystemRandom().shuffle if mixing.shuffle else None
 
     async def add(self, event: Any, stream: StreamT[Any]) -> None:
         async with self._lock:
@@ -279,7 +285,8 @@ class MixingPool:
                 await self._release(stream)
 
     async def release_when_due(self, stream: StreamT[Any]) -> None:
-        tick = min(1.0, self._mixing.max_wait_seconds / 4)
+        # A batch of a few milliseconds is checked every millisecond or so; a mixing release of a minute, every second.
+        tick = min(1.0, max(0.001, self._mixing.max_wait_seconds / 4))
         try:
             while True:
                 await asyncio.sleep(tick)
@@ -298,7 +305,8 @@ class MixingPool:
         started = time.perf_counter()
         events, self._waiting = self._waiting, []
         mixed = list(events)
-        self._shuffle(mixed)
+        if self._shuffle is not None:
+            self._shuffle(mixed)
         outputs = [record for event in mixed for record in await self._process(event)]
         await self._publish(outputs)
         for event in events:
