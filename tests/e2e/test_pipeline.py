@@ -174,6 +174,10 @@ def _pages_once(pipeline: Pipeline, ready: Callable[[dict[str, str]], bool], wha
     return pages
 
 
+def _value(pages: dict[str, str], name: str) -> float:
+    return sum(sample.value for sample in _samples(pages, name))
+
+
 def _latency_counts(pages: dict[str, str]) -> dict[str, float]:
     return {s.labels["stage"]: s.value for s in _samples(pages, "cpi_stage_latency_seconds_count")}
 
@@ -289,6 +293,15 @@ def test_a_report_with_residual_risk_is_held_not_sanitised(pipeline: Pipeline, h
     [logged] = [json.loads(line[line.index("{"):]) for line in pipeline.log_text().splitlines()
                 if '"intel_held"' in line and found.intel_id in line]
     assert logged["reason_codes"] == found.reason_codes
+
+
+def test_the_console_counts_held_reports_waiting(pipeline: Pipeline, held: dict[str, Any]) -> None:
+    """The console's /metrics counts the held report among those waiting for review (read from the held topic,
+    as the console lists them), and none of them overdue: it was held today."""
+    pages = _pages_once(pipeline, lambda p: _value(p, "cpi_held_waiting") >= 1, "the held report is counted")
+    assert _value(pages, "cpi_held_overdue") == 0
+    console = pages["console"]
+    assert held["held"].intel_id not in console and held["marker"] not in console
 
 
 def test_the_intelligence_unit_redacts_and_releases_a_held_report_and_the_router_decides_it(
