@@ -95,6 +95,11 @@ class WorkerSettings(PlatformSettings):
     """A faust worker: its group, and the port of its /metrics, /healthz and /readyz."""
 
     worker_port: int | None = Field(default=None, description="This worker's port; default from worker_ports.")
+    # One ListOffsets request per interval for the worker's own partitions: cheap, and the stage latency's
+    # resolution (services/common/kafka/progress.py).
+    progress_interval_seconds: float = Field(
+        default=5.0, gt=0.0, le=300.0,
+        description="How often a worker reads its input partitions' end offsets, for consumer lag and stage latency.")
     # How soon a dead worker's partitions move on: its group holds them until the session times out (faust's
     # default, 60 s, stalled a stage a minute per kill). The broker allows 6 s at least by default.
     session_timeout_seconds: float = Field(

@@ -20,13 +20,14 @@ def _console(args: argparse.Namespace) -> int:
     # Imported here, not at the top: every `cpi` command registers this one, and the console's web stack
     # (authlib, uvicorn) would otherwise load, and print its warnings, in `cpi assess` and the rest.
     import uvicorn
-    from prometheus_client import start_http_server
+    from prometheus_client import REGISTRY, start_http_server
 
     from services.common.keys import load_unseal_keys
     from services.common.settings import IntakeSettings
     from services.console.adapters.held import HeldReview
     from services.console.adapters.requests import RecontactRequests
     from services.console.app import create_console
+    from services.console.metrics import HeldReviewCollector
     from services.console.settings import ConsoleSettings
     from services.sanitiser.worker import open_store
 
@@ -39,7 +40,10 @@ def _console(args: argparse.Namespace) -> int:
     keys = load_unseal_keys(settings)
     store = open_store(settings, keys)
     requests = RecontactRequests(settings.data_dir / "console.db")
-    app = create_console(settings, store=store, held=HeldReview(settings, keys, store), requests=requests)
+    held = HeldReview(settings, keys, store)
+    app = create_console(settings, store=store, held=held, requests=requests)
+    REGISTRY.register(HeldReviewCollector(held.waiting, settings.held_review_target_days,
+                                          settings.held_metrics_refresh_seconds))
     metrics, _thread = start_http_server(settings.console_metrics_port, addr=settings.http_host)
     try:
         uvicorn.Server(uvicorn.Config(app, host=settings.http_host, port=settings.console_port, proxy_headers=False,

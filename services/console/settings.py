@@ -28,6 +28,12 @@ class ConsoleSettings(SanitiserSettings):
     console_session_idle_minutes: int = Field(default=15, ge=1, le=120, description="Signed out after this idle.")
     console_session_max_minutes: int = Field(default=480, ge=5, le=720, description="...and this long at most.")
     console_cookie_secure: bool = Field(default=True, description="Send the session cookie over HTTPS only.")
+    held_review_target_days: int = Field(
+        default=2, ge=0, le=365,
+        description="Held reports should be reviewed within this many days of being held; those waiting longer are "
+                    "counted as overdue on /metrics (cpi_held_overdue).")
+    held_metrics_refresh_seconds: float = Field(
+        default=60.0, gt=0, le=3600, description="How often /metrics reads the held topic again for its counts.")
     recontact_approval: Literal["all", "not_supervisor"] = Field(
         default="all", description="Which re-contact requests need a supervisor's approval: all, or all but "
                                    "those a supervisor makes (never approved by the requester themself).")

@@ -36,12 +36,15 @@ from schemas.topics import DEADLETTER, TopicSpec
 from services.common.errors import CpiError, DecodeError, TransientError
 from services.common.files import private_dir
 from services.common.kafka.clients import faust_broker
+from services.common.kafka.progress import OffsetClock, lag
 from services.common.metrics import (
+    CONSUMER_LAG,
     DEAD_LETTERS,
     MESSAGES,
     PROCESSING_SECONDS,
     PUBLISHED,
     RELEASED_RECORDS,
+    STAGE_LATENCY,
     exposition,
 )
 from services.common.settings import WorkerSettings
@@ -78,6 +81,10 @@ class _IdempotentProducer(AIOKafkaProducer):
 class CpiApp(faust.App):
     """faust.App whose producer is always idempotent with acks=all."""
 
+    # Each input topic's (full name) stage and registry name, filled by register_stage.
+    stage_inputs: dict[str, tuple[str, str]]
+    offset_clock: OffsetClock
+
     def _new_producer(self) -> Any:
         return _IdempotentProducer(self.transport, loop=self.loop, beacon=self.beacon)
 
@@ -111,8 +118,55 @@ def create_app(stage: str, settings: WorkerSettings) -> CpiApp:
         table_cleanup_interval=3600.0,
         datadir=str(datadir),
     )
+    app.stage_inputs = {}
+    app.offset_clock = OffsetClock()
     _add_health_pages(app)
+    _watch_progress(app, settings.progress_interval_seconds)
     return app
+
+
+def _watch_progress(app: CpiApp, interval: float) -> None:
+    """Every `interval`, read the end offsets of this worker's input partitions: the consumer lag gauge,
+    and the offset clock that stage latency is measured by (services/common/kafka/progress.py)."""
+    shown: set[Any] = set()
+
+    async def watch_progress() -> None:
+        if app._consumer is None or app.consumer.state != "running" or app.rebalancing:
+            return
+        consumer: Any = app.consumer  # faust's ConsumerT stub lacks the committed offsets it keeps
+        assigned = {tp for tp in consumer.assignment() if tp.topic in app.stage_inputs}
+        for tp in shown - assigned:  # given to another worker: its lag is that worker's to show now
+            stage, topic = app.stage_inputs[tp.topic]
+            CONSUMER_LAG.remove(stage, topic, str(tp.partition))
+            app.offset_clock.forget(tp)
+        shown.intersection_update(assigned)
+        if not assigned:
+            return
+        at = time.monotonic()  # before the request: the ends read were true at this moment or later
+        try:
+            ends = await consumer.highwaters(*assigned)
+            uncommitted = [tp for tp in assigned if consumer._committed_offset.get(tp) is None]
+            earliest = await consumer.earliest_offsets(*uncommitted) if uncommitted else {}
+        except Exception as exc:  # a broker briefly away: the next reading will do, the stream is unaffected
+            log.warning("progress_unread", error=type(exc).__name__)
+            return
+        for tp, end in ends.items():
+            if end is None:
+                continue
+            app.offset_clock.observe(tp, end, at)
+            stage, topic = app.stage_inputs[tp.topic]
+            committed = consumer._committed_offset.get(tp)
+            CONSUMER_LAG.labels(stage, topic, str(tp.partition)).set(lag(end, committed, earliest.get(tp) or 0))
+            shown.add(tp)
+
+    app.timer(interval)(watch_progress)
+
+
+def _observe_latency(app: CpiApp, stage: str, message: Any) -> None:
+    """How long `message` waited and was worked on here, now that its outputs are acknowledged."""
+    written_by = app.offset_clock.not_written_at(message.tp, message.offset)
+    if written_by is not None:
+        STAGE_LATENCY.labels(stage).observe(time.monotonic() - written_by)
 
 
 def _add_health_pages(app: CpiApp) -> None:
@@ -160,6 +214,7 @@ def register_stage(
     `mixing`, batches are shuffled releases instead (see `Mixing`). `batched=False` takes one at a time (a
     handler that waits on purpose, as the notifier's retries do, would hold a whole batch up)."""
     input_topic = app.topic(settings.topic(source.name), value_type=bytes, key_type=bytes)
+    app.stage_inputs[settings.topic(source.name)] = (stage, source.name)
     topics: dict[str, Any] = {}
 
     def topic_for(spec: TopicSpec) -> Any:
@@ -227,7 +282,7 @@ def register_stage(
                          shuffle=False)
     else:
         release = Mixing(min_records=1, max_wait_seconds=1.0, shuffle=False)
-    pool = MixingPool(stage, release, process, publish)
+    pool = MixingPool(stage, release, process, publish, lambda event: _observe_latency(app, stage, event.message))
 
     @app.agent(input_topic, name=f"cpi-{stage}", concurrency=1)
     async def consume(stream: StreamT[Any]) -> None:
@@ -266,32 +321,38 @@ class MixingPool:
     """The waiting inputs of a mixed stage, released by size (on arrival) or by age (on a timer)."""
 
     def __init__(self, stage: str, mixing: Mixing, process: Callable[[Any], Awaitable[list[Publish]]],
-                 publish: Callable[[Sequence[Publish]], Awaitable[None]]) -> None:
+                 publish: Callable[[Sequence[Publish]], Awaitable[None]],
+                 released: Callable[[Any], None] = lambda event: None) -> None:
         self._stage = stage
+        self._released = released  # told of each input once its outputs are acknowledged
         self._mixing = mixing
         self._process = process
         self._publish = publish
         self._waiting: list[Any] = []
         self._oldest = 0.0
         self._lock = asyncio.Lock()  # the arrival loop and the timer both release
+        self._arrived = asyncio.Event()  # set while anything waits: the timer sleeps on it, not on a tick
         self._shuffle = random.SystemRandom().shuffle if mixing.shuffle else None
 
     async def add(self, event: Any, stream: StreamT[Any]) -> None:
         async with self._lock:
             if not self._waiting:
                 self._oldest = time.monotonic()
+                self._arrived.set()
             self._waiting.append(event)
             if len(self._waiting) >= self._mixing.min_records:
                 await self._release(stream)
 
     async def release_when_due(self, stream: StreamT[Any]) -> None:
-        # A batch of a few milliseconds is checked every millisecond or so; a mixing release of a minute, every second.
-        tick = min(1.0, max(0.001, self._mixing.max_wait_seconds / 4))
+        wait = self._mixing.max_wait_seconds
         try:
             while True:
-                await asyncio.sleep(tick)
+                await self._arrived.wait()  # an idle worker does not wake at all
+                due = self._oldest + wait - time.monotonic()
+                if due > 0:
+                    await asyncio.sleep(due)
                 async with self._lock:
-                    if self._waiting and time.monotonic() - self._oldest >= self._mixing.max_wait_seconds:
+                    if self._waiting and time.monotonic() - self._oldest >= wait:
                         await self._release(stream)
         except asyncio.CancelledError:
             raise
@@ -304,6 +365,7 @@ class MixingPool:
         the lock."""
         started = time.perf_counter()
         events, self._waiting = self._waiting, []
+        self._arrived.clear()
         mixed = list(events)
         if self._shuffle is not None:
             self._shuffle(mixed)
@@ -311,6 +373,7 @@ class MixingPool:
         await self._publish(outputs)
         for event in events:
             await stream.ack(event)
+            self._released(event)
         elapsed = time.perf_counter() - started
         for _ in events:
             PROCESSING_SECONDS.labels(self._stage).observe(elapsed)
