@@ -1363,8 +1363,9 @@ def _setting_rules(config: ScrubConfig) -> list[_Rule]:
         # badge or account number is written as what it is: "badge 2291", "account VE-7781").
         _compile(r"(?<![\w])(?-i:Driver|Inspector|Operative|Agent|Guard|Steward|Operator|Call handler)[ \t]+"
                  r"(?:no\.?[ \t]*|#[ \t]*)?\d{3,6}(?!\w)", protectable=True),
-        # A form's fields that name who handled it: "Agent: Josh Penrose", "Queue: Compliance & Safeguarding".
-        _compile(r"(?<![\w])(?:agent|queue|handler|assigned to|owner|operator|inspector|user|raised by)[ \t]*:[ \t]*"
+        # A ticket's fields that name who handled it: "Queue: Compliance & Safeguarding", "Assigned to: Josh P".
+        # Not "Agent:" or "Operator:", which in a report are as often the letting agent or the taxi firm.
+        _compile(r"(?<![\w])(?:queue|handler|assigned to|raised by|ticket owner)[ \t]*:[ \t]*"
                  r"[^|\n\t,;]{1,60}", clues=[":"], facts_win=True),
         # Staff by their initials on a shift log: "(BP/RT)", "Late (JA/PO'B)", "Night (RW)", "on-call (DW)",
         # "relieved by TB 07:00", "handed over to KM".

@@ -476,3 +476,11 @@ def test_a_bracket_after_a_subject_stays(config: ScrubConfig) -> None:
     """Only what follows the writer goes with them: "Mason (Y10)" and "Reece (Bellgrove Parade)" are the subject's."""
     out = clean("Robert saw Mason (Y10) and Reece (Bellgrove Parade).", source(), config, protected=("Mason", "Reece"))
     assert "Mason (Y10)" in out and "Reece (Bellgrove Parade)" in out
+
+
+def test_a_tickets_handler_goes_and_a_letting_agent_stays(config: ScrubConfig) -> None:
+    """"Queue: Compliance & Safeguarding" names the writer's team; "Agent: Riverside Lettings" in a report is
+    the subjects' letting agent, the intelligence."""
+    out = clean("Status: Escalated | Queue: Compliance & Safeguarding\nTwo girls kept in a flat. Agent: Riverside "
+                "Lettings, 07700 900555.", source(), config)
+    assert "Compliance" not in out and "Agent: Riverside Lettings, 07700 900555." in out
