@@ -69,7 +69,8 @@ class Triggers:
     pydantic when the rules file is loaded (unknown keys are refused).
     """
 
-    __pydantic_config__ = {"extra": "forbid"}  # noqa: RUF012 (read by pydantic, never mutated)
+    # Read by pydantic when it validates the rules file (a stdlib dataclass, so this module needs no pydantic).
+    __pydantic_config__ = {"extra": "forbid"}
 
     # Window triggers reach this many words from the match.
     window_words: int

@@ -509,7 +509,8 @@ def _evaluate(condition: Condition, facts: _Facts, outcomes: frozenset[str] = fr
             return None
         evidence.extend(held)
     if condition.any_of:
-        alternatives = [found for nested in condition.any_of if (found := _evaluate(nested, facts, outcomes)) is not None]
+        alternatives = [found for nested in condition.any_of
+                        if (found := _evaluate(nested, facts, outcomes)) is not None]
         if not alternatives:
             return None
         evidence.extend(alternatives[0])
