@@ -57,10 +57,6 @@ class Status(StrEnum):
     GENERAL = "general"
 
 
-# When several cues apply, the first of these wins: a denial outweighs a worry, a worry outweighs history.
-_PRECEDENCE = (Status.NEGATED, Status.GENERAL, Status.HYPOTHETICAL, Status.HISTORICAL)
-
-
 @dataclass(frozen=True)
 class Triggers:
     """The cue phrases that give a finding its status, and where their scope ends.
@@ -108,7 +104,8 @@ class Triggers:
     historical_offences: tuple[str, ...] = ()
 
 
-_SENTENCE_END = re.compile(r"[.!?;:]")
+_SENTENCE_MARKS = ".!?;:"
+_SENTENCE_END = re.compile(f"[{re.escape(_SENTENCE_MARKS)}]")
 _WORD = re.compile(r"[\w'\u2019£]+")
 
 
@@ -160,7 +157,7 @@ def _answers_cut(before: str, triggers: Triggers) -> str:
 
 def status_of(text: str, start: int, end: int, triggers: Triggers) -> Status:
     """The assertion status of the finding at `text[start:end]`, from the cues in its clause and sentence."""
-    sentence_start = max((m.end() for m in _SENTENCE_END.finditer(text, 0, start)), default=0)
+    sentence_start = max(text.rfind(mark, 0, start) for mark in _SENTENCE_MARKS) + 1
     sentence_end_match = _SENTENCE_END.search(text, end)
     sentence_end = sentence_end_match.start() if sentence_end_match else len(text)
     clause_start = sentence_start
@@ -186,17 +183,20 @@ def status_of(text: str, start: int, end: int, triggers: Triggers) -> Status:
     negatable_before = " ".join(_WORD.findall(_answers_cut(negatable, triggers))[-window:])
     negatable_after = " ".join(_WORD.findall(_without_pseudo(after, triggers))[:window])
 
-    found = {
-        Status.NEGATED: _found(triggers.negated_clause, negatable)
-        or _found(triggers.negated_before, negatable_before) or _found(triggers.negated_after, negatable_after),
-        Status.GENERAL: _found(triggers.general_sentence, in_sentence) or _found(triggers.general_clause, clause)
-        or _found(triggers.general_after, words_after),
-        Status.HYPOTHETICAL: _found(triggers.hypothetical_sentence, in_sentence)
-        or _found(triggers.hypothetical_clause, clause),
-        Status.HISTORICAL: _found(triggers.historical_clause, clause)
-        or _found(triggers.historical_before, words_before) or _found(triggers.historical_after, words_after),
-    }
-    return next((status for status in _PRECEDENCE if found[status]), Status.PRESENT)
+    # In order of precedence: when several cues apply the first wins (a denial outweighs a worry, a worry
+    # outweighs history), so the later ones are not looked for.
+    if (_found(triggers.negated_clause, negatable) or _found(triggers.negated_before, negatable_before)
+            or _found(triggers.negated_after, negatable_after)):
+        return Status.NEGATED
+    if (_found(triggers.general_sentence, in_sentence) or _found(triggers.general_clause, clause)
+            or _found(triggers.general_after, words_after)):
+        return Status.GENERAL
+    if _found(triggers.hypothetical_sentence, in_sentence) or _found(triggers.hypothetical_clause, clause):
+        return Status.HYPOTHETICAL
+    if (_found(triggers.historical_clause, clause) or _found(triggers.historical_before, words_before)
+            or _found(triggers.historical_after, words_after)):
+        return Status.HISTORICAL
+    return Status.PRESENT
 
 
 # Which outcomes a finding of each status may raise (see the policy above); PRESENT raises any.

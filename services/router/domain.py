@@ -397,6 +397,8 @@ class _Facts:
         self.clues_present = frozenset(clue for clue in self.index.clues if clue in lower_text)
         # Per lexicon: each phrase found, with the statuses of its occurrences (worked out on first ask).
         self._findings: dict[str, dict[str, set[Status]]] = {}
+        # What counted, per lexicon and the outcomes of the rule that asked (rules ask many times per intel).
+        self._counted: dict[tuple[str, frozenset[str]], list[str]] = {}
         # Every word a rule counted, lower-cased: evidence that is one of these came from the text, not from
         # the form's fields.
         self.text_words: set[str] = set()
@@ -411,11 +413,19 @@ class _Facts:
             exempt = lexicon in triggers.exempt_lexicons
             for term in self.index.candidates(lexicon, self.clues_present):
                 for match in term.finditer(self.text):
-                    status = Status.PRESENT if exempt else status_of(self.text, match.start(), match.end(), triggers)
-                    findings.setdefault(" ".join(match.group(0).split()), set()).add(status)
-        found = [words for words, statuses in findings.items()
-                 if any(counts(status, outcomes, lexicon, self.rules.assertion) for status in statuses)]
-        self.text_words.update(word.lower() for word in found)
+                    statuses = findings.setdefault(" ".join(match.group(0).split()), set())
+                    # Once a phrase is present somewhere it counts for every rule: its other occurrences
+                    # cannot change that, so their status is not worked out.
+                    if Status.PRESENT not in statuses:
+                        statuses.add(Status.PRESENT if exempt
+                                     else status_of(self.text, match.start(), match.end(), triggers))
+        key = (lexicon, outcomes)
+        found = self._counted.get(key)
+        if found is None:
+            found = self._counted[key] = [
+                words for words, statuses in findings.items()
+                if any(counts(status, outcomes, lexicon, self.rules.assertion) for status in statuses)]
+            self.text_words.update(word.lower() for word in found)
         return found
 
 
