@@ -13,6 +13,12 @@ states it. Trigger phrases before or after the match, scoped to its clause or se
 - ``general``      — about people in general or a topic of talk, not an event ("a lesson about knife crime",
   "county lines in the area generally").
 
+Someone else's account or someone else's harm is not a status of its own: "other pupils say he carries a
+knife" and "his brother was stabbed" are present findings. Who told it is graded by `how_known` (hearsay is
+a D, not a reason to drop it), and harm to a third party is still harm the police should hear of. A concern
+"checked and ruled out" is negated ("the dealing was ruled out after a visit"); a clearance stated as a
+sentence of its own ("no concerns found") is the rules' `concern_cleared` lexicon, not a status.
+
 Scope (as NegEx): a trigger before the match reaches to the start of its clause (clause triggers) or only a
 few words (window triggers); a trigger after the match reaches back a few words. A clause ends at a
 sentence end, at a terminator ("but", "however", "although", "who", ...) and at "and" or a comma when a new
