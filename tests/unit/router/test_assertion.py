@@ -41,6 +41,11 @@ def status(triggers: Triggers, text: str, finding: str, occurrence: int = 0) -> 
     ("Other pupils say he carries a knife.", "knife"),  # hearsay about him is about him
     ("His older brother was stabbed last year.", "stabbed"),
     ("A client who used to run with him says he keeps a handgun in the flat.", "handgun"),
+    ("He generally carries a knife in his sock.", "knife"),  # a habit, not a generality
+    ("He carries a knife, generally in his sock.", "knife"),
+    ("In the past week he has carried a knife.", "knife"),  # recent, not over
+    ("He has carried a knife in the past week.", "knife"),
+    ("The car stopped and a man sold drugs through the window.", "sold drugs"),
 ])
 def test_a_plain_statement_is_present(triggers: Triggers, text: str, finding: str) -> None:
     """With no cue in scope a finding is present (hearsay and recent past events included)."""
@@ -70,7 +75,7 @@ def test_denials_and_findings_ruled_out_are_negated(triggers: Triggers, text: st
     ("Staff are worried that he might go missing again.", "missing"),
     ("Mum is worried he might be being groomed online.", "groomed"),
     ("We are not sure whether he is being groomed.", "groomed"),
-    ("She may start going missing in the future.", "missing"),
+    ("She may start going missing again.", "missing"),
     ("Keep the file open in case he is exploited.", "exploited"),
 ])
 def test_conditions_fears_and_uncertainty_are_hypothetical(triggers: Triggers, text: str, finding: str) -> None:
@@ -89,13 +94,13 @@ def test_a_worry_without_a_modal_is_a_suspicion_and_present(triggers: Triggers) 
     ("He used to sell cannabis from the flat.", "sell cannabis"),
     ("He served time for supply and has been clean for two years.", "supply"),
     ("In 2019 she went missing often; she no longer goes missing.", "goes missing"),
-    ("He went missing regularly in the past.", "missing"),
+    ("Historically he sold cannabis from the flat.", "sold cannabis"),
     ("The dealing has since stopped.", "dealing"),
     ("He has stopped dealing since his release.", "dealing"),
     ("He has a previous conviction for robbery.", "robbery"),
 ])
 def test_what_is_over_and_done_is_historical(triggers: Triggers, text: str, finding: str) -> None:
-    """'used to', 'served time for', 'no longer', 'has since stopped', 'in the past': historical."""
+    """'used to', 'served time for', 'no longer', 'has since stopped', 'historically': historical."""
     assert status(triggers, text, finding) is Status.HISTORICAL
 
 
@@ -105,7 +110,7 @@ def test_what_is_over_and_done_is_historical(triggers: Triggers, text: str, find
     ("In a lesson about knife crime the class were attentive.", "knife"),
     ("He asked what would happen to someone who carried a knife.", "knife"),
     ("Staff asked what they should do if a child went missing.", "missing"),
-    ("Young people in general are carrying knives more, staff feel.", "knives"),
+    ("Knives in general worry the staff.", "Knives"),
 ])
 def test_topics_of_talk_and_people_in_general_are_general(triggers: Triggers, text: str, finding: str) -> None:
     """Talk about a topic or the area in general is not an event about anyone: general."""
@@ -286,3 +291,4 @@ def test_a_pseudo_negation_does_not_hide_an_offence(rules: RoutingRules, sentenc
     decision = assess(make_intel(information=sentence), rules)
     assert Outcome.CRIME_DESK in decision.outcomes
     assert decision.priority is Priority.HIGH
+
