@@ -9,7 +9,7 @@ from schemas import Decision
 
 
 def decision(priority: str, outcomes: list[str], categories: list[str], *, review_codes: tuple[str, ...] = (),
-             information: str = "A man sells cannabis from a blue Astra outside the youth club on Mill Lane.") -> Decision:
+             information: str = "A man sells cannabis from a blue Astra outside the youth club.") -> Decision:
     """A valid decision with fresh ids; flagged for review with `review_codes` when any are given."""
     review = {"needed": bool(review_codes),
               "reasons": [{"code": code, "reason": f"Flagged: {code}."} for code in review_codes]}

@@ -1,6 +1,6 @@
 """The console app in process with a real SQLite sealed store, request queue and review queue: sessions that end,
-CSRF on every POST, re-contact steps in the sealed store's audit chain, and the review queue's GET filters. (Sign-in itself, against a real OIDC
-provider, and the pages in a browser are tests/browser/test_console.py.)"""
+CSRF on every POST, re-contact steps in the sealed store's audit chain, and the review queue's GET filters.
+(Sign-in itself, against a real OIDC provider, and the pages in a browser are tests/browser/test_console.py.)"""
 
 from __future__ import annotations
 
