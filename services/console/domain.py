@@ -212,7 +212,8 @@ def parse_review_criteria(text: str) -> frozenset[str]:
 
 @dataclass(frozen=True)
 class QueuedDecision:
-    """What the queue keeps of one decision: the fields it orders and filters on, and when it reached the queue."""
+    """What the queue keeps of one decision: the fields it orders and filters on, and when it reached the queue
+    (`queued_at`, to the minute; `arrival`, its place in the order the console read them, for ties within one)."""
 
     decision_id: str
     intel_id: str
@@ -221,6 +222,7 @@ class QueuedDecision:
     categories: tuple[str, ...]
     review_codes: tuple[str, ...]
     queued_at: datetime
+    arrival: int = 0
 
 
 def review_grounds(item: QueuedDecision, criteria: frozenset[str]) -> tuple[str, ...]:
@@ -313,4 +315,5 @@ def review_queue(items: Iterable[QueuedDecision], *, criteria: frozenset[str], t
         if grounds and filters.admits(item, item_clock):
             rows.append(QueueRow(item, grounds, item_clock))
     rank = {priority: number for number, priority in enumerate(PRIORITY_ORDER)}
-    return sorted(rows, key=lambda r: (rank.get(r.item.priority, len(rank)), r.item.queued_at, r.item.decision_id))
+    return sorted(rows, key=lambda r: (rank.get(r.item.priority, len(rank)), r.item.queued_at, r.item.arrival,
+                                       r.item.decision_id))

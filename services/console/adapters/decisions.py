@@ -41,7 +41,8 @@ def _minute(moment: datetime) -> datetime:
 
 
 class ReviewQueue:
-    """Decisions by decision id, with the minute each reached the console."""
+    """Decisions by decision id, with the minute each reached the console and the order it read them in (the
+    table's rowid: rows are never deleted here, so it only grows)."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -68,15 +69,15 @@ class ReviewQueue:
         return cursor.rowcount == 1
 
     def items(self) -> list[QueuedDecision]:
-        """The decisions kept, oldest first (at most `_LIMIT`)."""
+        """The decisions kept, in the order they arrived (at most `_LIMIT`)."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT decision_id, intel_id, priority, outcomes, categories, review_codes, queued_at "
-                "FROM review_queue ORDER BY queued_at, decision_id LIMIT ?", (_LIMIT,)).fetchall()
+                "SELECT decision_id, intel_id, priority, outcomes, categories, review_codes, queued_at, rowid "
+                "FROM review_queue ORDER BY rowid LIMIT ?", (_LIMIT,)).fetchall()
         return [QueuedDecision(decision_id, intel_id, priority, tuple(json.loads(outcomes)),
                                tuple(json.loads(categories)), tuple(json.loads(codes)),
-                               datetime.fromisoformat(queued_at))
-                for decision_id, intel_id, priority, outcomes, categories, codes, queued_at in rows]
+                               datetime.fromisoformat(queued_at), arrival)
+                for decision_id, intel_id, priority, outcomes, categories, codes, queued_at, arrival in rows]
 
     def close(self) -> None:
         with self._lock:

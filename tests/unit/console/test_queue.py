@@ -124,3 +124,12 @@ def test_each_filter_narrows_the_queue_and_they_combine() -> None:
     assert kept(status="within_target") == ["slavery"]
     assert kept(category="modern_slavery", status="breached", outcome="safeguarding") == ["asb"]
     assert kept(category="organised_crime") == []
+
+
+def test_decisions_reaching_the_queue_in_one_minute_keep_the_order_they_arrived_in() -> None:
+    """The queue's time is to the minute; two of one priority in the same minute are in arrival order, whatever
+    their ids."""
+    first = QueuedDecision("f" * 32, "1" * 32, "high", ("crime_desk",), (), (), NOW, arrival=7)
+    second = QueuedDecision("0" * 32, "2" * 32, "high", ("crime_desk",), (), (), NOW, arrival=8)
+    rows = review_queue([second, first], criteria=frozenset({"all"}), targets=TARGETS, now=NOW)
+    assert names(rows) == ["f" * 32, "0" * 32]
