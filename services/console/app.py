@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from kafka.errors import KafkaError
 from starlette.datastructures import MutableHeaders
 from starlette.middleware.sessions import SessionMiddleware
 
@@ -229,7 +230,7 @@ def create_console(settings: ConsoleSettings, *, store: SealedStore, held: HeldR
         if officer.intelligence_unit:
             try:
                 waiting = held.waiting()
-            except CpiError as exc:  # the held topic unreadable for now: the decisions are still worth showing
+            except (CpiError, KafkaError) as exc:  # held topic unreadable now: the decisions still worth showing
                 log.warning("console_held_unreadable", error=type(exc).__name__)
                 note = "The held reports cannot be read just now; try again shortly."
         return page(pages.queues(officer, str(request.session["csrf"]), rows, filters, waiting, today=now.date(),
