@@ -234,7 +234,7 @@ def create_console(settings: ConsoleSettings, *, store: SealedStore, held: HeldR
                 log.warning("console_held_unreadable", error=type(exc).__name__)
                 note = "The held reports cannot be read just now; try again shortly."
         return page(pages.queues(officer, str(request.session["csrf"]), rows, filters, waiting, today=now.date(),
-                                 held_note=note))
+                                 criteria=criteria, targets=targets, held_note=note))
 
     @app.get("/held")
     async def held_list(request: Request) -> Response:

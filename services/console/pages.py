@@ -6,7 +6,7 @@ session's CSRF token. Only `recontact_details` ever shows anything of a source.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from html import escape
 
@@ -328,13 +328,22 @@ def _held_rows(records: Sequence[HeldIntel] | None, today: date) -> str:
             f"<tbody>{body}</tbody></table>")
 
 
+def _configured(criteria: frozenset[str], targets: Mapping[str, timedelta]) -> str:
+    """What the queue is set to hold and the targets, so a handler knows why a decision is (or is not) there."""
+    chosen = ", ".join(_words(c) for c in sorted(criteria)) or "nothing"
+    times = ", ".join(f"{p} {duration(targets[p])}" for p in PRIORITY_ORDER if p in targets) or "none"
+    return f'<p class="hint">Decisions needing review: {escape(chosen)}. Targets: {escape(times)}.</p>'
+
+
 def queues(officer: Officer, csrf: str, rows: Sequence[QueueRow], filters: QueueFilter,
-           held: Sequence[HeldIntel] | None, *, today: date, held_note: str = "") -> str:
+           held: Sequence[HeldIntel] | None, *, today: date, criteria: frozenset[str] = frozenset(),
+           targets: Mapping[str, timedelta] | None = None, held_note: str = "") -> str:
     """The review queue (filtered by GET parameters) and, for the Intelligence Unit, the held reports waiting.
 
     Decisions carry only sanitised intel, and of it the queue shows ids, codes and clocks only."""
     breached = sum(1 for r in rows if r.clock.status is ClockStatus.BREACHED)
-    summary = f"<p>{len(rows)} decision{'s' if len(rows) != 1 else ''} waiting, {breached} past target.</p>"
+    summary = (_configured(criteria, targets or {})
+               + f"<p>{len(rows)} decision{'s' if len(rows) != 1 else ''} waiting, {breached} past target.</p>")
     note = f"<p>{escape(held_note)}</p>" if held_note else ""
     main = ("<h1>Queues</h1><h2>Decisions to review</h2>" + _filters(filters) + summary + _decision_rows(rows)
             + "<h2>Held reports awaiting release</h2>"

@@ -58,13 +58,15 @@ def test_the_queue_page_marks_breaches_in_words_and_keeps_the_chosen_filters() -
     officer = Officer(HOSTILE, frozenset({"handler"}))
     rows = [_row("d" * 32, "high", 95, ("model_doubts_crime_desk",)), _row("e" * 32, "high", 20)]
     html = pages.queues(officer, "tok", rows, QueueFilter(category="modern_slavery", priority="high"), None,
-                        today=date(2026, 3, 2))
+                        today=date(2026, 3, 2), criteria=frozenset({"flagged", "high_priority"}),
+                        targets={"low": timedelta(days=3), "high": timedelta(hours=1)})
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert '<tr class="breached">' in html and "Breached</strong> by 35m (target 1h 00m)" in html
     assert "40m left of 1h 00m" in html and "router flag: text model doubts crime desk" in html
     assert '<form method="get" action="/queue"' in html
     assert '<option value="modern_slavery" selected>' in html and '<option value="high" selected>' in html
     assert "2 decisions waiting, 1 past target." in html
+    assert "Decisions needing review: flagged, high priority. Targets: high 1h 00m, low 3d 0h." in html
     assert "Held reports are for Intelligence Unit officers." in html
 
 

@@ -1,10 +1,12 @@
-"""The review queue's pure rules: which decisions need review, their order, their clocks and the filters."""
+"""The review queue's pure rules: which decisions need review, their order, their clocks and the filters; and
+the settings that configure them."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pydantic import ValidationError
 
 from services.console.domain import (
     ClockStatus,
@@ -18,6 +20,7 @@ from services.console.domain import (
     review_grounds,
     review_queue,
 )
+from services.console.settings import ConsoleSettings
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 TARGETS = {"high": timedelta(hours=1), "medium": timedelta(hours=24), "low": timedelta(hours=72)}
@@ -133,3 +136,14 @@ def test_decisions_reaching_the_queue_in_one_minute_keep_the_order_they_arrived_
     second = QueuedDecision("0" * 32, "2" * 32, "high", ("crime_desk",), (), (), NOW, arrival=8)
     rows = review_queue([second, first], criteria=frozenset({"all"}), targets=TARGETS, now=NOW)
     assert names(rows) == ["f" * 32, "0" * 32]
+
+
+def test_the_console_will_not_start_with_targets_or_criteria_it_cannot_use() -> None:
+    """CPI_CONSOLE_REVIEW_TARGETS and CPI_CONSOLE_REVIEW_WHEN are checked when the settings load, naming the
+    setting; good ones are there parsed for the queue."""
+    with pytest.raises(ValidationError, match="console_review_targets"):
+        ConsoleSettings(console_review_targets="high=soon")
+    with pytest.raises(ValidationError, match="console_review_when"):
+        ConsoleSettings(console_review_when="")
+    settings = ConsoleSettings(console_review_targets="high=2h", console_review_when="all")
+    assert (settings.review_targets, settings.review_criteria) == ({"high": timedelta(hours=2)}, {"all"})
