@@ -38,7 +38,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     from authlib.integrations.starlette_client import OAuth, OAuthError
 from services.console import pages
-from services.console.adapters.decisions import ReviewQueue
+from services.console.adapters.decisions import DecisionFeed, ReviewQueue
 from services.console.adapters.held import HeldReview, NotFoundInText
 from services.console.adapters.requests import RecontactRequests
 from services.console.domain import (
@@ -98,8 +98,9 @@ class _SecurityHeaders:
 
 
 def create_console(settings: ConsoleSettings, *, store: SealedStore, held: HeldReview,
-                   requests: RecontactRequests, decisions: ReviewQueue) -> FastAPI:
-    """The console app over the given sealed store, held review, request queue and review queue."""
+                   requests: RecontactRequests, decisions: ReviewQueue, feed: DecisionFeed | None = None) -> FastAPI:
+    """The console app over the given sealed store, held review, request queue and review queue (and the feed
+    that fills it, whose health the queue page reports)."""
     app = FastAPI(title="CPI Intelligence Unit console", docs_url=None, redoc_url=None, openapi_url=None)
     oauth = OAuth()
     oauth.register(
@@ -234,7 +235,8 @@ def create_console(settings: ConsoleSettings, *, store: SealedStore, held: HeldR
                 log.warning("console_held_unreadable", error=type(exc).__name__)
                 note = "The held reports cannot be read just now; try again shortly."
         return page(pages.queues(officer, str(request.session["csrf"]), rows, filters, waiting, today=now.date(),
-                                 criteria=criteria, targets=targets, held_note=note))
+                                 criteria=criteria, targets=targets, held_note=note,
+                                 stale=feed is not None and not feed.current()))
 
     @app.get("/held")
     async def held_list(request: Request) -> Response:

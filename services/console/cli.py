@@ -46,7 +46,7 @@ def _console(args: argparse.Namespace) -> int:
     decisions = ReviewQueue(settings.data_dir / "console.db")
     feed = DecisionFeed(settings, decisions)
     feed.start()
-    app = create_console(settings, store=store, held=held, requests=requests, decisions=decisions)
+    app = create_console(settings, store=store, held=held, requests=requests, decisions=decisions, feed=feed)
     REGISTRY.register(HeldReviewCollector(held.waiting, settings.held_review_target_days,
                                           settings.held_metrics_refresh_seconds))
     metrics, _thread = start_http_server(settings.console_metrics_port, addr=settings.http_host)

@@ -337,7 +337,7 @@ def _configured(criteria: frozenset[str], targets: Mapping[str, timedelta]) -> s
 
 def queues(officer: Officer, csrf: str, rows: Sequence[QueueRow], filters: QueueFilter,
            held: Sequence[HeldIntel] | None, *, today: date, criteria: frozenset[str] = frozenset(),
-           targets: Mapping[str, timedelta] | None = None, held_note: str = "") -> str:
+           targets: Mapping[str, timedelta] | None = None, held_note: str = "", stale: bool = False) -> str:
     """The review queue (filtered by GET parameters) and, for the Intelligence Unit, the held reports waiting.
 
     Decisions carry only sanitised intel, and of it the queue shows ids, codes and clocks only."""
@@ -345,7 +345,11 @@ def queues(officer: Officer, csrf: str, rows: Sequence[QueueRow], filters: Queue
     summary = (_configured(criteria, targets or {})
                + f"<p>{len(rows)} decision{'s' if len(rows) != 1 else ''} waiting, {breached} past target.</p>")
     note = f"<p>{escape(held_note)}</p>" if held_note else ""
-    main = ("<h1>Queues</h1><h2>Decisions to review</h2>" + _filters(filters) + summary + _decision_rows(rows)
+    warning = ('<div class="notice" role="alert"><p>This queue may be out of date: the console has not reached '
+               "the decisions topic for over a minute. Decisions made since then are not listed yet.</p></div>"
+               if stale else "")
+    main = ("<h1>Queues</h1>" + warning + "<h2>Decisions to review</h2>" + _filters(filters) + summary
+            + _decision_rows(rows)
             + "<h2>Held reports awaiting release</h2>"
             + "<p>Not filtered: a held report's categories stay sealed until an officer opens it.</p>"
             + note + ("" if held_note else _held_rows(held, today)))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +30,7 @@ from services.common.kafka.acls import consumer_group
 from services.common.settings import PlatformSettings
 from services.common.sqlite import open_sqlite
 from services.console.domain import QueuedDecision
-from services.console.metrics import DECISIONS_READ
+from services.console.metrics import DECISIONS_READ, FEED_POLLED
 
 log = structlog.get_logger(__name__)
 
@@ -90,6 +91,7 @@ class DecisionFeed:
     def __init__(self, settings: PlatformSettings, queue: ReviewQueue, *,
                  now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self._settings, self._queue, self._now = settings, queue, now
+        self._polled = time.monotonic()  # a fresh feed counts as current for its first `within` seconds
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="decision-feed", daemon=True)
 
@@ -99,6 +101,10 @@ class DecisionFeed:
     def stop(self, timeout: float = 10.0) -> None:
         self._stopping.set()
         self._thread.join(timeout)
+
+    def current(self, within: float = 60.0) -> bool:
+        """Whether the feed has polled the broker in the last `within` seconds (else the queue may be stale)."""
+        return time.monotonic() - self._polled <= within
 
     def _run(self) -> None:
         while not self._stopping.is_set():
@@ -116,6 +122,8 @@ class DecisionFeed:
         try:
             while not self._stopping.is_set():
                 batches = consumer.poll(timeout_ms=500, max_records=500)
+                self._polled = time.monotonic()
+                FEED_POLLED.set_to_current_time()
                 for records in batches.values():
                     for record in records:
                         self._keep(record)

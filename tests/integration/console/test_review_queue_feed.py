@@ -65,8 +65,11 @@ def test_the_feed_keeps_each_decision_once_as_cpi_iu_and_commits_what_it_kept(
         try:
             wait_until(lambda: len(queue.items()) == 2)
             time.sleep(2)  # the repeat of `first` is read too; it must not make a third row
+            assert feed.current(within=5)  # it has been polling
         finally:
             feed.stop()
+        time.sleep(0.2)
+        assert not feed.current(within=0.1)  # stopped: no longer current, and the queue page would say so
         kept = {item.decision_id: item for item in queue.items()}
         assert set(kept) == {first.decision_id, second.decision_id}
         high = kept[first.decision_id]

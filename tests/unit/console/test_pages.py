@@ -81,3 +81,12 @@ def test_the_queue_page_lists_held_reports_for_the_intelligence_unit_with_days_w
     assert "No decisions are waiting" in html
     assert "No reports are held for review." in pages.queues(officer, "tok", [], QueueFilter(), [],
                                                              today=date(2026, 3, 2))
+
+
+def test_the_queue_page_warns_when_its_decisions_may_be_out_of_date() -> None:
+    """When the feed has not reached Kafka lately the page says, as an alert, that the queue may be stale: an
+    empty queue must not look like nothing to review."""
+    officer = Officer("handler-a", frozenset({"handler"}))
+    stale = pages.queues(officer, "tok", [], QueueFilter(), None, today=date(2026, 3, 2), stale=True)
+    assert 'role="alert"' in stale and "may be out of date" in stale
+    assert "may be out of date" not in pages.queues(officer, "tok", [], QueueFilter(), None, today=date(2026, 3, 2))
