@@ -364,7 +364,7 @@ def test_recontact_needs_another_supervisors_approval_and_shows_the_source_once(
     """An IU officer's request waits; a supervisor cannot approve their own request (refused, audited);
     another supervisor approves; the requester sees the source's details once, and a second view is
     refused; every request, approval, refusal and view is in the sealed store's audit chain, which verifies."""
-    held = hold_one(console, f"Two girls are kept in a flat on Mill Lane and never go out. Landlord: {THIRD_PARTY}.")
+    held = hold_one(console, f"Two girls are kept in a flat on Mill Lane and never go out. Agent: {THIRD_PARTY}.")
     officer = new_page()
     sign_in(officer, console, "officer-ask", ["iu_officer"], "/recontact")
     officer.get_by_label("Intel id").fill(held.intel_id)
