@@ -1,4 +1,5 @@
-"""The console's metrics: counts by action and result code only, never an id, a reason or a name."""
+"""The console's metrics: counts by action and result code, and the review feed's last poll time; never an id,
+a reason or a name."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import time
 from collections.abc import Callable
 
 import structlog
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -25,6 +26,11 @@ HELD_ACTIONS = Counter("cpi_console_held_actions_total", "Held-intel actions in 
 RECONTACT = Counter("cpi_console_recontact_total", "Re-contact request steps, by step and result.",
                     ["step", "result"])
 CSRF_REFUSED = Counter("cpi_console_csrf_refused_total", "Console POSTs refused for a missing or wrong CSRF token.")
+DECISIONS_READ = Counter("cpi_console_decisions_read_total",
+                         "Decisions the review queue read from cpi.outcome.decided.v1, by result.", ["result"])
+FEED_POLLED = Gauge("cpi_console_decision_feed_polled_timestamp_seconds",
+                    "When the review queue's consumer last polled cpi.outcome.decided.v1 (Unix time): a stale "
+                    "queue looks like an empty one to a handler.")
 
 
 class HeldReviewCollector(Collector):

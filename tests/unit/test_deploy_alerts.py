@@ -33,7 +33,9 @@ def test_promtool_refuses_a_broken_rule(tmp_path: Path) -> None:
 def test_the_alert_rules_pass_their_unit_tests() -> None:
     """`promtool test rules`: lag that keeps rising alerts and steady lag does not; a source's details viewed
     alerts at once; held reports overdue for an hour alert; a router p95 of 29 minutes breaks the 15-minute
-    received-to-decided target while a notifier within its 10 does not (deploy/prometheus/alerts.test.yaml)."""
+    received-to-decided target while a notifier within its 10 does not; the console's review feed, once it stops
+    polling, alerts after 5 minutes stale and 5 more pending, never while it polls
+    (deploy/prometheus/alerts.test.yaml)."""
     result = run_promtool("test", "rules", str(ALERT_TESTS))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout + result.stderr
