@@ -165,8 +165,10 @@ class SanitiserSettings(WorkerSettings):
     # Mixing (see services.common.kafka.stage.Mixing): intel is released in shuffled batches of at least
     # this many, or after this long, so the order reports arrive in does not survive the sanitiser. The
     # information is non-urgent by design (urgent reports are told to call 999), so minutes are fine.
+    # 64: a bigger mix hides each intel among more, and under a backlog it is also the sanitiser's batch (one
+    # round trip per release); a quiet day is released by age either way.
     release_min_records: int = Field(
-        default=5, ge=1, le=10_000,
+        default=64, ge=1, le=10_000,
         description="Release sanitised intel once this many are waiting (1 releases each at once: no mixing).",
     )
     release_max_wait_seconds: float = Field(
