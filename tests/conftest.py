@@ -24,6 +24,11 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 TESTDATA = SHARED / "testdata"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--long", action="store_true", default=False,
+                     help="tests/reliability: bigger runs (more submissions, more faults); the default is CI's")
+
+
 def _docker_engine_answers() -> bool:
     docker = shutil.which("docker")
     if docker is None:
