@@ -154,7 +154,7 @@ def notified(pipeline: Pipeline, load: Load, seconds: float = 60) -> bool:
     """Whether every decision of `load` that names a team comes to have a delivered record for each team."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        wanted = {(d["decision_id"], team) for d in _decisions_of(pipeline, load)
+        wanted = {(d["decision_id"], team) for d in decisions_of(pipeline, load)
                   for team in d["outcomes"] if team in ("crime_desk", "safeguarding")}
         records = read_all(pipeline.bootstrap, pipeline.topic(DELIVERED.name))
         if wanted and wanted <= {(json.loads(r.value)["decision_id"], json.loads(r.value)["team"]) for r in records}:
@@ -163,7 +163,8 @@ def notified(pipeline: Pipeline, load: Load, seconds: float = 60) -> bool:
     return False
 
 
-def _decisions_of(pipeline: Pipeline, load: Load) -> list[dict[str, Any]]:
+def decisions_of(pipeline: Pipeline, load: Load) -> list[dict[str, Any]]:
+    """The decision records (as JSON) of the load's submissions, repeats included."""
     wanted = set(load.accepted)
     return [json.loads(r.value) for r in read_all(pipeline.bootstrap, pipeline.topic(DECIDED.name))
             if _is_decision(r.value) and wanted & {m.decode() for m in _MARKER.findall(r.value)}]
