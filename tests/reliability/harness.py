@@ -43,15 +43,21 @@ def new_marker() -> str:
 
 @dataclass
 class Load:
-    """What was submitted through the edge: the markers it accepted (202) and how many it refused."""
+    """What was submitted through the edge: the markers it accepted (202), and those it did not, with why (the
+    status it answered, or the client's error: a timeout leaves the submitter not knowing)."""
 
     accepted: list[str] = field(default_factory=list)
-    refused: int = 0
+    refused: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def submitted(self) -> int:
+        return len(self.accepted) + len(self.refused)
 
 
 def submit(pipeline: Pipeline, count: int, load: Load | None = None, *, pause: float = 0.0) -> Load:
     """Post `count` generated submissions to the edge's API. An answer other than 202 (the edge cannot reach
-    the broker) counts as refused: the professional was told it was not taken, so it is not owed a decision."""
+    the broker), or none, counts as refused: the submitter was not told it was taken, so it is not owed a
+    decision (though it may still get one: see `Tally.refused_yet_decided`)."""
     load = load or Load()
     with httpx.Client(timeout=30) as client:
         for _ in range(count):
@@ -59,13 +65,13 @@ def submit(pipeline: Pipeline, count: int, load: Load | None = None, *, pause: f
             try:
                 answer = client.post(f"{pipeline.api_url}/api/v1/submissions", json=submission(marker),
                                      headers=pipeline.api_auth)
-            except httpx.HTTPError:
-                load.refused += 1
+            except httpx.HTTPError as exc:
+                load.refused[marker] = type(exc).__name__
             else:
                 if answer.status_code == 202:
                     load.accepted.append(marker)
                 else:
-                    load.refused += 1
+                    load.refused[marker] = str(answer.status_code)
             if pause:
                 time.sleep(pause)
     return load
@@ -94,6 +100,7 @@ class Tally:
     sanitised: int
     decided: int
     lost: list[str]
+    refused_yet_decided: int  # the submitter got no 202 (a timeout, say), and the pipeline took it all the same
     duplicate_decisions: int  # repeated records on cpi.outcome.decided.v1 (same decision id)
     sealed_rows: int
     duplicate_sealed: int  # sealed rows beyond one per intel decided by this pipeline
@@ -104,7 +111,8 @@ class Tally:
 
     def line(self, scenario: str) -> str:
         return (f"\n{scenario}: submitted {self.submitted}, accepted {self.accepted}, sanitised {self.sanitised}, "
-                f"decided {self.decided}, lost {len(self.lost)}, duplicate decision records "
+                f"decided {self.decided}, lost {len(self.lost)}, refused yet decided {self.refused_yet_decided}, "
+                f"duplicate decision records "
                 f"{self.duplicate_decisions}, sealed rows {self.sealed_rows} (duplicates {self.duplicate_sealed}), "
                 f"delivered records {self.delivered} (repeated {self.duplicate_delivered}), dead-lettered "
                 f"{self.dead_lettered}, drained in {self.drain_seconds:.1f} s")
@@ -141,9 +149,10 @@ def drain(pipeline: Pipeline, load: Load, started: float, seconds: float = 120) 
     delivered = read_all(pipeline.bootstrap, pipeline.topic(DELIVERED.name))
     rows = sealed_rows(pipeline)
     return Tally(
-        submitted=len(load.accepted) + load.refused, accepted=len(load.accepted),
+        submitted=load.submitted, accepted=len(load.accepted),
         sanitised=len(wanted & set(markers_on(pipeline, SANITISED))), decided=len(wanted & set(decided)),
-        lost=sorted(wanted - set(decided)), duplicate_decisions=repeats(decisions, "decision_id"),
+        lost=sorted(wanted - set(decided)), refused_yet_decided=len(set(load.refused) & set(decided)),
+        duplicate_decisions=repeats(decisions, "decision_id"),
         sealed_rows=rows, duplicate_sealed=rows - len(intels), delivered=len(delivered),
         duplicate_delivered=repeats(delivered, "notification_id"),
         dead_lettered=len(read_all(pipeline.bootstrap, pipeline.topic(DEADLETTER.name))), drain_seconds=drained,
@@ -164,8 +173,9 @@ def notified(pipeline: Pipeline, load: Load, seconds: float = 60) -> bool:
 
 
 def decisions_of(pipeline: Pipeline, load: Load) -> list[dict[str, Any]]:
-    """The decision records (as JSON) of the load's submissions, repeats included."""
-    wanted = set(load.accepted)
+    """The decision records (as JSON) of the load's submissions, refused ones the pipeline took too, repeats
+    included."""
+    wanted = set(load.accepted) | set(load.refused)
     return [json.loads(r.value) for r in read_all(pipeline.bootstrap, pipeline.topic(DECIDED.name))
             if _is_decision(r.value) and wanted & {m.decode() for m in _MARKER.findall(r.value)}]
 
