@@ -75,7 +75,8 @@ def test_the_broker_sigkilled_and_restarted_mid_stream_loses_no_acknowledged_sub
     record."""
     url, posts, _control = http_server
     extra = {"CPI_SMTP_HOST": "127.0.0.1", "CPI_SMTP_PORT": str(team_mail.port), "CPI_SAFEGUARDING_WEBHOOK": url,
-             "CPI_SAFEGUARDING_WEBHOOK_SECRETS": json.dumps([SECRET]), "CPI_SESSION_TIMEOUT_SECONDS": "10"}
+             "CPI_SAFEGUARDING_WEBHOOK_SECRETS": json.dumps([SECRET]), "CPI_SESSION_TIMEOUT_SECONDS": "10",
+             "CPI_RATE_LIMIT_PER_MINUTE": "100000"}  # one partner sends the whole load: not a rate-limit test
     count, kills = (240, 3) if long_run else (60, 1)
     (tmp_path / "pipeline").mkdir()
     with running_pipeline(own_broker.bootstrap, tmp_path / "pipeline", extra) as pipe:
