@@ -24,7 +24,7 @@ INTAKE = "cpi-intake"
 SANITISER = "cpi-sanitiser"
 ROUTER = "cpi-router"
 NOTIFIER = "cpi-notifier"
-IU = "cpi-iu"  # the Intelligence Unit's `cpi held`: reviews held intel and releases it
+IU = "cpi-iu"  # the Intelligence Unit's `cpi held` and console: reviews held intel and decisions
 DOWNSTREAM = "cpi-downstream"  # consumers of the outcome topics
 ADMIN = "cpi-admin"
 PRINCIPALS: tuple[str, ...] = (EDGE, INTAKE, SANITISER, ROUTER, NOTIFIER, IU, DOWNSTREAM)
@@ -75,9 +75,10 @@ SANITISED = TopicSpec("cpi.intel.sanitised.v1", SanitisedIntel, 6, 365 * DAY_MS,
 # excerpts with them.
 HELD = TopicSpec("cpi.intel.held.v1", HeldIntel, 6, -1, cleanup_policy="compact",
                  writers=frozenset({SANITISER, IU}), readers=frozenset({IU}))
-# Only the router decides: a Decision from anyone else would e-mail the teams.
+# Only the router decides: a Decision from anyone else would e-mail the teams. The console reads every
+# decision into its review queue.
 DECIDED = TopicSpec("cpi.outcome.decided.v1", Decision, 6, 365 * DAY_MS,
-                    writers=frozenset({ROUTER}), readers=frozenset({NOTIFIER, DOWNSTREAM}))
+                    writers=frozenset({ROUTER}), readers=frozenset({NOTIFIER, DOWNSTREAM, IU}))
 OUTCOME_TOPICS: dict[Outcome, TopicSpec] = {
     outcome: TopicSpec(f"cpi.outcome.{outcome.value.replace('_', '-')}.v1", Decision, 6, 365 * DAY_MS,
                        writers=frozenset({ROUTER}), readers=frozenset({DOWNSTREAM}))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, disable_created_metrics, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
 
 # A `_created` series is when each labelled child first counted, to the microsecond: a poller sees the
 # moment the first submission of a kind arrived. No process exports them (checked when scraped).
@@ -31,9 +31,28 @@ PUBLISHED = Counter(
 )
 RELEASED_RECORDS = Histogram(
     "cpi_stage_released_records",
-    "Inputs per shuffled release of a mixing stage (the sanitiser): how many each output hides among.",
+    "Inputs per batch a stage processed and published together; for the sanitiser's shuffled releases, how many "
+    "each output hides among.",
     ["stage"],
     buckets=(1, 2, 3, 5, 10, 20, 50, 100, 200, 500),
+)
+CONSUMER_LAG = Gauge(
+    "cpi_consumer_lag",
+    "Records on an input partition this stage's group has not committed (end offset minus committed offset),"
+    " per partition assigned to this worker, read every CPI_PROGRESS_INTERVAL_SECONDS.",
+    ["stage", "topic", "partition"],
+)
+# Not "time since the record's timestamp": past the edge that is the day's midnight, on purpose (days.py), and
+# no exact time may travel with a record. See services/common/kafka/progress.py for how it is measured instead.
+STAGE_LATENCY = Histogram(
+    "cpi_stage_latency_seconds",
+    "Time from an input record reaching this stage's input topic to its outputs being acknowledged: waiting in"
+    " Kafka, in a mixing pool and being processed. Measured from the stage's own readings of its partitions'"
+    " end offsets, so it is long by less than one reading interval (CPI_PROGRESS_INTERVAL_SECONDS); a record"
+    " already waiting when the worker was given its partition is not measured. End to end is the sum of the"
+    " stages (received to decided: intake + sanitiser + router; decided to notified: notifier).",
+    ["stage"],
+    buckets=(0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 4 * 3600.0, 24 * 3600.0),
 )
 
 

@@ -95,6 +95,11 @@ class WorkerSettings(PlatformSettings):
     """A faust worker: its group, and the port of its /metrics, /healthz and /readyz."""
 
     worker_port: int | None = Field(default=None, description="This worker's port; default from worker_ports.")
+    # One ListOffsets request per interval for the worker's own partitions: cheap, and the stage latency's
+    # resolution (services/common/kafka/progress.py).
+    progress_interval_seconds: float = Field(
+        default=5.0, gt=0.0, le=300.0,
+        description="How often a worker reads its input partitions' end offsets, for consumer lag and stage latency.")
     # How soon a dead worker's partitions move on: its group holds them until the session times out (faust's
     # default, 60 s, stalled a stage a minute per kill). The broker allows 6 s at least by default.
     session_timeout_seconds: float = Field(
@@ -105,6 +110,12 @@ class WorkerSettings(PlatformSettings):
         default=None, min_length=1, max_length=200,
         description="Static group membership: a restarted worker with the same id takes its partitions back "
                     "at once, without a rebalance. Unique per replica (in Kubernetes, the pod's name).")
+
+    # Batches (see services.common.kafka.stage): one acknowledgement round trip per batch, not per record.
+    batch_max_records: int = Field(
+        default=64, ge=1, le=10_000, description="A stage takes at most this many inputs per batch (1: one by one).")
+    batch_max_wait_ms: float = Field(
+        default=5.0, gt=0, le=10_000, description="...or what arrived within this long of the batch's first.")
 
     @model_validator(mode="after")
     def _heartbeat_within_session(self) -> WorkerSettings:

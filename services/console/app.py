@@ -1,4 +1,4 @@
-"""The Intelligence Unit console's web app: OpenID Connect sign-in, held reports, re-contact.
+"""The Intelligence Unit console's web app: OpenID Connect sign-in, queues, held reports, re-contact.
 
 Sign-in is the authorization-code flow with PKCE against the force's identity provider (authlib reads
 its discovery document, checks the ID token's signature, issuer, audience and nonce); the officer id is
@@ -15,6 +15,7 @@ import secrets
 import time
 import warnings
 from collections.abc import Awaitable, Callable, MutableMapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -22,9 +23,11 @@ from urllib.parse import parse_qsl
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from kafka.errors import KafkaError
 from starlette.datastructures import MutableHeaders
 from starlette.middleware.sessions import SessionMiddleware
 
+from services.common.errors import CpiError
 from services.common.files import write_private
 
 with warnings.catch_warnings():
@@ -35,14 +38,17 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     from authlib.integrations.starlette_client import OAuth, OAuthError
 from services.console import pages
+from services.console.adapters.decisions import DecisionFeed, ReviewQueue
 from services.console.adapters.held import HeldReview, NotFoundInText
 from services.console.adapters.requests import RecontactRequests
 from services.console.domain import (
     Officer,
+    QueueFilter,
     RequestStatus,
     decision_refusal,
     needs_approval,
     request_refusal,
+    review_queue,
     roles_of,
     view_refusal,
 )
@@ -92,8 +98,9 @@ class _SecurityHeaders:
 
 
 def create_console(settings: ConsoleSettings, *, store: SealedStore, held: HeldReview,
-                   requests: RecontactRequests) -> FastAPI:
-    """The console app over the given sealed store, held review and request queue."""
+                   requests: RecontactRequests, decisions: ReviewQueue, feed: DecisionFeed | None = None) -> FastAPI:
+    """The console app over the given sealed store, held review, request queue and review queue (and the feed
+    that fills it, whose health the queue page reports)."""
     app = FastAPI(title="CPI Intelligence Unit console", docs_url=None, redoc_url=None, openapi_url=None)
     oauth = OAuth()
     oauth.register(
@@ -104,6 +111,7 @@ def create_console(settings: ConsoleSettings, *, store: SealedStore, held: HeldR
     )
     idp: Any = oauth.create_client("idp")
     max_age = settings.console_session_max_minutes * 60
+    criteria, targets = settings.review_criteria, settings.review_targets
     stylesheet = (_STATIC / "console.css").read_bytes()
 
     def officer_of(request: Request) -> Officer | None:
@@ -210,6 +218,25 @@ def create_console(settings: ConsoleSettings, *, store: SealedStore, held: HeldR
         if officer is None:
             return to_sign_in(request)
         return page(pages.home(officer, str(request.session["csrf"])))
+
+    @app.get("/queue")
+    async def queue(request: Request) -> Response:
+        officer = officer_of(request)
+        if officer is None:
+            return to_sign_in(request)
+        now = datetime.now(UTC)
+        filters = QueueFilter.from_query(request.query_params)
+        rows = review_queue(decisions.items(), criteria=criteria, targets=targets, now=now, filters=filters)
+        waiting, note = None, ""
+        if officer.intelligence_unit:
+            try:
+                waiting = held.waiting()
+            except (CpiError, KafkaError) as exc:  # held topic unreadable now: the decisions still worth showing
+                log.warning("console_held_unreadable", error=type(exc).__name__)
+                note = "The held reports cannot be read just now; try again shortly."
+        return page(pages.queues(officer, str(request.session["csrf"]), rows, filters, waiting, today=now.date(),
+                                 criteria=criteria, targets=targets, held_note=note,
+                                 stale=feed is not None and not feed.current()))
 
     @app.get("/held")
     async def held_list(request: Request) -> Response:

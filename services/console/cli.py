@@ -1,7 +1,8 @@
 """`cpi console`: the Intelligence Unit console on its own port, with its /metrics on an internal one.
 
 The console is the unseal path: it loads the unseal private key (which no worker holds), the store KEK
-and the audit key, and nothing else; it publishes only released intel and held revisions.
+and the audit key, and nothing else; it publishes only released intel and held revisions, and reads the
+decided topic into its review queue (a consumer thread in this process, in the cpi-iu group).
 """
 
 from __future__ import annotations
@@ -20,13 +21,15 @@ def _console(args: argparse.Namespace) -> int:
     # Imported here, not at the top: every `cpi` command registers this one, and the console's web stack
     # (authlib, uvicorn) would otherwise load, and print its warnings, in `cpi assess` and the rest.
     import uvicorn
-    from prometheus_client import start_http_server
+    from prometheus_client import REGISTRY, start_http_server
 
     from services.common.keys import load_unseal_keys
     from services.common.settings import IntakeSettings
+    from services.console.adapters.decisions import DecisionFeed, ReviewQueue
     from services.console.adapters.held import HeldReview
     from services.console.adapters.requests import RecontactRequests
     from services.console.app import create_console
+    from services.console.metrics import HeldReviewCollector
     from services.console.settings import ConsoleSettings
     from services.sanitiser.worker import open_store
 
@@ -39,18 +42,26 @@ def _console(args: argparse.Namespace) -> int:
     keys = load_unseal_keys(settings)
     store = open_store(settings, keys)
     requests = RecontactRequests(settings.data_dir / "console.db")
-    app = create_console(settings, store=store, held=HeldReview(settings, keys, store), requests=requests)
+    held = HeldReview(settings, keys, store)
+    decisions = ReviewQueue(settings.data_dir / "console.db")
+    feed = DecisionFeed(settings, decisions)
+    feed.start()
+    app = create_console(settings, store=store, held=held, requests=requests, decisions=decisions, feed=feed)
+    REGISTRY.register(HeldReviewCollector(held.waiting, settings.held_review_target_days,
+                                          settings.held_metrics_refresh_seconds))
     metrics, _thread = start_http_server(settings.console_metrics_port, addr=settings.http_host)
     try:
         uvicorn.Server(uvicorn.Config(app, host=settings.http_host, port=settings.console_port, proxy_headers=False,
                                       access_log=False, server_header=False, timeout_keep_alive=5)).run()
     finally:
+        feed.stop()
         metrics.shutdown()
+        decisions.close()
         requests.close()
         store.close()
     return 0
 
 
 def register(commands: Any) -> None:
-    console = commands.add_parser("console", help="the Intelligence Unit console (held reports, re-contact)")
+    console = commands.add_parser("console", help="the Intelligence Unit console (queues, held reports, re-contact)")
     console.set_defaults(run=_console)

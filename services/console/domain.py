@@ -1,5 +1,6 @@
 """The console's rules, pure: who the signed-in officer is, what each role may do, the two-person rule
-for re-contact, and where a held intel's risk reasons are in its text. No I/O.
+for re-contact, where a held intel's risk reasons are in its text, and the review queue (which decisions
+need a person, in what order, against which clock). No I/O.
 
 Roles come from the identity provider's token (`roles_of`): `handler` (reviews decisions),
 `iu_officer` (an Intelligence Unit officer: reviews and releases held intel, requests re-contact) and
@@ -11,8 +12,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Final, Literal
+
+from schemas import Category, Outcome, Priority
 
 HANDLER: Final = "handler"
 IU_OFFICER: Final = "iu_officer"
@@ -156,3 +160,160 @@ def highlight(text: str, reasons: Iterable[tuple[str, str]]) -> list[Segment]:
     if position < len(text):
         segments.append(Segment(text[position:]))
     return segments
+
+
+# -- the review queue ------------------------------------------------------------------------------------
+
+PRIORITY_ORDER: Final = tuple(p.value for p in Priority)  # high first: the queue's order
+CATEGORIES: Final = tuple(c.value for c in Category)
+OUTCOMES: Final = tuple(o.value for o in Outcome)
+# Which decisions need a person: every one, the high-priority ones, the ones the router flagged (its second
+# opinion's doubt, thin evidence: any review reason), or those with one named review reason code (so a code the
+# router adds later, such as one for rules in conflict, can be chosen without a change here).
+ALL_DECISIONS: Final = "all"
+HIGH_PRIORITY: Final = "high_priority"
+FLAGGED: Final = "flagged"
+REVIEW_CODE = re.compile(r"^[a-z0-9_]+$")
+_DURATION = re.compile(r"^(\d{1,6})([smhd])$")
+_UNIT_SECONDS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class QueueConfigError(ValueError):
+    """A review target or review criterion the console cannot use (the message says which and why)."""
+
+
+def parse_review_targets(text: str) -> dict[str, timedelta]:
+    """`high=1h,medium=24h,low=72h` as {priority: target}; a priority left out has no target."""
+    targets: dict[str, timedelta] = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        priority, _, duration = (s.strip() for s in part.partition("="))
+        matched = _DURATION.match(duration)
+        if priority not in PRIORITY_ORDER or matched is None or int(matched[1]) == 0:
+            raise QueueConfigError(f"{part!r}: give PRIORITY=DURATION, a priority of {', '.join(PRIORITY_ORDER)} "
+                                   "and a duration such as 90m, 1h or 3d")
+        if priority in targets:
+            raise QueueConfigError(f"{priority} is given more than once")
+        targets[priority] = timedelta(seconds=int(matched[1]) * _UNIT_SECONDS[matched[2]])
+    return targets
+
+
+def parse_review_criteria(text: str) -> frozenset[str]:
+    """`high_priority,flagged` (or `all`, or review reason codes) as a set; at least one is needed."""
+    criteria = frozenset(part.strip() for part in text.split(",") if part.strip())
+    if not criteria:
+        raise QueueConfigError("name at least one of all, high_priority, flagged or a review reason code")
+    bad = sorted(c for c in criteria if not REVIEW_CODE.match(c))
+    if bad:
+        raise QueueConfigError(f"{bad[0]!r} is not a criterion: use all, high_priority, flagged or a review code")
+    return criteria
+
+
+@dataclass(frozen=True)
+class QueuedDecision:
+    """What the queue keeps of one decision: the fields it orders and filters on, and when it reached the queue
+    (`queued_at`, to the minute; `arrival`, its place in the order the console read them, for ties within one)."""
+
+    decision_id: str
+    intel_id: str
+    priority: str
+    outcomes: tuple[str, ...]
+    categories: tuple[str, ...]
+    review_codes: tuple[str, ...]
+    queued_at: datetime
+    arrival: int = 0
+
+
+def review_grounds(item: QueuedDecision, criteria: frozenset[str]) -> tuple[str, ...]:
+    """Why `item` needs review under `criteria`, as the criteria it meets; empty when it does not."""
+    grounds: list[str] = []
+    if ALL_DECISIONS in criteria:
+        grounds.append(ALL_DECISIONS)
+    if HIGH_PRIORITY in criteria and item.priority == "high":
+        grounds.append(HIGH_PRIORITY)
+    if FLAGGED in criteria and item.review_codes:
+        grounds.append(FLAGGED)
+    grounds.extend(code for code in item.review_codes if code in criteria and code not in grounds)
+    return tuple(grounds)
+
+
+class ClockStatus(StrEnum):
+    WITHIN_TARGET = "within_target"
+    BREACHED = "breached"
+    NO_TARGET = "no_target"
+
+
+@dataclass(frozen=True)
+class Clock:
+    """How long a decision has waited against its priority's target."""
+
+    waited: timedelta
+    target: timedelta | None
+
+    @property
+    def status(self) -> ClockStatus:
+        if self.target is None:
+            return ClockStatus.NO_TARGET
+        return ClockStatus.BREACHED if self.waited > self.target else ClockStatus.WITHIN_TARGET
+
+    @property
+    def left(self) -> timedelta | None:
+        """Time left before the target (negative once breached); None without a target."""
+        return None if self.target is None else self.target - self.waited
+
+
+def clock(item: QueuedDecision, now: datetime, targets: Mapping[str, timedelta]) -> Clock:
+    """The clock of `item` at `now`; a clock never runs backwards past zero (a skewed host clock)."""
+    return Clock(max(now - item.queued_at, timedelta(0)), targets.get(item.priority))
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    """The queue's filters, each None for any; built from GET query parameters so they work without JavaScript."""
+
+    category: str | None = None
+    outcome: str | None = None
+    priority: str | None = None
+    status: ClockStatus | None = None
+
+    @classmethod
+    def from_query(cls, query: Mapping[str, str]) -> QueueFilter:
+        """Known values only: an unknown or empty value is no filter (a stale bookmark still shows the queue)."""
+        def known(name: str, allowed: Iterable[str]) -> str | None:
+            value = query.get(name, "")
+            return value if value in allowed else None
+
+        status = known("status", [s.value for s in ClockStatus])
+        return cls(known("category", CATEGORIES), known("outcome", OUTCOMES), known("priority", PRIORITY_ORDER),
+                   ClockStatus(status) if status else None)
+
+    def admits(self, item: QueuedDecision, item_clock: Clock) -> bool:
+        return ((self.category is None or self.category in item.categories)
+                and (self.outcome is None or self.outcome in item.outcomes)
+                and (self.priority is None or self.priority == item.priority)
+                and (self.status is None or self.status is item_clock.status))
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    """One decision on the review queue page: the decision, why it is there, and its clock."""
+
+    item: QueuedDecision
+    grounds: tuple[str, ...]
+    clock: Clock
+
+
+def review_queue(items: Iterable[QueuedDecision], *, criteria: frozenset[str], targets: Mapping[str, timedelta],
+                 now: datetime, filters: QueueFilter | None = None) -> list[QueueRow]:
+    """The decisions that need review and pass `filters`: high priority first, then the longest waiting."""
+    filters = filters or QueueFilter()
+    rows = []
+    for item in items:
+        grounds = review_grounds(item, criteria)
+        item_clock = clock(item, now, targets)
+        if grounds and filters.admits(item, item_clock):
+            rows.append(QueueRow(item, grounds, item_clock))
+    rank = {priority: number for number, priority in enumerate(PRIORITY_ORDER)}
+    return sorted(rows, key=lambda r: (rank.get(r.item.priority, len(rank)), r.item.queued_at, r.item.arrival,
+                                       r.item.decision_id))

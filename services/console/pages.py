@@ -6,11 +6,23 @@ session's CSRF token. Only `recontact_details` ever shows anything of a source.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import date, timedelta
 from html import escape
 
-from schemas import HeldContent, HeldIntel, Source
-from services.console.domain import Officer, RecontactRequest, RequestStatus, highlight
+from schemas import HeldContent, HeldIntel, Priority, Source
+from services.console.domain import (
+    CATEGORIES,
+    OUTCOMES,
+    PRIORITY_ORDER,
+    ClockStatus,
+    Officer,
+    QueueFilter,
+    QueueRow,
+    RecontactRequest,
+    RequestStatus,
+    highlight,
+)
 from services.sanitiser.adapters.sealed_store import MIN_REASON_CHARS
 
 # The residual-risk codes (services/sanitiser/residual.py), in words.
@@ -28,7 +40,8 @@ def _layout(title: str, main: str, officer: Officer | None = None, csrf: str = "
     nav = ""
     if officer is not None:
         nav = (f'<nav aria-label="Console"><ul class="nav"><li><a href="/">Home</a></li>'
-               f'<li><a href="/held">Held reports</a></li><li><a href="/recontact">Re-contact</a></li></ul>'
+               f'<li><a href="/queue">Queues</a></li><li><a href="/held">Held reports</a></li>'
+               f'<li><a href="/recontact">Re-contact</a></li></ul>'
                f'<form method="post" action="/signout" class="signout">{_csrf(csrf)}'
                f'<span>Signed in as <strong>{escape(officer.officer_id)}</strong> '
                f'({escape(", ".join(sorted(officer.roles)) or "no console role")})</span> '
@@ -68,7 +81,8 @@ def signed_out() -> str:
 
 
 def home(officer: Officer, csrf: str) -> str:
-    items = []
+    items = ['<li><a href="/queue">Queues</a>: decisions waiting for review, high priority first, each against '
+             'its target time; and held reports waiting for release.</li>']
     if officer.intelligence_unit:
         items.append('<li><a href="/held">Held reports</a>: reports the sanitiser was not sure were free of '
                      'anything that identifies their source, waiting for an officer to redact and release them.</li>')
@@ -214,3 +228,129 @@ def recontact_details(officer: Officer, csrf: str, request: RecontactRequest, so
             "Note what you need now; this view has been audited.</p></div>"
             f'<dl class="source">{details}</dl>')
     return _layout("Source details", main, officer, csrf)
+
+
+# -- queues --------------------------------------------------------------------------------------------------
+
+_CLOCK_WORDS = {ClockStatus.WITHIN_TARGET.value: "Within target", ClockStatus.BREACHED.value: "Breached",
+                ClockStatus.NO_TARGET.value: "No target"}
+
+
+def duration(span: timedelta) -> str:
+    """A wait in words a handler reads at a glance: 2d 3h, 1h 05m, 12m, under a minute."""
+    minutes = int(abs(span).total_seconds() // 60)
+    days, hours, mins = minutes // 1440, minutes // 60 % 24, minutes % 60
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {mins:02d}m"
+    return f"{mins}m" if mins else "under a minute"
+
+
+def _words(code: str) -> str:
+    return code.replace("_", " ")
+
+
+def review_code_words(code: str) -> str:
+    """A review reason code in words: the router's second opinion suggests or doubts a target, or its code."""
+    for prefix, verb in (("model_suggests_", "text model suggests"), ("model_doubts_", "text model doubts")):
+        if code.startswith(prefix):
+            return f"{verb} {_words(code.removeprefix(prefix))}"
+    return _words(code)
+
+
+def _grounds(row: QueueRow) -> str:
+    """What marks the decision for a person: high priority and every flag the router raised (whichever of them
+    the configured criteria chose it by), else that every decision is reviewed."""
+    words = ["high priority"] if row.item.priority == Priority.HIGH else []
+    words += [f"router flag: {review_code_words(code)}" for code in row.item.review_codes]
+    return escape("; ".join(words or ["every decision is reviewed"]))
+
+
+def _clock_cell(row: QueueRow) -> str:
+    clock, status = row.clock, row.clock.status
+    if clock.target is None or clock.left is None:
+        return "No target"
+    if status is ClockStatus.BREACHED:
+        return (f'<strong class="breached">Breached</strong> by {duration(clock.left)} '
+                f"(target {duration(clock.target)})")
+    return f"{duration(clock.left)} left of {duration(clock.target)}"
+
+
+def _select(name: str, label: str, values: Sequence[str], chosen: str | None, words: dict[str, str]) -> str:
+    options = ['<option value="">Any</option>'] + [
+        f'<option value="{escape(v)}"{" selected" if v == chosen else ""}>{escape(words.get(v, _words(v)))}</option>'
+        for v in values]
+    return (f'<div class="form-group filter"><label for="filter-{name}">{escape(label)}</label>'
+            f'<select id="filter-{name}" name="{name}">{"".join(options)}</select></div>')
+
+
+def _filters(filters: QueueFilter) -> str:
+    status = filters.status.value if filters.status else None
+    return ('<form method="get" action="/queue" class="filters"><fieldset><legend>Filter the decisions</legend>'
+            + _select("category", "Category", CATEGORIES, filters.category, {})
+            + _select("outcome", "Outcome", OUTCOMES, filters.outcome, {})
+            + _select("priority", "Priority", PRIORITY_ORDER, filters.priority, {})
+            + _select("status", "Status", list(_CLOCK_WORDS), status, _CLOCK_WORDS)
+            + '<button type="submit">Filter</button> <a href="/queue">Clear filters</a></fieldset></form>')
+
+
+def _decision_rows(rows: Sequence[QueueRow]) -> str:
+    if not rows:
+        return "<p>No decisions are waiting for review that match these filters.</p>"
+    body = "".join(
+        f'<tr class="{escape(r.clock.status.value)}"><td>{escape(r.item.priority)}</td>'
+        f"<td><code>{escape(r.item.decision_id)}</code></td><td><code>{escape(r.item.intel_id)}</code></td>"
+        f"<td>{escape(', '.join(_words(o) for o in r.item.outcomes))}</td>"
+        f"<td>{escape(', '.join(_words(c) for c in r.item.categories))}</td>"
+        f"<td>{_grounds(r)}</td><td>{duration(r.clock.waited)}</td><td>{_clock_cell(r)}</td></tr>"
+        for r in rows)
+    return ('<table class="queue"><caption>Decisions to review, high priority first, then the longest waiting'
+            '</caption><thead><tr><th scope="col">Priority</th><th scope="col">Decision</th>'
+            '<th scope="col">Intel</th><th scope="col">Outcomes</th><th scope="col">Categories</th>'
+            '<th scope="col">Why review</th><th scope="col">Waiting</th><th scope="col">Clock</th></tr></thead>'
+            f"<tbody>{body}</tbody></table>")
+
+
+def _held_rows(records: Sequence[HeldIntel] | None, today: date) -> str:
+    if records is None:
+        return "<p>Held reports are for Intelligence Unit officers.</p>"
+    if not records:
+        return "<p>No reports are held for review.</p>"
+    body = "".join(
+        f'<tr><td><a href="/held/{escape(r.intel_id)}">{escape(r.intel_id)}</a></td>'
+        f"<td>{escape(r.held_on.isoformat())}</td><td>{max((today - r.held_on).days, 0)}</td>"
+        f"<td>{escape(r.status.value)}</td><td>{r.revision}</td><td>{escape(', '.join(r.reason_codes))}</td></tr>"
+        for r in records)
+    return ('<table><caption>Held reports awaiting release, oldest first</caption><thead><tr>'
+            '<th scope="col">Intel</th><th scope="col">Held on</th><th scope="col">Days waiting</th>'
+            '<th scope="col">Status</th><th scope="col">Revision</th><th scope="col">Reasons</th></tr></thead>'
+            f"<tbody>{body}</tbody></table>")
+
+
+def _configured(criteria: frozenset[str], targets: Mapping[str, timedelta]) -> str:
+    """What the queue is set to hold and the targets, so a handler knows why a decision is (or is not) there."""
+    chosen = ", ".join(_words(c) for c in sorted(criteria)) or "nothing"
+    times = ", ".join(f"{p} {duration(targets[p])}" for p in PRIORITY_ORDER if p in targets) or "none"
+    return f'<p class="hint">Decisions needing review: {escape(chosen)}. Targets: {escape(times)}.</p>'
+
+
+def queues(officer: Officer, csrf: str, rows: Sequence[QueueRow], filters: QueueFilter,
+           held: Sequence[HeldIntel] | None, *, today: date, criteria: frozenset[str] = frozenset(),
+           targets: Mapping[str, timedelta] | None = None, held_note: str = "", stale: bool = False) -> str:
+    """The review queue (filtered by GET parameters) and, for the Intelligence Unit, the held reports waiting.
+
+    Decisions carry only sanitised intel, and of it the queue shows ids, codes and clocks only."""
+    breached = sum(1 for r in rows if r.clock.status is ClockStatus.BREACHED)
+    summary = (_configured(criteria, targets or {})
+               + f"<p>{len(rows)} decision{'s' if len(rows) != 1 else ''} waiting, {breached} past target.</p>")
+    note = f"<p>{escape(held_note)}</p>" if held_note else ""
+    warning = ('<div class="notice" role="alert"><p>This queue may be out of date: the console has not reached '
+               "the decisions topic for over a minute. Decisions made since then are not listed yet.</p></div>"
+               if stale else "")
+    main = ("<h1>Queues</h1>" + warning + "<h2>Decisions to review</h2>" + _filters(filters) + summary
+            + _decision_rows(rows)
+            + "<h2>Held reports awaiting release</h2>"
+            + "<p>Not filtered: a held report's categories stay sealed until an officer opens it.</p>"
+            + note + ("" if held_note else _held_rows(held, today)))
+    return _layout("Queues", main, officer, csrf)

@@ -222,7 +222,8 @@ def build(settings: NotifierSettings) -> CpiApp:
     # A bad routing table stops the worker here, with the line named.
     notifier = Notifier(transports_from(settings), ledger, settings, routing_from(settings))
     register_stage(app, settings, stage=STAGE, source=DECIDED, handler=notifier.decisions_handler())
-    register_stage(app, settings, stage=RETRY_STAGE, source=RETRY, handler=notifier.retries_handler())
+    # One at a time: a retry sleeps until it is due, and a batch would hold every other retry up behind it.
+    register_stage(app, settings, stage=RETRY_STAGE, source=RETRY, handler=notifier.retries_handler(), batched=False)
     return app
 
 

@@ -36,6 +36,7 @@ from schemas import (
 from schemas.intel import SanitisedIntel
 from schemas.submission import SubjectRole
 from services.common.datafile import load_yaml_model
+from services.router.assertion import Status, Triggers, counts, status_of
 from services.router.model import TextModel
 
 DEFAULT_RULES_PATH = Path(__file__).with_name("rules.yaml")
@@ -136,27 +137,6 @@ class Rule(_RulesModel):
         return self
 
 
-class NegationRules(_RulesModel):
-    """Cue words that stop a lexicon match from counting ("no weapons were seen", "if he were to")."""
-
-    window_words: Annotated[int, Field(ge=1, le=20)] = 4
-    before: list[str]
-    clause: list[str]
-    after: list[str]
-    boundaries: list[str]
-    # Cues that make the rest of the whole sentence hypothetical, across relative clauses ("what would
-    # happen to someone who carried a knife").
-    sentence: list[str] = []
-    # A clause also ends at one of `joins` ("and", "but", a comma) when one of `openers` follows it: a new
-    # verb phrase or a new subject starts ("speaks no English and sleeps on the floor": "sleeps" is not
-    # negated; "no knives and guns" still is).
-    joins: list[str] = []
-    openers: list[str] = []
-    # Lexicons whose phrases are themselves negative statements ("nothing of concern", "no weapon was
-    # found", "no names given"): a negation cue near them must not cancel them.
-    exempt_lexicons: list[LexiconName] = []
-
-
 class HandlingRules(_RulesModel):
     """When the handling code is C (conditions) rather than P (lawful sharing permitted)."""
 
@@ -179,11 +159,11 @@ class GradingRules(_RulesModel):
 
 
 class RoutingRules(_RulesModel):
-    """The whole rules file: version, lexicons, negation cues, grading and the rules themselves."""
+    """The whole rules file: version, lexicons, assertion triggers, grading and the rules themselves."""
 
     version: Annotated[str, Field(min_length=1, max_length=64)]
     no_action_reason: RuleText
-    negation: NegationRules
+    assertion: Triggers
     grading: GradingRules
     lexicons: dict[LexiconName, Annotated[list[LexiconTerm], Field(min_length=1)]]
     rules: Annotated[list[Rule], Field(min_length=1)]
@@ -200,10 +180,11 @@ class RoutingRules(_RulesModel):
                 if name not in self.lexicons:
                     raise PydanticCustomError("unknown_lexicon", "Rule '{rule}' uses unknown lexicon '{name}'.",
                                               {"rule": rule.id, "name": name, "path": path})
-        for position, name in enumerate(self.negation.exempt_lexicons):
-            if name not in self.lexicons:
-                raise PydanticCustomError("unknown_lexicon", "negation.exempt_lexicons names unknown lexicon '{name}'.",
-                                          {"name": name, "path": f"negation.exempt_lexicons.{position}"})
+        for field in ("exempt_lexicons", "historical_offences"):
+            for position, name in enumerate(getattr(self.assertion, field)):
+                if name not in self.lexicons:
+                    raise PydanticCustomError("unknown_lexicon", "assertion.{field} names unknown lexicon '{name}'.",
+                                              {"field": field, "name": name, "path": f"assertion.{field}.{position}"})
         for position, name in enumerate(self.grading.handling.conditional_text):
             if name not in self.lexicons:
                 raise PydanticCustomError(
@@ -349,75 +330,6 @@ _COMMON_WORDS = frozenset(
 )
 
 
-@lru_cache(maxsize=256)
-def _cue_pattern(cues: tuple[str, ...]) -> re.Pattern[str] | None:
-    if not cues:
-        return None
-    parts = []
-    for cue in cues:
-        # "*n't" is a word ending: it covers couldn't, won't, aren't without listing each one.
-        left = r"\w*" if cue.startswith("*") else r"(?<![\w])" if cue[0].isalnum() else ""
-        right = r"(?![\w])" if cue[-1].isalnum() else ""
-        parts.append(left + re.escape(cue.removeprefix("*").lower()).replace(r"\ ", r"\s+") + right)
-    return re.compile("|".join(parts), re.IGNORECASE)
-
-
-@lru_cache(maxsize=64)
-def _new_clause_pattern(joins: tuple[str, ...], openers: tuple[str, ...]) -> re.Pattern[str] | None:
-    """A join ("and", "but", ",") followed by a word that opens a new clause (a verb or a new subject)."""
-    if not joins or not openers:
-        return None
-    join = "|".join(r"(?<![\w])" + re.escape(j) + r"(?![\w])" if j[0].isalnum() else re.escape(j) for j in joins)
-    opener = "|".join(re.escape(word).replace(r"\ ", r"\s+") for word in openers)
-    return re.compile(rf"(?:{join})\s+(?=(?:{opener})(?![\w'\u2019]))", re.IGNORECASE)
-
-
-_SENTENCE_END = re.compile(r"[.!?;:]")
-_WORD = re.compile(r"[\w'\u2019£]+")
-
-
-def _is_negated(text: str, start: int, end: int, negation: NegationRules) -> bool:
-    """True when the match sits in a negated or hypothetical clause of its own sentence."""
-    sentence_start = max((m.end() for m in _SENTENCE_END.finditer(text, 0, start)), default=0)
-    sentence_end_match = _SENTENCE_END.search(text, end)
-    sentence_end = sentence_end_match.start() if sentence_end_match else len(text)
-    boundary = _cue_pattern(tuple(negation.boundaries))
-    before = text[sentence_start:start]
-    after = text[end:sentence_end]
-    sentence_cues = _cue_pattern(tuple(negation.sentence))
-    if sentence_cues is not None and sentence_cues.search(before):
-        return True
-    clause_start = sentence_start
-    for pattern in (boundary, _new_clause_pattern(tuple(negation.joins), tuple(negation.openers))):
-        if pattern is None:
-            continue
-        # Searched up to the end of the match, so that a match which itself opens a new clause (", asking
-        # him for pics") is cut off from a negation before it.
-        cuts = [cut.end() for cut in pattern.finditer(text, clause_start, end) if cut.end() <= start]
-        if cuts:
-            clause_start = cuts[-1]
-        cut = pattern.search(after)
-        if cut:
-            after = after[: cut.start()]
-    before = text[clause_start:start]
-    clause_cues = _cue_pattern(tuple(negation.clause))
-    if clause_cues is not None and clause_cues.search(before):
-        return True
-    word_cues = _cue_pattern(tuple(negation.before))
-    if word_cues is not None:
-        # A cue word followed by a comma is an answer, not a negation of what follows ("when told no, he
-        # pulled a knife"), so it is left out of the window.
-        answers = [cue.span() for cue in word_cues.finditer(before) if before[cue.end():].lstrip().startswith(",")]
-        for answer_start, answer_end in reversed(answers):
-            before = before[:answer_start] + "," + before[answer_end:]
-        near_before = " ".join(_WORD.findall(before)[-negation.window_words:])
-        if word_cues.search(near_before):
-            return True
-    near_after = " ".join(_WORD.findall(after)[: negation.window_words])
-    after_cues = _cue_pattern(tuple(negation.after))
-    return after_cues is not None and after_cues.search(near_after) is not None
-
-
 def _searchable_text(intel: SanitisedIntel) -> str:
     """The information plus every free-text description, each its own sentence."""
     parts = [intel.information]
@@ -483,26 +395,39 @@ class _Facts:
         self.index = _index(rules)
         lower_text = self.text.lower()
         self.clues_present = frozenset(clue for clue in self.index.clues if clue in lower_text)
-        self._matches: dict[str, list[str]] = {}
-        # Every word any lexicon found, lower-cased: evidence that is one of these came from the text, not
-        # from the form's fields.
+        # Per lexicon: each phrase found, with the statuses of its occurrences (worked out on first ask).
+        self._findings: dict[str, dict[str, set[Status]]] = {}
+        # What counted, per lexicon and the outcomes of the rule that asked (rules ask many times per intel).
+        self._counted: dict[tuple[str, frozenset[str]], list[str]] = {}
+        # Every word a rule counted, lower-cased: evidence that is one of these came from the text, not from
+        # the form's fields.
         self.text_words: set[str] = set()
 
-    def matches(self, lexicon: str) -> list[str]:
-        """The words in the text that match `lexicon`, leaving out negated or hypothetical ones."""
-        if lexicon not in self._matches:
-            found: list[str] = []
-            negatable = lexicon not in self.rules.negation.exempt_lexicons
+    def matches(self, lexicon: str, outcomes: frozenset[str] = frozenset()) -> list[str]:
+        """The phrases of `lexicon` in the text that count for a rule giving `outcomes` (assertion.counts):
+        present ones always, hypothetical or historical ones only where the policy lets them count."""
+        findings = self._findings.get(lexicon)
+        if findings is None:
+            findings = self._findings[lexicon] = {}
+            triggers = self.rules.assertion
+            exempt = lexicon in triggers.exempt_lexicons
             for term in self.index.candidates(lexicon, self.clues_present):
                 for match in term.finditer(self.text):
-                    words = " ".join(match.group(0).split())
-                    if words not in found and not (
-                        negatable and _is_negated(self.text, match.start(), match.end(), self.rules.negation)
-                    ):
-                        found.append(words)
-            self._matches[lexicon] = found
+                    statuses = findings.setdefault(" ".join(match.group(0).split()), set())
+                    # Once a phrase is present somewhere it counts for every rule: its other occurrences
+                    # cannot change that, so their status is not worked out.
+                    if Status.PRESENT not in statuses:
+                        statuses.add(Status.PRESENT if exempt
+                                     else status_of(self.text, match.start(), match.end(), triggers))
+        key = (lexicon, outcomes)
+        found = self._counted.get(key)
+        if found is None:
+            found = self._counted[key] = [
+                words for words, statuses in findings.items()
+                if any(counts(status, outcomes, lexicon, self.rules.assertion) for status in statuses)]
             self.text_words.update(word.lower() for word in found)
-        return self._matches[lexicon]
+        return found
+
 
 def _subject_evidence(facts: _Facts, wanted: SubjectCondition) -> list[str]:
     evidence = []
@@ -533,8 +458,9 @@ def _subject_evidence(facts: _Facts, wanted: SubjectCondition) -> list[str]:
     return evidence
 
 
-def _evaluate(condition: Condition, facts: _Facts) -> list[str] | None:
-    """The evidence for `condition` if it holds, else None."""
+def _evaluate(condition: Condition, facts: _Facts, outcomes: frozenset[str] = frozenset()) -> list[str] | None:
+    """The evidence for `condition` if it holds, else None, for a rule giving `outcomes` (which findings
+    count for it depends on that: assertion.counts)."""
     intel = facts.intel
     evidence: list[str] = []
     if condition.categories_any:
@@ -570,33 +496,35 @@ def _evaluate(condition: Condition, facts: _Facts) -> list[str] | None:
                 return None
             evidence.append(f"{name}: {len(items)} given")
     if condition.text_any:
-        words = [word for lexicon in condition.text_any for word in facts.matches(lexicon)]
+        words = [word for lexicon in condition.text_any for word in facts.matches(lexicon, outcomes)]
         if not words:
             return None
         evidence.extend(words)
     for lexicon in condition.text_all:
-        words = facts.matches(lexicon)
+        words = facts.matches(lexicon, outcomes)
         if not words:
             return None
         evidence.extend(words)
     if condition.text_count is not None:
         signs = list(dict.fromkeys(word.lower() for lexicon in condition.text_count.lexicons
-                                   for word in facts.matches(lexicon)))
+                                   for word in facts.matches(lexicon, outcomes)))
         # One sign matched by two terms ("speaks no english" and "no english") counts once.
         words = [word for word in signs if not any(word != other and word in other for other in signs)]
         if len(words) < condition.text_count.at_least:
             return None
         evidence.extend(words)
     for nested in condition.all_of:
-        held = _evaluate(nested, facts)
+        held = _evaluate(nested, facts, outcomes)
         if held is None:
             return None
         evidence.extend(held)
     if condition.any_of:
-        alternatives = [found for nested in condition.any_of if (found := _evaluate(nested, facts)) is not None]
+        alternatives = [found for nested in condition.any_of
+                        if (found := _evaluate(nested, facts, outcomes)) is not None]
         if not alternatives:
             return None
         evidence.extend(alternatives[0])
+    # What holds a rule back is judged on present findings only: a feared clearance clears nothing.
     for nested in condition.none_of:
         if _evaluate(nested, facts) is not None:
             return None
@@ -766,7 +694,7 @@ def assess(
     facts = _Facts(intel, rules, today or intel.received_on)
     fired: list[tuple[Rule, list[str]]] = []
     for rule in rules.rules:
-        evidence = _evaluate(rule.when, facts)
+        evidence = _evaluate(rule.when, facts, frozenset(outcome.value for outcome in rule.outcomes))
         if evidence is not None:
             fired.append((rule, evidence))
 

@@ -485,7 +485,8 @@ def _closing_block(text: str, begin: int, stop: int, spans: list[tuple[int, int]
 
 
 # A line of a pasted chat: "28/06/2025, 02:50 - Gwen: ...", "[09:16] Gareth: ...".
-_CHAT_LINE = re.compile(r"[ \t]*\[?\d{1,2}/\d{1,2}/\d{2,4},?[ \t]+\d{1,2}:\d{2}|[ \t]*\[(?:[A-Za-z]+[ \t]+)?\d{1,2}:\d{2}")
+_CHAT_LINE = re.compile(r"[ \t]*\[?\d{1,2}/\d{1,2}/\d{2,4},?[ \t]+\d{1,2}:\d{2}|"
+                        r"[ \t]*\[(?:[A-Za-z]+[ \t]+)?\d{1,2}:\d{2}")
 # A closing line that is only a name: one to three capitalised words or initials, or a title and initials.
 _NAME_LINE = re.compile(
     r"[ \t>*\-~]*(?:(?:mr|mrs|ms|miss|mx|dr|rev|fr|sr|br)\.?[ \t]+[A-Za-z](?:[.\-]?[A-Za-z]){0,3}\.?|"
@@ -713,11 +714,11 @@ def _name_rules(name: str, config: ScrubConfig) -> list[_Rule]:
         surname_letters = _exact(re.escape(barrels[0]) + (rf"(?:[.\-]?{re.escape(barrels[1])})?" if len(barrels) > 1
                                                           else "")) + r"(?:\.|(?!\w))"
         titles_pattern = _alternation(_phrase(t) for t in config.titles)
-        forms = [rf"{titles_pattern}\.?[ \t]+{surname_letters}"]
+        signed = [rf"{titles_pattern}\.?[ \t]+{surname_letters}"]
         if len(last) >= 4:
             stems = _alternation(re.escape(last[:size]) for size in range(2, min(5, len(last))))
-            forms.append(rf"{initial}{_exact(stems)}\.?(?![\w'\u2019])")
-        rules.append(_compile(rf"(?<![\w.]){_alternation(forms)}", protectable=True))
+            signed.append(rf"{initial}{_exact(stems)}\.?(?![\w'\u2019])")
+        rules.append(_compile(rf"(?<![\w.]){_alternation(signed)}", protectable=True))
         # Nicknames, diminutives and short forms ("Bob", "Peggy", "Bim"), written as names are:
         # capitalised or in capitals, so that "pat" the verb or "bill" the invoice stay.
     own = frozenset(_fold(word).lower() for word in bare | set(tokens))
@@ -1114,7 +1115,11 @@ def _shared(config: ScrubConfig) -> _Shared:
         appendix=re.compile(
             rf"[ \t]*[,|/@\-\u2013\u2014][ \t]*(?:the[ \t]+)?(?:[\w'\u2019\-]+[ \t]+){{0,2}}"
             rf"(?:team|unit|desk|services|office|department|dept|{heads})(?![\w'\u2019\-])|"
-            r"[ \t]*\((?:the|our)[ \t]+[^()\n]{0,60}?\b(?:on|at|in|off|near|by)[ \t]+[^()\n]{1,40}\)",
+            r"[ \t]*\((?:the|our)[ \t]+[^()\n]{0,60}?\b(?:on|at|in|off|near|by)[ \t]+[^()\n]{1,40}\)|"
+            # "[name] (Bellgrove Parade)", "[org] (Caterpillars)", "[name], Kilnsey St": a bracket without a number,
+            # or a street, straight after the writer.
+            r"[ \t]*\([^()\d\n]{1,40}\)|"
+            rf"[ \t]*,[ \t]*(?-i:[A-Z])[\w'\u2019]*(?:[ \t]+(?-i:[A-Z])[\w'\u2019]*){{0,2}}[ \t]+{street}(?!\w)",
             re.IGNORECASE),
         rules=_setting_rules(config),
         source_rules=_source_rules_cached(config),
@@ -1243,7 +1248,8 @@ def _colleague_rules(config: ScrubConfig, roles: str) -> list[_Rule]:
         re.compile(rf"(?<![\w'\u2019\-])({word})((?:[ \t]+[A-Z][\w'\u2019\-]+){{1,2}})?"),
         facts_win=True,
         titles=frozenset(title.lower() for title in config.colleague_titles),
-        role_after=re.compile(rf"[ \t]*\([ \t]*(?:[\w\-]+[ \t]+){{0,2}}(?:{role}|{_STAFF_IN_BRACKETS})(?!\w)[^)\n]{{0,30}}\)|"
+        role_after=re.compile(rf"[ \t]*\([ \t]*(?:[\w\-]+[ \t]+){{0,2}}(?:{role}|{_STAFF_IN_BRACKETS})(?!\w)"
+                              rf"[^)\n]{{0,30}}\)|"
                               rf"[ \t]*,[ \t]+(?:the[ \t]+)?(?:[\w\-]+[ \t]+){{0,2}}{role}(?!\w)|"
                               rf"[ \t]*,?[ \t]+(?:(?:my|our|a|the)[ \t]+)?{mates}(?!\w)", re.IGNORECASE),
         role_before=_Prefix(
@@ -1347,17 +1353,19 @@ def _setting_rules(config: ScrubConfig) -> list[_Rule]:
                  clues=[*_OWN_LINES.split("|"), "our", "my"]),
         # Who wrote each message of a chat pasted in: "21/06/2025, 23:51 - Marcus Reid:", "[09:15] Hollins, Bethany
         # (SM Control)", "Amber  1:14 AM": the people in the writer's own chat are the writer and colleagues.
-        _NamedPartRule(re.compile(rf"(?m)(?:^[ \t]*\[?\d{{1,2}}/\d{{1,2}}/\d{{2,4}},?[ \t]+\d{{1,2}}:\d{{2}}(?::\d{{2}})?(?:[ \t]*[AaPp][Mm])?\]?"
+        _NamedPartRule(re.compile(rf"(?m)(?:^[ \t]*\[?\d{{1,2}}/\d{{1,2}}/\d{{2,4}},?[ \t]+\d{{1,2}}:\d{{2}}"
+                                  rf"(?::\d{{2}})?(?:[ \t]*[AaPp][Mm])?\]?"
                  rf"[ \t]*(?:-[ \t]*)?|^[ \t]*\[(?:[A-Za-z]+[ \t]+)?\d{{1,2}}:\d{{2}}(?:[ \t]*[AaPp][Mm])?\][ \t]*)"
-                 rf"(?P<part>{_SPEAKER})(?=[ \t]*(?::|\([^)\n]{{1,40}}\)[ \t]*:?[ \t]*$|$))|"
+                 rf"(?P<part>{_SPEAKER}(?:[ \t]*\([^)\n]{{1,40}}\))?)(?=[ \t]*(?::|$))|"
                  rf"^[ \t]*(?P<slack>{_SPEAKER})(?=[ \t]{{2,}}\d{{1,2}}:\d{{2}}[ \t]*[AaPp][Mm][ \t]*$)"),
                  clues=(":",), facts_win=True),
         # A member of the writer's staff by number: "Driver 4471 reports", "Inspector 0932" (a subject's
         # badge or account number is written as what it is: "badge 2291", "account VE-7781").
         _compile(r"(?<![\w])(?-i:Driver|Inspector|Operative|Agent|Guard|Steward|Operator|Call handler)[ \t]+"
                  r"(?:no\.?[ \t]*|#[ \t]*)?\d{3,6}(?!\w)", protectable=True),
-        # A form's fields that name who handled it: "Agent: Josh Penrose", "Queue: Compliance & Safeguarding".
-        _compile(r"(?<![\w])(?:agent|queue|handler|assigned to|owner|operator|inspector|user|raised by)[ \t]*:[ \t]*"
+        # A ticket's fields that name who handled it: "Queue: Compliance & Safeguarding", "Assigned to: Josh P".
+        # Not "Agent:" or "Operator:", which in a report are as often the letting agent or the taxi firm.
+        _compile(r"(?<![\w])(?:queue|handler|assigned to|raised by|ticket owner)[ \t]*:[ \t]*"
                  r"[^|\n\t,;]{1,60}", clues=[":"], facts_win=True),
         # Staff by their initials on a shift log: "(BP/RT)", "Late (JA/PO'B)", "Night (RW)", "on-call (DW)",
         # "relieved by TB 07:00", "handed over to KM".
@@ -1392,10 +1400,11 @@ def _setting_rules(config: ScrubConfig) -> list[_Rule]:
         _compile(_bounded(_alternation(_phrase(r) for r in config.roles_other_languages))),
         # The colleague a forwarded note is addressed to: "Hi Fiona,", "Dear Farrah,", "Fiona, can this go to
         # the police please" at a line's start (a subject's name wins).
-        _compile(rf"(?m)(?:^[ \t>]*(?:dear|hi|hello|hiya|hey|morning|afternoon|thanks|cheers)[ \t]+"
-                 rf"(?!(?:all|team|both|officer|sir|madam|there|everyone|colleagues|police)\b)"
-                 rf"(?-i:[A-Z])[\w'\u2019\-]+(?:[ \t]+(?-i:[A-Z])[\w'\u2019\-]+)?(?=[ \t]*[,!]|[ \t]*$)|"
-                 rf"^[ \t>]*(?-i:[A-Z])[\w'\u2019\-]+(?=,[ \t]+(?:can|could|please|pls|see|just|fyi|as|would)\b))",
+        _compile(r"(?m)(?:^[ \t>]*(?:dear|hi|hello|hiya|hey|morning|afternoon|thanks|cheers)[ \t]+"
+                 r"(?!(?:all|team|both|officer|sir|madam|there|everyone|colleagues|police)\b)"
+                 r"(?-i:[A-Z])[\w'\u2019\-]+(?:[ \t]+(?-i:[A-Z])[\w'\u2019\-]+)?(?=[ \t]*[,!]|[ \t]*$)|"
+                 r"^[ \t>]*(?-i:[A-Z])[\w'\u2019\-]+(?=[ \t]*[,\-\u2013][ \t]+(?:can|could|please|pls|see|just|fyi|as|"
+                 r"would|pass|passing|forwarding|re|this|following|below)\b))",
                  facts_win=True),
         # The writer's premises by their street: "the Cobden Street depot", "our Kelby Rd branch".
         _compile(rf"(?<!\w)(?:the|our)[ \t]+{proper}(?:[ \t]+{proper}){{0,2}}[ \t]+"

@@ -93,6 +93,21 @@ def current(records: Iterable[HeldIntel]) -> dict[str, HeldIntel]:
 
 
 @dataclass(frozen=True)
+class ReviewClock:
+    """Held intel waiting for the Intelligence Unit, and how many of them have waited past the target."""
+
+    waiting: int
+    overdue: int
+
+
+def review_clock(waiting: Iterable[HeldIntel], today: date, target_days: int) -> ReviewClock:
+    """Count held (not released) intel, and those held more than `target_days` days before `today`. Days,
+    because a held record carries the day it was held and no finer time."""
+    ages = [(today - record.held_on).days for record in waiting if record.status is not HeldStatus.RELEASED]
+    return ReviewClock(waiting=len(ages), overdue=sum(1 for age in ages if age > target_days))
+
+
+@dataclass(frozen=True)
 class Redaction:
     """The intel with an officer's strings replaced, and how often each string was found (as given)."""
 

@@ -15,6 +15,7 @@ import re
 import sqlite3
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -25,8 +26,8 @@ from typing import Any
 import httpx
 import pytest
 
-from schemas import AcceptedSubmission, HeldIntel, SanitisedIntel, Submission
-from schemas.topics import HELD, IU, SANITISED
+from schemas import AcceptedSubmission, Decision, HeldIntel, SanitisedIntel, Submission
+from schemas.topics import DECIDED, HELD, IU, SANITISED
 from services.common.kafka.acls import apply_acls
 from services.common.kafka.admin import apply_topics
 from services.common.kafka.broker import free_port
@@ -42,6 +43,7 @@ from services.sanitiser.domain import REDACTION_MARKER, load_scrub_config
 from services.sanitiser.residual import DEFAULT_HOLD_THRESHOLD
 from services.sanitiser.worker import make_handler
 from tests.browser.tools import axe_source, oidc_provider
+from tests.decision_helpers import decision
 from tests.kafka_helpers import produce, read_all, wait_for
 from tests.key_helpers import key_settings
 
@@ -90,17 +92,19 @@ def issuer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def console(kafka_bootstrap: str, issuer: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
-    """`cpi console` in its own process, on free ports, with the held and sanitised topics of its own."""
+    """`cpi console` in its own process, on free ports, with the held, sanitised and decided topics of its own;
+    high and flagged decisions need review, within 1h if high and (so a test can see a breach) 2s if low."""
     data_dir = tmp_path_factory.mktemp("console")
     key_settings(data_dir)  # every key made, as `cpi up` makes them
     prefix = f"c{uuid.uuid4().hex[:10]}."
     settings = PlatformSettings(kafka_bootstrap=kafka_bootstrap, topic_prefix=prefix)
-    assert apply_topics(settings, (HELD, SANITISED)).ok
+    assert apply_topics(settings, (HELD, SANITISED, DECIDED)).ok
     port, metrics_port = free_port(), free_port()
     env = {**os.environ, "CPI_KAFKA_BOOTSTRAP": kafka_bootstrap, "CPI_TOPIC_PREFIX": prefix,
            "CPI_DATA_DIR": str(data_dir), "CPI_CONSOLE_PORT": str(port), "CPI_CONSOLE_METRICS_PORT": str(metrics_port),
            "CPI_OIDC_ISSUER": issuer, "CPI_OIDC_CLIENT_SECRET": "console-test-secret", "CPI_LOG_FORMAT": "json",
-           "CPI_LOG_LEVEL": "debug"}
+           "CPI_LOG_LEVEL": "debug", "CPI_CONSOLE_REVIEW_TARGETS": "high=1h,medium=24h,low=2s",
+           "CPI_CONSOLE_REVIEW_WHEN": "high_priority,flagged"}
     env_dir = Path(os.environ.get("CPI_KAFKA_ENV_DIR", "/nonexistent"))
     if (env_dir / "principals").is_dir():
         # On the secured broker the console runs as `cpi up` runs it: as cpi-iu, with only the registry's grants.
@@ -178,7 +182,7 @@ def test_an_unauthenticated_request_is_redirected_to_sign_in(console: Console, i
     """Without a session every page redirects to /signin, which sends the browser to the provider's authorize
     endpoint with PKCE; a POST without a session does nothing (401)."""
     with httpx.Client(base_url=console.url) as client:
-        for path in ("/", "/held", "/recontact"):
+        for path in ("/", "/queue", "/held", "/recontact"):
             answer = client.get(path)
             assert (answer.status_code, answer.headers["location"]) == (303, "/signin")
         start = client.get("/signin")
@@ -202,7 +206,6 @@ def test_sign_in_gives_a_short_http_only_session_showing_the_officer_and_roles(c
     assert page.get_by_role("link", name="Held reports").first.is_visible()
     [cookie] = [c for c in page.context.cookies() if c["name"] == "cpi_console"]
     assert (cookie["httpOnly"], cookie["sameSite"], cookie["secure"]) == (True, "Lax", True)
-    import time
 
     assert 0 < cookie["expires"] - time.time() <= 15 * 60 + 5
     page.get_by_role("button", name="Sign out").click()
@@ -257,6 +260,76 @@ def test_an_officer_redacts_then_releases_a_held_report_to_the_sanitised_topic(c
     page.goto("/held")
     console.seen(page)
     assert page.get_by_role("link", name=held.intel_id).count() == 0
+
+
+def publish_decisions(console: Console, *decisions: Decision) -> None:
+    """Each decision on the console's cpi.outcome.decided.v1, keyed by intel id, as the router publishes it."""
+    for made in decisions:
+        produce(console.settings.bootstrap, console.settings.topic(DECIDED.name), made.model_dump_json().encode(),
+                key=made.intel_id.encode())
+
+
+def queued(page: Any, among: list[Decision]) -> list[str]:
+    """Which of `among` the queue page lists, as decision ids, top to bottom."""
+    wanted = {made.decision_id for made in among}
+    cells = page.locator("table.queue tbody tr td:nth-child(2) code").all_inner_texts()
+    return [cell for cell in cells if cell in wanted]
+
+
+def wait_until_queued(page: Any, among: list[Decision], count: int) -> None:
+    """Reload /queue until `count` of `among` are listed (the console's consumer reads them in its own time)."""
+    deadline = time.monotonic() + 60
+    while True:
+        page.goto("/queue")
+        if len(queued(page, among)) >= count:
+            return
+        assert time.monotonic() < deadline, "the console did not queue the published decisions within 60 s"
+        time.sleep(0.5)
+
+
+def test_a_handler_sees_decisions_to_review_by_priority_then_age_with_clocks_and_filters(console: Console,
+                                                                                        new_page: Any) -> None:
+    """Decisions published to cpi.outcome.decided.v1 on the real broker reach the queue of a handler signed in
+    through the OIDC provider: only those needing review (high priority, or flagged by the router), high first and
+    the older high before the newer, each with its clock (within the 1h high target; the low one past its 2s target,
+    marked 'Breached' in words); the filter form (a GET, JavaScript off) narrows by category, status, outcome and
+    priority, and its address can be bookmarked."""
+    older = decision("high", ["crime_desk", "safeguarding"], ["child_sexual_exploitation"])
+    flagged = decision("low", ["intelligence_log"], ["drug_related_harm"], review_codes=("rules_evidence_thin",))
+    unflagged = decision("medium", ["safeguarding"], ["modern_slavery"])
+    newer = decision("high", ["crime_desk"], ["modern_slavery"], review_codes=("model_doubts_crime_desk",))
+    ours = [older, flagged, unflagged, newer]
+    page = new_page()
+    sign_in(page, console, "handler-queue", ["handler"], "/queue")
+    publish_decisions(console, older, unflagged, flagged)
+    wait_until_queued(page, ours, 2)
+    publish_decisions(console, newer)  # after the others are queued: it has waited less
+    wait_until_queued(page, ours, 3)
+    time.sleep(2.5)  # the low decision's 2 s target passes
+    page.goto("/queue")
+    console.seen(page, "queue")
+    assert queued(page, ours) == [older.decision_id, newer.decision_id, flagged.decision_id]
+    assert unflagged.decision_id not in page.content()  # medium, not flagged: no review configured for it
+
+    def row(made: Decision) -> Any:
+        return page.locator("table.queue tbody tr", has=page.locator(f'code:text-is("{made.decision_id}")'))
+
+    assert "left of 1h 00m" in row(older).inner_text() and "Breached" not in row(older).inner_text()
+    assert "Breached by" in row(flagged).inner_text() and row(flagged).get_attribute("class") == "breached"
+    assert "router flag: text model doubts crime desk" in row(newer).inner_text()
+
+    page.get_by_label("Category").select_option("modern_slavery")
+    page.get_by_role("button", name="Filter", exact=True).click()
+    console.seen(page, "queue, filtered")
+    assert "category=modern_slavery" in page.url
+    assert queued(page, ours) == [newer.decision_id]
+    page.get_by_label("Category").select_option("")
+    page.get_by_label("Status").select_option("breached")
+    page.get_by_role("button", name="Filter", exact=True).click()
+    assert queued(page, ours) == [flagged.decision_id]
+    page.goto("/queue?outcome=safeguarding&priority=high")
+    assert queued(page, ours) == [older.decision_id]
+    assert page.get_by_label("Outcome").input_value() == "safeguarding"
 
 
 def test_a_handler_can_neither_open_held_reports_nor_request_recontact(console: Console, new_page: Any) -> None:
@@ -346,8 +419,9 @@ def test_recontact_needs_another_supervisors_approval_and_shows_the_source_once(
 
 
 def test_every_console_page_has_no_accessibility_violations(console: Console, new_page: Any) -> None:
-    """axe-core finds 0 violations on each console page: home, held list, open and review, released, re-contact
-    (officer and supervisor views), the source details view, a refusal and the signed-out page."""
+    """axe-core finds 0 violations on each console page: home, queues (an officer's with held reports, one filtered
+    to nothing, a handler's), held list, open and review, released, re-contact (officer and supervisor views), the
+    source details view, a refusal and the signed-out page."""
     axe = axe_source()
     held = hold_one(console, f"A man in a blue Astra sells cannabis outside the youth club. Contact {THIRD_PARTY}.")
 
@@ -357,9 +431,15 @@ def test_every_console_page_has_no_accessibility_violations(console: Console, ne
         assert [(v["id"], [n["target"] for n in v["nodes"]]) for v in result["violations"]] == [], what
         console.seen(page, what)
 
+    publish_decisions(console, decision("high", ["crime_desk"], ["criminal_exploitation"],
+                                        review_codes=("model_suggests_safeguarding",)))
     officer = new_page(javascript=True)
     sign_in(officer, console, "officer-axe", ["iu_officer"])
     check(officer, "home")
+    officer.goto("/queue")
+    check(officer, "queues, officer (held reports listed)")
+    officer.goto("/queue?status=breached&category=organised_crime")
+    check(officer, "queues, filtered to nothing")
     officer.goto("/held")
     check(officer, "held list")
     officer.goto(f"/held/{held.intel_id}")
@@ -390,6 +470,8 @@ def test_every_console_page_has_no_accessibility_violations(console: Console, ne
     handler = new_page(javascript=True)
     sign_in(handler, console, "handler-axe", ["handler"], "/held")
     check(handler, "refusal")
+    handler.goto("/queue")
+    check(handler, "queues, handler")
     handler.get_by_role("button", name="Sign out").click()
     check(handler, "signed out")
 

@@ -99,6 +99,8 @@ def running_pipeline(bootstrap: str, data_dir: Path, extra_env: dict[str, str]) 
         "CPI_LOG_LEVEL": "info",
         # The sanitiser still mixes (five at a time), but a lone report waits a second, not a minute.
         "CPI_RELEASE_MAX_WAIT_SECONDS": "1",
+        # The console's held counts are read again each second, not each minute, so a test sees a hold at once.
+        "CPI_HELD_METRICS_REFRESH_SECONDS": "1",
         **extra_env,
     }
     pipe = Pipeline(

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +146,75 @@ def test_crime_desk_and_safeguarding_are_notified(pipeline: Pipeline, decided: d
     assert any(decided["marker"] in mail for mail in mails)
 
 
+def _metrics_pages(pipeline: Pipeline) -> dict[str, str]:
+    """Every process's /metrics page: the edge's internal listener, each worker, and the console's."""
+    urls = {"api": pipeline.edge_metrics_url, **pipeline.worker_urls,
+            "console": f"http://127.0.0.1:{pipeline.env['CPI_CONSOLE_METRICS_PORT']}"}
+    pages = {}
+    for name, url in urls.items():
+        response = httpx.get(f"{url}/metrics", timeout=10)
+        assert response.status_code == 200, f"{name} serves its metrics"
+        pages[name] = response.text
+    return pages
+
+
+def _samples(pages: dict[str, str], name: str) -> list[Any]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return [sample for page in pages.values() for family in text_string_to_metric_families(page)
+            for sample in family.samples if sample.name == name]
+
+
+def _pages_once(pipeline: Pipeline, ready: Callable[[dict[str, str]], bool], what: str) -> dict[str, str]:
+    """The metrics pages once `ready` holds of them; fails the test after a minute."""
+    deadline = time.monotonic() + 60
+    while not ready(pages := _metrics_pages(pipeline)):
+        assert time.monotonic() < deadline, what
+        time.sleep(1)
+    return pages
+
+
+def _value(pages: dict[str, str], name: str) -> float:
+    return sum(sample.value for sample in _samples(pages, name))
+
+
+def _latency_counts(pages: dict[str, str]) -> dict[str, float]:
+    return {s.labels["stage"]: s.value for s in _samples(pages, "cpi_stage_latency_seconds_count")}
+
+
+def test_every_metric_the_dashboard_and_alerts_query_is_served_and_lag_and_latency_are_measured(
+    pipeline: Pipeline, decided: dict[str, Any]
+) -> None:
+    """Scraping the running edge, workers and console finds every cpi_* series that the Grafana dashboard and
+    the alert rules query. Each stage shows its lag per input partition; a report posted once every stage has
+    read its partitions' ends is measured by every stage's latency on its way to the crime desk. Their label
+    values are stage names, registry topic names and partition numbers only, never anything submitted."""
+    from tests.metric_queries import offered_series, queried_series
+
+    stages = {"intake", "sanitiser", "router", "notifier"}
+    pages = _pages_once(pipeline, lambda p: {s.labels["stage"] for s in _samples(p, "cpi_consumer_lag")} >= stages,
+                        "every stage shows its consumer lag")
+    missing = queried_series() - offered_series(pages.values())
+    assert missing == set(), "queried by the dashboard or the alert rules, served by no process"
+
+    before = _latency_counts(pages)
+    marker = f"ZX{uuid.uuid4().hex[:12]}"
+    response = httpx.post(f"{pipeline.api_url}/api/v1/submissions", json=submission(marker),
+                          headers=pipeline.api_auth, timeout=30)
+    assert response.status_code == 202, response.text
+    wait_for(pipeline.bootstrap, pipeline.topic(DECIDED.name), _marked(marker))
+    pages = _pages_once(pipeline, lambda p: all(_latency_counts(p).get(stage, 0) > before.get(stage, 0)
+                                                 for stage in stages), "every stage measured the report's latency")
+    sums = {s.labels["stage"]: s.value for s in _samples(pages, "cpi_stage_latency_seconds_sum")}
+    assert all(sums[stage] > 0 for stage in stages)
+
+    topics = {spec.name for spec in ALL_TOPICS}
+    for sample in _samples(pages, "cpi_consumer_lag"):
+        assert sample.labels["stage"] in stages | {"notifier-retry"}
+        assert sample.labels["topic"] in topics and sample.labels["partition"].isdigit()
+        assert sample.value >= 0
+
+
 def _every_text_outside_the_store(pipeline: Pipeline) -> dict[str, bytes]:
     texts: dict[str, bytes] = {}
     for spec in ALL_TOPICS:
@@ -156,10 +226,9 @@ def _every_text_outside_the_store(pipeline: Pipeline) -> dict[str, bytes]:
     for path in (pipeline.data_dir / "outbox").glob("*.eml"):
         texts[f"notification {path.name}"] = path.read_bytes()
     assert httpx.get(f"{pipeline.api_url}/metrics", timeout=10).status_code == 404, "not on the public port"
-    for name, url in [("api", pipeline.edge_metrics_url), *pipeline.worker_urls.items()]:
-        response = httpx.get(f"{url}/metrics", timeout=10)
-        assert response.status_code == 200 and b"cpi_" in response.content, f"{name} serves its metrics"
-        texts[f"metrics {name}"] = response.content
+    for name, page in _metrics_pages(pipeline).items():
+        assert "cpi_" in page, f"{name} serves its metrics"
+        texts[f"metrics {name}"] = page.encode()
     return texts
 
 
@@ -224,6 +293,15 @@ def test_a_report_with_residual_risk_is_held_not_sanitised(pipeline: Pipeline, h
     [logged] = [json.loads(line[line.index("{"):]) for line in pipeline.log_text().splitlines()
                 if '"intel_held"' in line and found.intel_id in line]
     assert logged["reason_codes"] == found.reason_codes
+
+
+def test_the_console_counts_held_reports_waiting(pipeline: Pipeline, held: dict[str, Any]) -> None:
+    """The console's /metrics counts the held report among those waiting for review (read from the held topic,
+    as the console lists them), and none of them overdue: it was held today."""
+    pages = _pages_once(pipeline, lambda p: _value(p, "cpi_held_waiting") >= 1, "the held report is counted")
+    assert _value(pages, "cpi_held_overdue") == 0
+    console = pages["console"]
+    assert held["held"].intel_id not in console and held["marker"] not in console
 
 
 def test_the_intelligence_unit_redacts_and_releases_a_held_report_and_the_router_decides_it(

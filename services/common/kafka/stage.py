@@ -5,6 +5,10 @@ Safe defaults live here once, for all four workers:
 - results are published and acknowledged by the broker *before* the input is acked, and faust
   commits only acked offsets, so a crash re-delivers rather than loses;
 - agent concurrency 1 (faust's concurrency>1 can commit past a gap) and no exactly_once;
+- inputs are taken in batches (up to N records, or whatever came within T ms), each processed, all
+  outputs published at once and acknowledged by the broker, and only then the batch acked: one round
+  trip per batch rather than per record. faust's `take()` acks on its own, so the stream runs with
+  `noack()` and the stage acks each event itself, in arrival order, after its outputs are safe;
 - a handler error never escapes the loop (faust would ack the message anyway): the input goes
   to the dead-letter topic with its origin in headers and the stream keeps flowing;
 - but a TransientError (a store or server briefly away) is retried, and if it persists the worker
@@ -32,12 +36,15 @@ from schemas.topics import DEADLETTER, DEADLETTER_MAX_BYTES, TopicSpec
 from services.common.errors import CpiError, DecodeError, TransientError
 from services.common.files import private_dir
 from services.common.kafka.clients import faust_broker
+from services.common.kafka.progress import OffsetClock, lag
 from services.common.metrics import (
+    CONSUMER_LAG,
     DEAD_LETTERS,
     MESSAGES,
     PROCESSING_SECONDS,
     PUBLISHED,
     RELEASED_RECORDS,
+    STAGE_LATENCY,
     exposition,
 )
 from services.common.settings import WorkerSettings
@@ -73,6 +80,10 @@ class _IdempotentProducer(AIOKafkaProducer):
 
 class CpiApp(faust.App):
     """faust.App whose producer is always idempotent with acks=all."""
+
+    # Each input topic's (full name) stage and registry name, filled by register_stage.
+    stage_inputs: dict[str, tuple[str, str]]
+    offset_clock: OffsetClock
 
     def _new_producer(self) -> Any:
         return _IdempotentProducer(self.transport, loop=self.loop, beacon=self.beacon)
@@ -110,8 +121,55 @@ def create_app(stage: str, settings: WorkerSettings) -> CpiApp:
         table_cleanup_interval=3600.0,
         datadir=str(datadir),
     )
+    app.stage_inputs = {}
+    app.offset_clock = OffsetClock()
     _add_health_pages(app)
+    _watch_progress(app, settings.progress_interval_seconds)
     return app
+
+
+def _watch_progress(app: CpiApp, interval: float) -> None:
+    """Every `interval`, read the end offsets of this worker's input partitions: the consumer lag gauge,
+    and the offset clock that stage latency is measured by (services/common/kafka/progress.py)."""
+    shown: set[Any] = set()
+
+    async def watch_progress() -> None:
+        if app._consumer is None or app.consumer.state != "running" or app.rebalancing:
+            return
+        consumer: Any = app.consumer  # faust's ConsumerT stub lacks the committed offsets it keeps
+        assigned = {tp for tp in consumer.assignment() if tp.topic in app.stage_inputs}
+        for tp in shown - assigned:  # given to another worker: its lag is that worker's to show now
+            stage, topic = app.stage_inputs[tp.topic]
+            CONSUMER_LAG.remove(stage, topic, str(tp.partition))
+            app.offset_clock.forget(tp)
+        shown.intersection_update(assigned)
+        if not assigned:
+            return
+        at = time.monotonic()  # before the request: the ends read were true at this moment or later
+        try:
+            ends = await consumer.highwaters(*assigned)
+            uncommitted = [tp for tp in assigned if consumer._committed_offset.get(tp) is None]
+            earliest = await consumer.earliest_offsets(*uncommitted) if uncommitted else {}
+        except Exception as exc:  # a broker briefly away: the next reading will do, the stream is unaffected
+            log.warning("progress_unread", error=type(exc).__name__)
+            return
+        for tp, end in ends.items():
+            if end is None:
+                continue
+            app.offset_clock.observe(tp, end, at)
+            stage, topic = app.stage_inputs[tp.topic]
+            committed = consumer._committed_offset.get(tp)
+            CONSUMER_LAG.labels(stage, topic, str(tp.partition)).set(lag(end, committed, earliest.get(tp) or 0))
+            shown.add(tp)
+
+    app.timer(interval)(watch_progress)
+
+
+def _observe_latency(app: CpiApp, stage: str, message: Any) -> None:
+    """How long `message` waited and was worked on here, now that its outputs are acknowledged."""
+    written_by = app.offset_clock.not_written_at(message.tp, message.offset)
+    if written_by is not None:
+        STAGE_LATENCY.labels(stage).observe(time.monotonic() - written_by)
 
 
 def _add_health_pages(app: CpiApp) -> None:
@@ -150,12 +208,16 @@ def readiness(app: CpiApp) -> tuple[bool, str | None]:
 
 def register_stage(
     app: CpiApp, settings: WorkerSettings, *, stage: str, source: TopicSpec, handler: Handler,
-    mixing: Mixing | None = None,
+    mixing: Mixing | None = None, batched: bool = True,
 ) -> None:
     """Run `handler` on every record of `source`; publish what it returns; dead-letter what it can't take.
 
-    With `mixing`, outputs are released in shuffled batches (see `Mixing`); without, one by one in order."""
+    Inputs are taken in batches of up to `settings.batch_max_records`, or what arrived within
+    `settings.batch_max_wait_ms` of the first, processed in arrival order and published together. With
+    `mixing`, batches are shuffled releases instead (see `Mixing`). `batched=False` takes one at a time (a
+    handler that waits on purpose, as the notifier's retries do, would hold a whole batch up)."""
     input_topic = app.topic(settings.topic(source.name), value_type=bytes, key_type=bytes)
+    app.stage_inputs[settings.topic(source.name)] = (stage, source.name)
     topics: dict[str, Any] = {}
 
     def topic_for(spec: TopicSpec) -> Any:
@@ -224,20 +286,17 @@ def register_stage(
         MESSAGES.labels(stage, "processed").inc()
         return outputs
 
-    if mixing is None:
-        @app.agent(input_topic, name=f"cpi-{stage}", concurrency=1)
-        async def consume(stream: StreamT[Any]) -> None:
-            # faust acks each event when the loop asks for the next, so after its outputs are acknowledged.
-            async for event in stream.events():
-                started = time.perf_counter()
-                await publish(await process(event))
-                PROCESSING_SECONDS.labels(stage).observe(time.perf_counter() - started)
-        return
-
-    pool = MixingPool(stage, mixing, process, publish)
+    if mixing is not None:
+        release = mixing
+    elif batched:
+        release = Mixing(min_records=settings.batch_max_records, max_wait_seconds=settings.batch_max_wait_ms / 1000,
+                         shuffle=False)
+    else:
+        release = Mixing(min_records=1, max_wait_seconds=1.0, shuffle=False)
+    pool = MixingPool(stage, release, process, publish, lambda event: _observe_latency(app, stage, event.message))
 
     @app.agent(input_topic, name=f"cpi-{stage}", concurrency=1)
-    async def consume_mixed(stream: StreamT[Any]) -> None:
+    async def consume(stream: StreamT[Any]) -> None:
         # Acks are the pool's, once outputs are acknowledged (faust's StreamT stub lacks `noack`).
         manual: StreamT[Any] = cast(Any, stream).noack()
         releaser = asyncio.ensure_future(pool.release_when_due(manual))
@@ -250,17 +309,19 @@ def register_stage(
 
 @dataclass(frozen=True)
 class Mixing:
-    """Release a stage's outputs in shuffled batches, so the order records arrive in does not survive it.
+    """Release a stage's outputs in batches, shuffled so the order records arrive in does not survive it.
 
     Inputs wait, unprocessed and unacknowledged, until at least `min_records` are waiting or the oldest
     has waited `max_wait_seconds`; then the whole pool is processed in random order (so whatever the
     handler stores is stored in that order too), published, and acknowledged. An observer who saw the
     inputs arrive can tell which release an output came in, never which input it was within it. A crash
-    loses nothing: unacknowledged inputs are redelivered.
+    loses nothing: unacknowledged inputs are redelivered. Unshuffled, the same pool is a plain batch:
+    processed in arrival order, so order per key is kept.
     """
 
     min_records: int
     max_wait_seconds: float
+    shuffle: bool = True
 
     def __post_init__(self) -> None:
         if self.min_records < 1 or self.max_wait_seconds <= 0:
@@ -271,31 +332,38 @@ class MixingPool:
     """The waiting inputs of a mixed stage, released by size (on arrival) or by age (on a timer)."""
 
     def __init__(self, stage: str, mixing: Mixing, process: Callable[[Any], Awaitable[list[Publish]]],
-                 publish: Callable[[Sequence[Publish]], Awaitable[None]]) -> None:
+                 publish: Callable[[Sequence[Publish]], Awaitable[None]],
+                 released: Callable[[Any], None] = lambda event: None) -> None:
         self._stage = stage
+        self._released = released  # told of each input once its outputs are acknowledged
         self._mixing = mixing
         self._process = process
         self._publish = publish
         self._waiting: list[Any] = []
         self._oldest = 0.0
         self._lock = asyncio.Lock()  # the arrival loop and the timer both release
-        self._shuffle = random.SystemRandom().shuffle
+        self._arrived = asyncio.Event()  # set while anything waits: the timer sleeps on it, not on a tick
+        self._shuffle = random.SystemRandom().shuffle if mixing.shuffle else None
 
     async def add(self, event: Any, stream: StreamT[Any]) -> None:
         async with self._lock:
             if not self._waiting:
                 self._oldest = time.monotonic()
+                self._arrived.set()
             self._waiting.append(event)
             if len(self._waiting) >= self._mixing.min_records:
                 await self._release(stream)
 
     async def release_when_due(self, stream: StreamT[Any]) -> None:
-        tick = min(1.0, self._mixing.max_wait_seconds / 4)
+        wait = self._mixing.max_wait_seconds
         try:
             while True:
-                await asyncio.sleep(tick)
+                await self._arrived.wait()  # an idle worker does not wake at all
+                due = self._oldest + wait - time.monotonic()
+                if due > 0:
+                    await asyncio.sleep(due)
                 async with self._lock:
-                    if self._waiting and time.monotonic() - self._oldest >= self._mixing.max_wait_seconds:
+                    if self._waiting and time.monotonic() - self._oldest >= wait:
                         await self._release(stream)
         except asyncio.CancelledError:
             raise
@@ -308,12 +376,15 @@ class MixingPool:
         the lock."""
         started = time.perf_counter()
         events, self._waiting = self._waiting, []
+        self._arrived.clear()
         mixed = list(events)
-        self._shuffle(mixed)
+        if self._shuffle is not None:
+            self._shuffle(mixed)
         outputs = [record for event in mixed for record in await self._process(event)]
         await self._publish(outputs)
         for event in events:
             await stream.ack(event)
+            self._released(event)
         elapsed = time.perf_counter() - started
         for _ in events:
             PROCESSING_SECONDS.labels(self._stage).observe(elapsed)

@@ -1,6 +1,6 @@
-"""The console app in process with a real SQLite sealed store and request queue: sessions that end, CSRF on
-every POST, and re-contact steps in the sealed store's audit chain. (Sign-in itself, against a real OIDC
-provider, and the pages in a browser are tests/browser/test_console.py.)"""
+"""The console app in process with a real SQLite sealed store, request queue and review queue: sessions that end,
+CSRF on every POST, re-contact steps in the sealed store's audit chain, and the review queue's GET filters.
+(Sign-in itself, against a real OIDC provider, and the pages in a browser are tests/browser/test_console.py.)"""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import time
 from base64 import b64encode
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from prometheus_client import REGISTRY
 from starlette.testclient import TestClient
 
 from services.common.keys import load_unseal_keys
+from services.console.adapters.decisions import ReviewQueue
 from services.console.adapters.held import HeldReview
 from services.console.adapters.requests import RecontactRequests
 from services.console.app import SESSION_COOKIE, create_console
@@ -24,6 +26,7 @@ from services.console.domain import RequestStatus
 from services.console.settings import ConsoleSettings
 from services.sanitiser.adapters import open_sealed_store
 from services.sanitiser.adapters.sealed_store import SealedStore
+from tests.decision_helpers import decision
 from tests.key_helpers import key_settings
 
 SECRET = "console-test-session-secret-0123456789"
@@ -36,19 +39,24 @@ class App:
     client: TestClient
     store: SealedStore
     requests: RecontactRequests
+    decisions: ReviewQueue
 
 
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[App]:
     """The console over a fresh sealed store and queue; no identity provider is configured."""
     key_settings(tmp_path)
-    settings = ConsoleSettings(data_dir=tmp_path, console_session_secret=SECRET, console_cookie_secure=False)  # type: ignore[arg-type]
+    settings = ConsoleSettings(data_dir=tmp_path, console_session_secret=SECRET, console_cookie_secure=False,  # type: ignore[arg-type]
+                               console_review_when="high_priority,flagged")
     keys = load_unseal_keys(settings)
     store = open_sealed_store(f"sqlite:///{tmp_path / 'sealed.db'}", keys)
     requests = RecontactRequests(tmp_path / "console.db")
-    console = create_console(settings, store=store, held=HeldReview(settings, keys, store), requests=requests)
+    decisions = ReviewQueue(tmp_path / "console.db")
+    console = create_console(settings, store=store, held=HeldReview(settings, keys, store), requests=requests,
+                             decisions=decisions)
     with TestClient(console, base_url="http://127.0.0.1", follow_redirects=False) as client:
-        yield App(client, store, requests)
+        yield App(client, store, requests, decisions)
+    decisions.close()
     requests.close()
     store.close()
 
@@ -124,3 +132,35 @@ def test_a_request_moves_on_once_even_when_two_supervisors_act_at_once(tmp_path:
         assert queue.pending() == []
     finally:
         queue.close()
+
+
+def test_the_review_queue_takes_its_filters_from_the_query_string_and_its_criteria_from_settings(app: App) -> None:
+    """With review configured for high priority and flagged decisions, a plain low-priority decision is not on the
+    queue; the high ones are, oldest first, the one past its hour marked breached; `?status=breached` and
+    `?category=` narrow the list as plain GETs; an unknown filter value filters nothing."""
+    now = datetime.now(UTC)
+    old = decision("high", ["crime_desk"], ["modern_slavery"])
+    new = decision("high", ["safeguarding"], ["child_sexual_exploitation"])
+    flagged = decision("low", ["intelligence_log"], ["drug_related_harm"], review_codes=("rules_evidence_thin",))
+    plain = decision("low", ["intelligence_log"], ["drug_related_harm"])
+    for made, waited in ((new, timedelta(minutes=10)), (old, timedelta(hours=2)), (flagged, timedelta(hours=1)),
+                         (plain, timedelta(days=1))):
+        assert app.decisions.add(made, now - waited)
+    cookie = session_cookie(roles=["handler"])
+
+    named = {"old": old, "new": new, "flagged": flagged, "plain": plain}
+
+    def listed(query: str = "") -> list[str]:
+        """The decisions on the page, in the order they appear."""
+        answer = app.client.get(f"/queue{query}", headers=cookie)
+        assert answer.status_code == 200
+        found = [(answer.text.index(d.decision_id), name) for name, d in named.items() if d.decision_id in answer.text]
+        return [name for _, name in sorted(found)]
+
+    assert listed() == ["old", "new", "flagged"]
+    assert listed("?status=breached") == ["old"]
+    assert listed("?category=child_sexual_exploitation") == ["new"]
+    assert listed("?priority=low&outcome=intelligence_log") == ["flagged"]
+    assert listed("?status=overdue&category=nonsense") == ["old", "new", "flagged"]
+    page = app.client.get("/queue", headers=cookie).text
+    assert "Breached</strong> by 1h 00m" in page and "Held reports are for Intelligence Unit officers." in page

@@ -105,3 +105,25 @@ def test_a_pool_that_could_never_release_is_refused(records: int, wait: float) -
     """A pool of no records or no waiting time is a configuration error, said at start-up."""
     with pytest.raises(ValueError, match="mixing needs"):
         Mixing(min_records=records, max_wait_seconds=wait)
+
+
+async def test_an_unshuffled_pool_is_a_batch_in_arrival_order() -> None:
+    """A plain batch (every stage but the sanitiser): processed and published in arrival order, so order per key
+    is kept, acked only after the whole batch is published; a quiet batch goes out after its few milliseconds."""
+    stage = Stage()
+    pool = MixingPool("router", Mixing(min_records=4, max_wait_seconds=0.005, shuffle=False), stage.process,
+                      stage.publish)
+    timer = asyncio.ensure_future(pool.release_when_due(stage))  # type: ignore[arg-type]
+    try:
+        for event in events(6):
+            await pool.add(event, stage)  # type: ignore[arg-type]
+        assert stage.published == [[0, 1, 2, 3]] and stage.acked == [0, 1, 2, 3]
+        assert stage.log[:2] == ["published 4", "acked 0"]
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if len(stage.published) == 2:
+                break
+        assert stage.published == [[0, 1, 2, 3], [4, 5]] and stage.processed == list(range(6))
+        assert stage.acked == list(range(6))
+    finally:
+        timer.cancel()

@@ -134,3 +134,19 @@ def test_redaction_keeps_the_contracts_length_limits() -> None:
     item = intel("a " * 9_999 + "b")
     out = redact(item, ["a"]).intel
     assert len(out.information) == 20_000 and out.information.endswith("...")
+
+
+def test_the_review_clock_counts_held_reports_and_those_past_the_target() -> None:
+    """Waiting counts held and redacted records, never released ones; overdue are those held more days than the
+    target before today (two days allowed: held on the 20th is due by the 22nd, overdue on the 23rd)."""
+    from services.sanitiser.held import review_clock
+
+    keyring = PrivateKeyring.generate("unseal")
+    old = held(keyring)  # held on 2026-11-20
+    recent = hold(intel(), assess_residual_risk(intel()), keyring.recipient(), held_on=date(2026, 11, 22))
+    redacted = revise(old, intel(), keyring.recipient())
+    gone = released(held(keyring))
+    records = [old, recent, redacted, gone]
+    assert review_clock(records, date(2026, 11, 22), 2).overdue == 0
+    clock = review_clock(records, date(2026, 11, 23), 2)
+    assert (clock.waiting, clock.overdue) == (3, 2)

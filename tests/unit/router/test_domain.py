@@ -691,8 +691,8 @@ def decision_outcomes(decision: Decision) -> set[Outcome]:
 
 def test_a_negation_cue_does_not_cancel_a_phrase_that_is_itself_a_clearance(rules: RoutingRules) -> None:
     """'No smell, nothing of concern': 'nothing of concern' sits after the negating 'No', but it is a
-    statement that a concern was cleared (negation.exempt_lexicons), so the dealing suspicion gives way."""
-    assert "concern_cleared" in rules.negation.exempt_lexicons
+    statement that a concern was cleared (assertion.exempt_lexicons), so the dealing suspicion gives way."""
+    assert "concern_cleared" in rules.assertion.exempt_lexicons
     subject = [{"role": "other", "name": "Dana", "approx_age": 36}]
     cleared = assess(make_intel(subjects=subject, information="A neighbour thought there was dealing at flat 12. "
                                 "Visited: clients of her hairdressing business. No smell, nothing of concern."),
@@ -704,11 +704,18 @@ def test_a_negation_cue_does_not_cancel_a_phrase_that_is_itself_a_clearance(rule
 
 
 def test_exempt_lexicons_must_exist() -> None:
-    base = load_rules()
-    with pytest.raises(ValueError, match="unknown lexicon 'no_such_lexicon'"):
-        RoutingRules.model_validate(
-            {**base.model_dump(), "negation": {**base.negation.model_dump(), "exempt_lexicons": ["no_such_lexicon"]}}
-        )
+    """The assertion section's lexicon lists are checked against the lexicons when the rules load."""
+    dumped = load_rules().model_dump()
+    for field in ("exempt_lexicons", "historical_offences"):
+        with pytest.raises(ValueError, match="unknown lexicon 'no_such_lexicon'"):
+            RoutingRules.model_validate({**dumped, "assertion": {**dumped["assertion"], field: ["no_such_lexicon"]}})
+
+
+def test_an_unknown_assertion_key_is_refused() -> None:
+    """A misspelt trigger list in the rules file is an error at start-up, not a list silently ignored."""
+    dumped = load_rules().model_dump()
+    with pytest.raises(ValueError, match="negated_befor"):
+        RoutingRules.model_validate({**dumped, "assertion": {**dumped["assertion"], "negated_befor": ["no"]}})
 
 
 def test_an_adult_person_of_concern_beside_a_child_in_an_exploitation_report_is_crime_desk(

@@ -448,3 +448,39 @@ def test_the_writer_in_capitals_or_saying_they_are_here_again(text: str, kept: s
     """"RING ME" in an all-caps text is the writer; "Fizz here again" introduces the writer."""
     out = clean(text, source(), config)
     assert kept in out and "RING ME" not in out and "Fizz" not in out
+
+
+def test_a_chat_speaker_with_their_team_in_brackets_is_removed(config: ScrubConfig) -> None:
+    """"09/07/2025, 18:31 - Gail (Interchange Control): got it on camera 4": the speaker and team go, the
+    message stays."""
+    out = clean("09/07/2025, 18:31 - Gail (Interchange Control): got it on camera 4", source(), config)
+    assert gone("Gail", out) and "Interchange" not in out and "got it on camera 4" in out
+
+
+def test_staff_named_by_their_job_at_the_writers_place_are_colleagues(config: ScrubConfig) -> None:
+    """"cashier Sinead Harkin served a young man": the cashier works with the writer; the young man is the subject."""
+    out = clean("Our cashier Sinead Harkin served a young man, Ethan Mulvey (18).", source(), config,
+                protected=("Ethan Mulvey",))
+    assert gone("Sinead Harkin", out) and "Ethan Mulvey (18)" in out
+
+
+@pytest.mark.parametrize("written", ["Robert Thornton (Bellgrove Parade)", "Robert Thornton, Kilnsey St"])
+def test_a_bracket_or_street_straight_after_the_writer_is_the_writers(written: str, config: ScrubConfig) -> None:
+    """"Reported by [the writer] (Bellgrove Parade)": where the writer works, written beside them."""
+    out = clean(f"A silver Prius waited for Reece Tate. Reported by {written}.", source(), config,
+                protected=("Reece Tate",))
+    assert "Bellgrove" not in out and "Kilnsey" not in out and "Reece Tate" in out
+
+
+def test_a_bracket_after_a_subject_stays(config: ScrubConfig) -> None:
+    """Only what follows the writer goes with them: "Mason (Y10)" and "Reece (Bellgrove Parade)" are the subject's."""
+    out = clean("Robert saw Mason (Y10) and Reece (Bellgrove Parade).", source(), config, protected=("Mason", "Reece"))
+    assert "Mason (Y10)" in out and "Reece (Bellgrove Parade)" in out
+
+
+def test_a_tickets_handler_goes_and_a_letting_agent_stays(config: ScrubConfig) -> None:
+    """"Queue: Compliance & Safeguarding" names the writer's team; "Agent: Riverside Lettings" in a report is
+    the subjects' letting agent, the intelligence."""
+    out = clean("Status: Escalated | Queue: Compliance & Safeguarding\nTwo girls kept in a flat. Agent: Riverside "
+                "Lettings, 07700 900555.", source(), config)
+    assert "Compliance" not in out and "Agent: Riverside Lettings, 07700 900555." in out
