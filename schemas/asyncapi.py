@@ -204,7 +204,9 @@ def document() -> dict[str, Any]:
             "messages": {name: {"$ref": f"#/components/messages/{name}"}},
             "bindings": {"kafka": {"partitions": spec.partitions,
                                    "topicConfiguration": {"cleanup.policy": [spec.cleanup_policy],
-                                                          "retention.ms": spec.retention_ms},
+                                                          "retention.ms": spec.retention_ms,
+                                                          **({} if spec.max_message_bytes is None else
+                                                             {"max.message.bytes": spec.max_message_bytes})},
                                    "bindingVersion": "0.5.0"}},
             "x-cpi-writers": sorted(spec.writers),
             "x-cpi-readers": sorted(spec.readers),

@@ -31,6 +31,14 @@ PRINCIPALS: tuple[str, ...] = (EDGE, INTAKE, SANITISER, ROUTER, NOTIFIER, IU, DO
 WORKER_PRINCIPALS = (INTAKE, SANITISER, ROUTER, NOTIFIER)  # these write dead letters
 
 
+# The largest record batch a topic takes unless configured otherwise (Kafka's `message.max.bytes` default).
+KAFKA_DEFAULT_MAX_MESSAGE_BYTES = 1_048_588
+# A dead letter is its input's bytes and key plus a few hundred bytes of headers, so the dead-letter topic takes
+# anything an input topic took, with room to spare; every stage's producer may send that much (regression, issue
+# 14: the largest record an input topic took had a dead letter too big to publish, and its stage stalled).
+DEADLETTER_MAX_BYTES = KAFKA_DEFAULT_MAX_MESSAGE_BYTES + 64 * 1024
+
+
 @dataclass(frozen=True)
 class TopicSpec:
     name: str
@@ -40,13 +48,17 @@ class TopicSpec:
     cleanup_policy: str = "delete"
     writers: frozenset[str] = frozenset()  # principals allowed to produce to it
     readers: frozenset[str] = frozenset()  # principals allowed to consume it (in their own group)
+    max_message_bytes: int | None = None  # None: the broker's own `message.max.bytes`
 
     def config(self, min_insync_replicas: int) -> dict[str, str]:
-        return {
+        config = {
             "cleanup.policy": self.cleanup_policy,
             "retention.ms": str(self.retention_ms),
             "min.insync.replicas": str(min_insync_replicas),
         }
+        if self.max_message_bytes is not None:
+            config["max.message.bytes"] = str(self.max_message_bytes)
+        return config
 
 
 RECEIVED = TopicSpec("cpi.submission.received.v1", ReceivedSubmission, 6, 7 * DAY_MS,
@@ -77,7 +89,8 @@ DELIVERED = TopicSpec("cpi.notification.delivered.v1", NotificationRecord, 6, 90
 RETRY = TopicSpec("cpi.notification.retry.v1", PendingNotification, 6, 7 * DAY_MS,
                   writers=frozenset({NOTIFIER}), readers=frozenset({NOTIFIER}))
 # Read by the administrator only (`cpi dlq`): a dead letter is the original bytes, sources included.
-DEADLETTER = TopicSpec("cpi.deadletter.v1", None, 6, 30 * DAY_MS, writers=frozenset(WORKER_PRINCIPALS))
+DEADLETTER = TopicSpec("cpi.deadletter.v1", None, 6, 30 * DAY_MS, writers=frozenset(WORKER_PRINCIPALS),
+                       max_message_bytes=DEADLETTER_MAX_BYTES)
 
 ALL_TOPICS: tuple[TopicSpec, ...] = (
     RECEIVED,

@@ -24,6 +24,11 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 TESTDATA = SHARED / "testdata"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--long", action="store_true", default=False,
+                     help="tests/reliability: bigger runs (more submissions, more faults); the default is CI's")
+
+
 def _docker_engine_answers() -> bool:
     docker = shutil.which("docker")
     if docker is None:
@@ -55,17 +60,12 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             yield container.get_bootstrap_server()
         return
     from services.common.kafka.broker import LocalBroker, free_port
-    from services.common.kafka.principals import SECURITY_VARIABLES, read_env_file
+    from tests.kafka_helpers import connect_as_administrator
 
     broker = LocalBroker(tmp_path_factory.mktemp("kafka"), port=free_port(), controller_port=free_port())
     broker.start()
     session_env = pytest.MonkeyPatch()
-    for name in SECURITY_VARIABLES:
-        session_env.delenv(name, raising=False)
-    for name, value in read_env_file(broker.admin_env_file).items():
-        if name != "CPI_KAFKA_BOOTSTRAP":  # tests name the broker themselves, as with a cluster
-            session_env.setenv(name, value)
-    session_env.setenv("CPI_KAFKA_ENV_DIR", str(broker.workdir))
+    connect_as_administrator(session_env, broker)
     try:
         yield broker.bootstrap
     finally:

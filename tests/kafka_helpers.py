@@ -15,9 +15,24 @@ from pathlib import Path
 from typing import Any
 
 from services.common.kafka import clients
+from services.common.kafka.broker import LocalBroker
 from services.common.kafka.reading import read_to_end
 from services.common.processes import stop_process, wait_until_ready
 from services.common.settings import PlatformSettings
+
+
+def connect_as_administrator(environment: Any, broker: LocalBroker) -> None:
+    """Point this process's CPI_KAFKA_* settings (and CPI_KAFKA_ENV_DIR, the principals' env files) at a local
+    broker's administrator, through `environment` (a pytest.MonkeyPatch, which undoes it). The bootstrap is
+    left out: tests name the broker themselves, as with a cluster."""
+    from services.common.kafka.principals import SECURITY_VARIABLES, read_env_file
+
+    for name in SECURITY_VARIABLES:
+        environment.delenv(name, raising=False)
+    for name, value in read_env_file(broker.admin_env_file).items():
+        if name != "CPI_KAFKA_BOOTSTRAP":
+            environment.setenv(name, value)
+    environment.setenv("CPI_KAFKA_ENV_DIR", str(broker.workdir))
 
 
 def produce(bootstrap: str, topic: str, value: bytes, key: bytes | None = None) -> None:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,7 +70,15 @@ def pipeline(
     of its own; stopped with Ctrl-C (SIGINT) after the module unless a test already did. On the secured
     session broker it applies the ACLs for this prefix and runs each worker and the edge as its own
     principal (CPI_KAFKA_ENV_DIR, which the session sets, names their env files)."""
-    data_dir = tmp_path_factory.mktemp("pipeline")
+    with running_pipeline(kafka_bootstrap, tmp_path_factory.mktemp("pipeline"), pipeline_extra_env) as pipe:
+        yield pipe
+
+
+@contextmanager
+def running_pipeline(bootstrap: str, data_dir: Path, extra_env: dict[str, str]) -> Iterator[Pipeline]:
+    """`cpi up` on `bootstrap` with topics, ports and data of its own under `data_dir`, ready when the block
+    starts, stopped with Ctrl-C (SIGINT) when it ends. The broker's administrator settings and
+    CPI_KAFKA_ENV_DIR come from this process's environment (tests/reliability sets its own broker's)."""
     (data_dir / "logs").mkdir()
     prefix = f"e{uuid.uuid4().hex[:10]}."
     api_port = free_port()
@@ -78,7 +87,7 @@ def pipeline(
     api_key = add_partner(data_dir / "partners.json", "e2e-partner")
     env = {
         **os.environ,
-        "CPI_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "CPI_KAFKA_BOOTSTRAP": bootstrap,
         "CPI_TOPIC_PREFIX": prefix,
         "CPI_DATA_DIR": str(data_dir),
         "CPI_API_PORT": str(api_port),
@@ -92,10 +101,10 @@ def pipeline(
         "CPI_RELEASE_MAX_WAIT_SECONDS": "1",
         # The console's held counts are read again each second, not each minute, so a test sees a hold at once.
         "CPI_HELD_METRICS_REFRESH_SECONDS": "1",
-        **pipeline_extra_env,
+        **extra_env,
     }
     pipe = Pipeline(
-        bootstrap=kafka_bootstrap, prefix=prefix, data_dir=data_dir, api_url=f"http://127.0.0.1:{api_port}",
+        bootstrap=bootstrap, prefix=prefix, data_dir=data_dir, api_url=f"http://127.0.0.1:{api_port}",
         api_auth={"authorization": f"Bearer {api_key}"}, edge_metrics_url=f"http://127.0.0.1:{edge_metrics_port}",
         worker_urls={name: f"http://127.0.0.1:{port}" for name, port in ports.items()}, env=env,
         env_dir=Path(env["CPI_KAFKA_ENV_DIR"]) if (Path(env.get("CPI_KAFKA_ENV_DIR", "/nonexistent"))

@@ -50,9 +50,10 @@ def test_the_rendered_topics_are_the_registry_topics_with_their_settings(overlay
         topic = topics[spec.name]
         assert topic["metadata"]["labels"] == {"strimzi.io/cluster": "cpi-kafka"}
         assert (topic["spec"]["partitions"], topic["spec"]["replicas"]) == (spec.partitions, replicas)
+        sized = {} if spec.max_message_bytes is None else {"max.message.bytes": str(spec.max_message_bytes)}
         assert topic["spec"]["config"] == {"cleanup.policy": spec.cleanup_policy,
                                            "retention.ms": str(spec.retention_ms),
-                                           "min.insync.replicas": str(min_insync)}
+                                           "min.insync.replicas": str(min_insync), **sized}
 
 
 @pytest.mark.parametrize("overlay", sorted(OVERLAY_REPLICATION))

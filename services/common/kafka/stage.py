@@ -32,7 +32,7 @@ from faust.transport.drivers.aiokafka import Producer as AIOKafkaProducer
 from faust.types import StreamT
 
 from schemas import DeadLetter
-from schemas.topics import DEADLETTER, TopicSpec
+from schemas.topics import DEADLETTER, DEADLETTER_MAX_BYTES, TopicSpec
 from services.common.errors import CpiError, DecodeError, TransientError
 from services.common.files import private_dir
 from services.common.kafka.clients import faust_broker
@@ -99,6 +99,9 @@ def create_app(stage: str, settings: WorkerSettings) -> CpiApp:
         value_serializer="raw",
         key_serializer="raw",
         producer_acks=-1,
+        # faust's default (1,000,000 bytes) is below what an input topic takes, so the largest input's dead
+        # letter could not be sent (issue 14); the dead-letter topic takes this much.
+        producer_max_request_size=DEADLETTER_MAX_BYTES,
         broker_commit_every=100,
         broker_commit_interval=1.0,
         consumer_auto_offset_reset="earliest",
@@ -229,8 +232,16 @@ def register_stage(
         message's fault: retry, then stop without committing, so the input is redelivered."""
         remaining = list(records)
         for attempt in range(1, _ATTEMPTS + 1):
-            sent = [await topic_for(r.topic).send(key=r.key, value=r.value, timestamp=r.timestamp,
-                                                  headers=list(r.headers)) for r in remaining]
+            sent = []
+            for r in remaining:
+                try:
+                    sent.append(await topic_for(r.topic).send(key=r.key, value=r.value, timestamp=r.timestamp,
+                                                              headers=list(r.headers)))
+                except Exception as exc:
+                    # Refused before it was sent (faust raises, e.g. for a record too large): a failure like
+                    # any other. Raised out of the agent it crashed it, faust restarted it on the next input, and
+                    # this input was neither dead-lettered nor acknowledged (issue 14).
+                    sent.append(_failed(exc))
             results = await asyncio.gather(*sent, return_exceptions=True)
             failed = []
             for record, result in zip(remaining, results, strict=True):
@@ -378,6 +389,12 @@ class MixingPool:
         for _ in events:
             PROCESSING_SECONDS.labels(self._stage).observe(elapsed)
         RELEASED_RECORDS.labels(self._stage).observe(len(events))
+
+
+def _failed(exc: Exception) -> asyncio.Future[Any]:
+    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    future.set_exception(exc)
+    return future
 
 
 async def _acknowledged(stage: str, record: Publish) -> None:

@@ -72,17 +72,20 @@ def smtp_server() -> Iterator[tuple[int, Inbox]]:
 
 
 @pytest.fixture
-def http_server() -> Iterator[tuple[str, list[dict[str, Any]], dict[str, int]]]:
-    """A real HTTP server on loopback recording JSON posts; set `control['status']` to answer otherwise."""
+def http_server() -> Iterator[tuple[str, list[dict[str, Any]], dict[str, float]]]:
+    """A real HTTP server on loopback recording JSON posts (and the status each was answered with); set
+    `control['status']` to answer otherwise, `control['delay']` to answer that many seconds late."""
     received: list[dict[str, Any]] = []
-    control = {"status": 204}
+    control: dict[str, float] = {"status": 204, "delay": 0.0}
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
+            status = int(control["status"])
+            time.sleep(control["delay"])
             received.append({"body": json.loads(body), "raw": body, "idempotency_key": self.headers["Idempotency-Key"],
-                             "signature": self.headers.get(SIGNATURE_HEADER, "")})
-            self.send_response(control["status"])
+                             "signature": self.headers.get(SIGNATURE_HEADER, ""), "status": status})
+            self.send_response(status)
             self.end_headers()
 
         def log_message(self, *args: Any) -> None:

@@ -45,8 +45,9 @@ def test_every_registry_topic_is_a_channel_with_its_partitions_retention_and_pri
         channel = doc["channels"][spec.name]
         kafka = channel["bindings"]["kafka"]
         assert (channel["address"], kafka["partitions"]) == (spec.name, spec.partitions)
+        sized = {} if spec.max_message_bytes is None else {"max.message.bytes": spec.max_message_bytes}
         assert kafka["topicConfiguration"] == {"cleanup.policy": [spec.cleanup_policy],
-                                               "retention.ms": spec.retention_ms}
+                                               "retention.ms": spec.retention_ms, **sized}
         assert (set(channel["x-cpi-writers"]), set(channel["x-cpi-readers"])) == (spec.writers, spec.readers)
         [ref] = [m["$ref"] for m in channel["messages"].values()]
         message = doc["components"]["messages"][ref.rsplit("/", 1)[1]]

@@ -1,0 +1,16 @@
+"""The fault suite's fixtures: the whole pipeline (`cpi up`, as tests/e2e starts it) and whether this is a `--long` run
+(the option is declared in tests/conftest.py, where pytest reads options from)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.conftest import pipeline, pipeline_extra_env
+
+__all__ = ["pipeline", "pipeline_extra_env"]  # tests/e2e's fixtures, shared rather than copied
+
+
+@pytest.fixture(scope="session")
+def long_run(request: pytest.FixtureRequest) -> bool:
+    """Whether the suite runs its `--long` sizes."""
+    return bool(request.config.getoption("--long"))
