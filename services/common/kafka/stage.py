@@ -286,13 +286,8 @@ def register_stage(
         MESSAGES.labels(stage, "processed").inc()
         return outputs
 
-    if mixing is not None:
-        release = mixing
-    elif batched:
-        release = Mixing(min_records=settings.batch_max_records, max_wait_seconds=settings.batch_max_wait_ms / 1000,
-                         shuffle=False)
-    else:
-        release = Mixing(min_records=1, max_wait_seconds=1.0, shuffle=False)
+    release = mixing or Mixing(min_records=settings.batch_max_records if batched else 1,
+                               max_wait_seconds=settings.batch_max_wait_ms / 1000, shuffle=False)
     pool = MixingPool(stage, release, process, publish, lambda event: _observe_latency(app, stage, event.message))
 
     @app.agent(input_topic, name=f"cpi-{stage}", concurrency=1)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -158,7 +159,7 @@ def survives(identifier: str, text: str) -> bool:
 
 
 def identifiers(source: Source, extra: list[str], original: str, config: ScrubConfig,
-                protected: list[str] = ()) -> list[str]:  # type: ignore[assignment]
+                protected: Sequence[str] = ()) -> list[str]:
     """What must not survive: the labelled forms, and the source block's own values written in the text. A
     local part that is a word of a subject's name ("callum@..." beside the subject Callum Reid) is the
     subject's name there, not the source's."""
