@@ -58,6 +58,7 @@ ROUND_2 = "87d344f"  # letterheads, disclaimers, colleagues named with their rol
 ROUND_3 = "6bac0a7"  # closing names, the writer's numbers and branches, other languages' first person
 ROUND_4 = "548edc5"  # every message's signature in a chain, registration numbers, someone else's full name
 ROUND_5 = "6ce80ec"  # the scrubber when batches 19-21 were promoted to training (2026-12-04)
+ROUND_6 = "39ac62a"  # the scrubber when batches 22, 23 and 25 were promoted to training (2026-12-04)
 BATCHES = [
     Batch("heldout_1.yaml", "blind: schools, colleges and early years; e-mails, signatures, nicknames",
           "2026-12-02 round 1", f"{SESSION_START}: 95 of 266 leaked; first rewrite: 32 of 266", max_leaks=3),
@@ -105,21 +106,30 @@ BATCHES = [
           "2026-12-04 round 6", f"{ROUND_5}: 24 of 208 leaked", max_leaks=12),
     Batch("heldout_21.yaml", "blind: volunteers and small charities; first names, nicknames, voice notes",
           "2026-12-04 round 6", f"{ROUND_5}: 11 of 173 leaked", max_leaks=2),
-    Batch("heldout_22.yaml", "blind: formal writers; solicitors, advisers, tribunals, third-person reports", None,
-          "written after round 4; first run on the round 5 scrubber"),
+    Batch("heldout_22.yaml", "blind: formal writers; solicitors, advisers, tribunals, third-person reports",
+          "2026-12-04 round 7", f"written after round 4; first run on the round 5 scrubber; {ROUND_6}: 8 of 263",
+          max_leaks=8),
     Batch("heldout_23.yaml", "blind: GP records, ambulance forms, crisis teams, hospices; Polish, Urdu, Somali",
-          None, "written after round 5; committed before its first run"),
+          "2026-12-04 round 7", f"written after round 5; committed before its first run; {ROUND_6}: 27 of 268",
+          max_leaks=27),
     # Its first two cases were seen on 2026-12-04 while checking the file format, so it could no longer be a
     # clean estimate: it became training data that day.
     Batch("heldout_24.yaml", "blind: pasted from other systems; chat exports, tickets, call transcripts, PDFs",
           "2026-12-04 round 6", f"first run at round 5: 42 of 266; {ROUND_5}: 42; round 6 before studying it: 43",
           max_leaks=33),
     Batch("heldout_25.yaml", "blind: health, social care, schools and probation; raw mail headers, case-system "
-          "exports, voice memos, Teams chats, text speak", None,
-          "written 2026-12-04, committed before its first run; first run (b2518d4): 46 of 345 leaked, 16 released"),
+          "exports, voice memos, Teams chats, text speak", "2026-12-04 round 7",
+          "written 2026-12-04, committed before its first run; first run (b2518d4): 46 of 345 leaked, 16 released; "
+          f"{ROUND_6}: 43 of 345", max_leaks=43),
     Batch("heldout_26.yaml", "blind: charities, faith groups, clubs, shops, hotels, transport, housing, security, "
           "pharmacy, taxi licensing; booking and CRM exports", None,
           "written 2026-12-04, committed before its first run; first run (b2518d4): 50 of 336 leaked, 18 released"),
+    Batch("heldout_27.yaml", "blind: GPs, school nurses, health visitors, ED, ambulance, crisis teams; Scotland and "
+          "Northern Ireland; letterheads, references, clinical shorthand", None,
+          "written 2026-12-04, committed before its first run"),
+    Batch("heldout_28.yaml", "blind: informal writing; voice notes, texts, chats, diaries, reply-all chains, device "
+          "signatures, sign-offs by initial or nickname", None,
+          "written 2026-12-04, committed before its first run"),
 ]
 
 
