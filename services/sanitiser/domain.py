@@ -220,7 +220,8 @@ class _Prefix:
     def search(self, text: str, endpos: int, words: int = 5) -> re.Match[str] | None:
         """The prefix ending at `endpos`, looked for in the few words before it."""
         before = text[max(0, endpos - 30):endpos].rstrip(" \t\n.").rsplit(None, 1)
-        if not before or (before[-1].lower() not in self.last_words and not before[-1].isdigit()):
+        last = before[-1].lstrip("([\"'\u2018\u201c").lower() if before else ""  # "(crewmate" Ioana
+        if not last or (last not in self.last_words and not last.isdigit()):
             return None
         return self.pattern.search(text, _words_back(text, endpos, words), endpos)
 
@@ -243,6 +244,9 @@ class _Rule:
     # For a lone name of the source's: the source's own name words. Beside another capitalised name it is
     # someone else's ("Hodan Abdi" when the source is Hodan Warsame; "Amir Khan" when she is Sarah Khan).
     own_words: frozenset[str] | None = None
+    # It finds the writer's colleagues by name: a name it finds is provenance wherever else it is written
+    # ("Kelly (front desk)" and later "Kelly saw him"; "07:30 Jade P" on a rota and "Jade said").
+    names_people: bool = False
 
     def spans(self, text: str) -> Iterator[tuple[int, int]]:
         for match in self.pattern.finditer(text):
@@ -286,6 +290,8 @@ class _Shared:
     appendix: re.Pattern[str]
     rules: list[_Rule]
     source_rules: Callable[[Source], list[_Rule]]
+    # Capitalised words a colleague rule finds beside a name that are not the name ("Nurse", "Team").
+    not_person_words: frozenset[str]
 
 
 # Spans separated only by spaces, commas, slashes, dashes or one line break become one marker,
@@ -304,6 +310,9 @@ class _Scrubber:
         self._identity = config._shared.source_rules(source)
         self._all = self._identity + config._shared.rules
         self._appendix = config._shared.appendix
+        self._not_person_words = config._shared.not_person_words
+        self._not_a_street = config._shared.not_a_street
+        self._common_words = config.common_words
         self._facts = sorted({_loose(normalise(fact.strip())) for fact in protected if len(fact.strip()) >= 2},
                              key=len)
 
@@ -316,6 +325,7 @@ class _Scrubber:
         guarded = _fact_spans(text, self._facts)
         quoted = [m.span() for m in _QUOTED.finditer(text)]
         spans: list[tuple[int, int]] = []
+        people: set[str] = set()
         for rule in rules:
             if rule.clues and not any(clue in lowered for clue in rule.clues):
                 continue
@@ -337,6 +347,9 @@ class _Scrubber:
                 if rule.facts_win and any(s < end and start < e for s, e in guarded):
                     continue
                 spans.append((start, end))
+                if rule.names_people:
+                    people.update(_person_words(text[start:end], self._not_person_words))
+        spans += _elsewhere(text, people, guarded, self._not_a_street, self._common_words)
         if not facts_only:
             spans += _signature_block(text, spans, guarded) + _letterhead(text, spans, guarded)
             spans = [self._with_appendix(text, start, end, guarded) for start, end in spans]
@@ -366,6 +379,38 @@ class _Scrubber:
                 break
             end = after.end()
         return start, end
+
+
+# A capitalised word that can be a person's name: not an acronym, not a one-letter initial.
+_PERSON_WORD = re.compile(r"(?<![\w'\u2019\-])[A-Z\u00c0-\u017d][a-z\u00df-\u017e'\u2019\-]{2,}(?![\w'\u2019\-])")
+
+
+_CALENDAR_WORDS = ("monday tuesday wednesday thursday friday saturday sunday january february march april may june "
+                   "july august september october november december today tonight yesterday tomorrow").split()
+
+
+def _person_words(found: str, not_names: frozenset[str]) -> set[str]:
+    """The words of a colleague's name in what a rule found ("Kelly" in "Kelly (front desk)")."""
+    return {word for word in _PERSON_WORD.findall(found)
+            if word.lower() not in _NOT_NAMES and word.lower() not in not_names}
+
+
+_SENTENCE_START = re.compile(r"(?:^|[.!?:]\s+|\n\s*)\Z")
+
+
+def _elsewhere(text: str, people: set[str], guarded: list[tuple[int, int]], not_a_street: str,
+               common_words: frozenset[str]) -> list[tuple[int, int]]:
+    """Every other place a colleague's name is written, exactly as capitalised, unless it is in a subject fact
+    or names a street ("Dave Kestrel Depot" in a chat, and "the Kestrel Way stop"). A name that is also a word
+    ("Jade", "Will") counts only inside a sentence, where a capital says it is a name."""
+    if not people:
+        return []
+    pattern = re.compile(rf"(?<![\w'\u2019\-])(?:{'|'.join(map(re.escape, sorted(people)))})(?![\w\u2019\-])"
+                         rf"(?i:{not_a_street})")
+    return [m.span() for m in pattern.finditer(text)
+            if not any(s < m.end() and m.start() < e for s, e in guarded)
+            and not (m.group().lower() in common_words and _SENTENCE_START.search(text, max(0, m.start() - 3),
+                                                                                  m.start()))]
 
 
 # The next or previous capitalised word, across a quoted nickname ("Robert 'Robbie' Nolan").
@@ -649,9 +694,10 @@ def _compile(
     clues: Iterable[str] = (),
     facts_win: bool = False,
     own_words: frozenset[str] | None = None,
+    names_people: bool = False,
 ) -> _Rule:
     return _Rule(re.compile(pattern, re.IGNORECASE), protectable, first_person, prefix, suffix, tuple(clues),
-                 facts_win, own_words)
+                 facts_win, own_words, names_people)
 
 
 def _name_rules(name: str, config: ScrubConfig) -> list[_Rule]:
@@ -1024,6 +1070,9 @@ def _role_phrase(phrase: str) -> str:
     return _phrase(phrase)
 
 
+_UNITS = ("team", "office", "unit", "service", "desk", "department", "dept")
+
+
 def _role_rules(role: str, config: ScrubConfig) -> list[_Rule]:
     """The role title, its core ("Senior Housing Officer" -> "Housing Officer"), what it is called without
     its head noun ("Family Support Worker" -> "Family Support"), its usual abbreviations ("Exec Head",
@@ -1041,6 +1090,14 @@ def _role_rules(role: str, config: ScrubConfig) -> list[_Rule]:
             phrases.add(" ".join(words[:-1]))
             # "Mentoring Scheme Manager" signs as "Scheme Manager", "Breakfast Club Coordinator" as "Club Coordinator"
             phrases.add(" ".join(words[-2:]))
+        if len(words) >= 3:
+            # "District Nursing Sister" is one of the "DN" team
+            letters = "".join(w[0].upper() for w in words[:-1] if w.lower() not in config.organisation_stop_words)
+            if len(letters) >= 2 and letters not in _COMMON_ACRONYMS:
+                phrases.add(letters)
+        if len(words) >= 2:
+            # A "Listing Officer" works in the listing office, a "Tenancy Enforcement Solicitor" in its team.
+            phrases |= {f"{' '.join(words[:-1])} {unit}" for unit in _UNITS}
         stop = config.organisation_stop_words
         for named in (_words(part), words, words[-2:]):  # "Duty Social Worker" -> "DSW" and "SW"
             letters = "".join(w[0].upper() for w in named if w.lower() not in stop)
@@ -1119,11 +1176,24 @@ def _shared(config: ScrubConfig) -> _Shared:
             # "[name] (Bellgrove Parade)", "[org] (Caterpillars)", "[name], Kilnsey St": a bracket without a number,
             # or a street, straight after the writer.
             r"[ \t]*\([^()\d\n]{1,40}\)|"
+            # ...or its code: "[practice] (B86042)", "[trust] (RX1)"
+            r"[ \t]*\((?-i:[A-Z][A-Z0-9]{1,3}\d{2,6})\)|"
             rf"[ \t]*,[ \t]*(?-i:[A-Z])[\w'\u2019]*(?:[ \t]+(?-i:[A-Z])[\w'\u2019]*){{0,2}}[ \t]+{street}(?!\w)",
             re.IGNORECASE),
         rules=_setting_rules(config),
         source_rules=_source_rules_cached(config),
+        not_person_words=_not_person_words(config),
     )
+
+
+def _not_person_words(config: ScrubConfig) -> frozenset[str]:
+    """Capitalised words written beside a colleague's name that are not part of it ("Nurse", "Team")."""
+    return frozenset(
+        word for phrase in (*config.titles, *config.colleague_titles, *config.colleague_words,
+                            *(p for family in config.role_families for p in family),
+                            *config.organisation_generic_words, *config.workplaces, *config.role_heads,
+                            *config.role_modifiers, *_CALENDAR_WORDS)
+        for word in phrase.lower().split())
 
 
 class _SignOffRule(_Rule):
@@ -1213,16 +1283,30 @@ class _ColleagueRule(_Rule):
     titles: frozenset[str] = frozenset()
     role_after: re.Pattern[str] | None = None
     role_before: _Prefix | None = None
+    # Before a first name alone: "my colleague Kelly", "crewmate Ioana", "EMT Ioana", "our HCA Jade" (not
+    # "her manager Kwame": whose manager is not said, and many subjects have one).
+    mate_before: _Prefix | None = None
+    not_names: frozenset[str] = frozenset()
+    acronyms: frozenset[str] = frozenset()  # staff roles in capitals: "EMT Ioana" is a role and a first name
 
     def spans(self, text: str) -> Iterator[tuple[int, int]]:
-        assert self.role_after is not None and self.role_before is not None
+        assert self.role_after is not None and self.role_before is not None and self.mate_before is not None
         for match in self.pattern.finditer(text):
             first = match.group(1).lower()
+            if match.group(1) in self.acronyms and match.group(2):
+                name = match.group(2).split()[0]
+                if name.lower() not in _NOT_NAMES and name.lower() not in self.not_names:
+                    yield match.start(), match.start(2) + match.group(2).index(name) + len(name)
+                continue
             titled = first.rstrip(".") in self.titles and match.group(2) is not None
             after = self.role_after.match(text, match.end())
-            if not titled and match.group(2) is None and not (
-                    after and after.group().lstrip().startswith("(") and first not in _NOT_NAMES):
+            alone = match.group(2) is None and first not in _NOT_NAMES and first not in self.not_names
+            if alone and not titled and not (after and after.group().lstrip().startswith("(")):
+                if mate := self.mate_before.search(text, match.start(), 4):
+                    yield mate.start(), match.end()
                 continue  # one capitalised word alone is not a full name, unless a role in brackets follows it
+            if not titled and match.group(2) is None and not after:
+                continue
 
             before = self.role_before.search(text, match.start(), 4)
             if titled or after or before:
@@ -1232,13 +1316,16 @@ class _ColleagueRule(_Rule):
 # Staff written in brackets after a first name on a rota or visit note: "Marek (vol)", "Nadia (student social
 # worker)"; never "student" alone, which is what many subjects are.
 _STAFF_IN_BRACKETS = (r"(?:vol|vols|volunteer|trainee|locum|sessional|relief|agency staff|bank staff|student social "
-                      r"worker|student nurse|student midwife|student sw|on placement|placement student)(?!\w)")
+                      r"worker|student nurse|student midwife|student sw|on placement|placement student|front desk|"
+                      r"reception|admin|on duty|duty)(?!\w)")
 
 
 def _colleague_rules(config: ScrubConfig, roles: str) -> list[_Rule]:
     acronyms = _exact(_alternation(re.escape(a) for a in config.colleague_role_acronyms))
     role = rf"(?:{roles}|{acronyms})"
     mates = _alternation(_phrase(word) for word in config.colleague_words)
+    close_words = ("colleague", "crewmate", "crew mate", "co-worker", "coworker", "workmate", "fellow volunteer")
+    close = _alternation(_phrase(word) for word in close_words)
     word = r"[A-Z][a-z]{0,3}\.|[A-Z][\w'\u2019\-]*"  # a full stop only after a short title ("Dr.", "Br.")
     # The word before a name that can end a role or a colleague word, with the mark people put after it.
     last = _last_words([*(p for family in config.role_families for p in family), *config.colleague_role_acronyms,
@@ -1255,6 +1342,13 @@ def _colleague_rules(config: ScrubConfig, roles: str) -> list[_Rule]:
         role_before=_Prefix(
             re.compile(rf"(?<!\w)(?:(?:my|our)[ \t]+)?(?:{role}|{mates})[ \t]*[,:\-]?[ \t]+\Z", re.IGNORECASE),
             frozenset(f"{word}{mark}" for word in last for mark in ("", ",", ":", "-"))),
+        mate_before=_Prefix(
+            re.compile(rf"(?<!\w)(?:(?:my|our)[ \t]+(?:{role}|{mates})|{acronyms}|{close})[ \t]*[,:\-]?[ \t]+\Z",
+                       re.IGNORECASE),
+            frozenset(f"{word}{mark}" for word in last | _last_words(close_words) for mark in ("", ",", ":", "-"))),
+        not_names=_not_person_words(config),
+        acronyms=frozenset(config.colleague_role_acronyms),
+        names_people=True,
     )]
 
 
@@ -1269,12 +1363,26 @@ class _NamedPartRule(_Rule):
                     yield match.span(name)
 
 
+class _RotaRule(_Rule):
+    """Names on a line that holds two or more of them after times: a rota or visit schedule, whose names
+    are the writer's staff. One time and a name is as often a subject in a log ("10:15 Jaden M disclosed")."""
+
+    def spans(self, text: str) -> Iterator[tuple[int, int]]:
+        for line in re.finditer(r"[^\n]+", text):
+            found = [m.span(1) for m in self.pattern.finditer(text, line.start(), line.end())]
+            if len(found) >= 2:
+                yield from found
+
+
 # A chat participant as a chat export shows them: one to three capitalised words or "Surname, Given".
 _SPEAKER = (r"(?-i:[A-Z][\w'\u2019\-]*)(?:,?[ \t]+(?-i:[A-Z][\w'\u2019\-]*)){0,2}")
+# Capitals that are what a report is about, not anybody's initials or acronym.
+_COMMON_ACRONYMS = frozenset("CSE CCE ASB DA DV MH MSHT NRM FGM HBV CP CIN LAC CLA SEN SEND EHCP PP YP NFA HMO ID UK "
+                             "EU AM PM ASAP NB FYI OK DOB CCTV SIM GP A&E PS".split())
 # A member of staff's initials: "RT", "KAB", "PO'B", "McA", exactly in capitals.
 # The usual case-work acronyms ("(CSE/CCE)", "(DA/MH)") are the report's subject matter, not anybody's initials.
-_INITIALS = (r"(?!(?-i:CSE|CCE|ASB|DA|DV|MH|MSHT|NRM|FGM|HBV|CP|CIN|LAC|CLA|SEN|SEND|EHCP|PP|YP|NFA|HMO|ID|UK|EU|"
-             r"AM|PM|ASAP|NB|FYI|OK|DOB|CCTV|SIM|GP|A&E)(?![\w'\u2019]))(?-i:[A-Z]{1,2}['\u2019]?[A-Z]{1,2}|[A-Z]Mc[A-Z])")
+_INITIALS = (rf"(?!(?-i:{'|'.join(map(re.escape, sorted(_COMMON_ACRONYMS)))})(?![\w'\u2019]))"
+             r"(?-i:[A-Z]{1,2}['\u2019]?[A-Z]{1,2}|[A-Z]Mc[A-Z])")
 # What a number that is the writer's workplace's is called, and a run of digits written as a phone number.
 _OWN_LINES = "office|outreach|duty|group|team|work|main|direct|reception|switchboard|helpline|help line|project|" \
              "centre|club|shelter|hostel|school|surgery|ward|desk"
@@ -1336,8 +1444,15 @@ def _setting_rules(config: ScrubConfig) -> list[_Rule]:
                  r"(?<!\w)(?:staff|employee|payroll|collar|warrant)[ \t]*(?:no|number|id|#)\.?[ \t]*:?[ \t]*"
                  r"[\w\-/]*\d[\w\-/]*|"
                  r"(?<!\w)(?:log|incident log|our|internal)[ \t]+ref(?:erence)?\.?[ \t]*(?:no\.?|number)?[ \t]*:?[ \t]*"
-                 r"[\w\-/]*\d[\w\-/]*",
-                 clues=["ext", " x", "staff", "employee", "payroll", "collar", "warrant", "ref"]),
+                 r"[\w\-/]*\d[\w\-/]*|"
+                 # ...and the number of the writer's own record: "ref SCR/24/1177", "ePRF 250324-0091", "CLIENT 4471",
+                 # "Callsign NC412". Not a police reference ("crime ref", "CAD 1234"), which is the police's own.
+                 r"(?<!crime )(?<!police )(?<!cad )(?<!pnc )(?<!occurrence )(?<!nrm )(?<![\w/])"
+                 r"(?:ref(?:erence)?|e?prf|call[ \t\-]?sign|(?:case|client|job|ticket)(?:[ \t]+(?:no|number|id|ref))?|"
+                 r"(?:record|file|referral)[ \t]+(?:no|number|id|ref))\.?[ \t]*(?:no\.?|number|#)?[ \t]*[:\-]?[ \t]*"
+                 r"(?=[\w\-/]*\d)(?-i:[A-Z0-9])[\w\-/]{2,}",
+                 clues=["ext", " x", "staff", "employee", "payroll", "collar", "warrant", "ref", "prf", "sign", "case",
+                        "client", "job", "ticket", "record", "file"]),
         # Action owners in minutes, by their initials: "Action KAB: ...", "Action: AbW to chase", "MLC to liaise".
         _compile(r"(?<!\w)actions?(?:[ \t]+for)?[ \t]*[:\-]?[ \t]*(?-i:[A-Z][A-Za-z]{1,3})(?=[ \t]*[:\-]|[ \t]+to\b)|"
                  r"(?<![\w'])(?-i:[A-Z][A-Za-z]?[A-Z]{1,2})(?=[ \t]+to[ \t]+(?:liaise|chase|contact|speak|share|refer|"
@@ -1358,7 +1473,11 @@ def _setting_rules(config: ScrubConfig) -> list[_Rule]:
                  rf"[ \t]*(?:-[ \t]*)?|^[ \t]*\[(?:[A-Za-z]+[ \t]+)?\d{{1,2}}:\d{{2}}(?:[ \t]*[AaPp][Mm])?\][ \t]*)"
                  rf"(?P<part>{_SPEAKER}(?:[ \t]*\([^)\n]{{1,40}}\))?)(?=[ \t]*(?::|$))|"
                  rf"^[ \t]*(?P<slack>{_SPEAKER})(?=[ \t]{{2,}}\d{{1,2}}:\d{{2}}[ \t]*[AaPp][Mm][ \t]*$)"),
-                 clues=(":",), facts_win=True),
+                 clues=(":",), facts_win=True, names_people=True),
+        # Staff on a rota line, by first name and initial: "AM 07:30 Ewa K | Lunch 12:15 Jade P".
+        _RotaRule(re.compile(r"(?<![\d:])\d{1,2}[:.]\d{2}(?:[ \t]*[AaPp][Mm])?[ \t]+"
+                             r"([A-Z][a-z'\u2019\-]+[ \t]+[A-Z])(?![\w.'\u2019])"),
+                  clues=(":", "."), facts_win=True, names_people=True),
         # A member of the writer's staff by number: "Driver 4471 reports", "Inspector 0932" (a subject's
         # badge or account number is written as what it is: "badge 2291", "account VE-7781").
         _compile(r"(?<![\w])(?-i:Driver|Inspector|Operative|Agent|Guard|Steward|Operator|Call handler)[ \t]+"
@@ -1366,7 +1485,7 @@ def _setting_rules(config: ScrubConfig) -> list[_Rule]:
         # A ticket's fields that name who handled it: "Queue: Compliance & Safeguarding", "Assigned to: Josh P".
         # Not "Agent:" or "Operator:", which in a report are as often the letting agent or the taxi firm.
         _compile(r"(?<![\w])(?:queue|handler|assigned to|raised by|ticket owner)[ \t]*:[ \t]*"
-                 r"[^|\n\t,;]{1,60}", clues=[":"], facts_win=True),
+                 r"[^|\n\t,;]{1,60}", clues=[":"], facts_win=True, names_people=True),
         # Staff by their initials on a shift log: "(BP/RT)", "Late (JA/PO'B)", "Night (RW)", "on-call (DW)",
         # "relieved by TB 07:00", "handed over to KM".
         _compile(rf"\((?:{_INITIALS})(?:[ \t]*/[ \t]*(?:{_INITIALS}))+\)|"
@@ -1405,7 +1524,7 @@ def _setting_rules(config: ScrubConfig) -> list[_Rule]:
                  r"(?-i:[A-Z])[\w'\u2019\-]+(?:[ \t]+(?-i:[A-Z])[\w'\u2019\-]+)?(?=[ \t]*[,!]|[ \t]*$)|"
                  r"^[ \t>]*(?-i:[A-Z])[\w'\u2019\-]+(?=[ \t]*[,\-\u2013][ \t]+(?:can|could|please|pls|see|just|fyi|as|"
                  r"would|pass|passing|forwarding|re|this|following|below)\b))",
-                 facts_win=True),
+                 facts_win=True, names_people=True),
         # The writer's premises by their street: "the Cobden Street depot", "our Kelby Rd branch".
         _compile(rf"(?<!\w)(?:the|our)[ \t]+{proper}(?:[ \t]+{proper}){{0,2}}[ \t]+"
                  rf"(?:depot|office|offices|branch|base|premises|yard|hq|headquarters)(?!\w)", facts_win=True,

@@ -484,3 +484,74 @@ def test_a_tickets_handler_goes_and_a_letting_agent_stays(config: ScrubConfig) -
     out = clean("Status: Escalated | Queue: Compliance & Safeguarding\nTwo girls kept in a flat. Agent: Riverside "
                 "Lettings, 07700 900555.", source(), config)
     assert "Compliance" not in out and "Agent: Riverside Lettings, 07700 900555." in out
+
+
+# --- round 7: colleagues' names wherever written, the writer's records, teams named from the role ---------
+
+
+def test_a_colleagues_name_found_once_goes_wherever_else_it_is_written(config: ScrubConfig) -> None:
+    """"Priya (front desk)" names a colleague; "Priya rang back" later in the text is the same colleague. A subject
+    with a listed name is never taken for one."""
+    out = clean("Man came in with two girls - Priya (front desk). Later Priya rang back; Leon Price waited outside.",
+                source(), config, protected=("Leon Price",))
+    assert gone("Priya", out) and "Leon Price waited outside." in out
+
+
+def test_a_colleagues_name_that_is_also_a_street_stays_as_the_street(config: ScrubConfig) -> None:
+    """A chat speaker "Sam Larkin Depot" is a colleague, but "the Larkin Road stop" is where the subject was seen."""
+    out = clean("14/02/2025, 06:10 - Sam Larkin Depot: he drops her at the Larkin Road stop", source(), config)
+    assert gone("Sam", out) and "the Larkin Road stop" in out
+
+
+@pytest.mark.parametrize("written", ["my colleague Ioana", "crewmate Ioana", "EMT Ioana", "our HCA Ioana"])
+def test_a_first_name_after_a_colleague_word_or_role_acronym_is_a_colleague(written: str, config: ScrubConfig) -> None:
+    """One first name alone is a colleague when "my colleague", "crewmate" or a staff role acronym stands before it."""
+    out = clean(f"The man shouted at the door ({written} witnessed it).", source(), config)
+    assert gone("Ioana", out) and "The man shouted at the door" in out
+
+
+def test_a_first_name_after_someone_elses_manager_stays(config: ScrubConfig) -> None:
+    """"her manager Kwame" is the subject's manager, who is the intelligence; only "my" or "our" make a manager
+    a colleague."""
+    out = clean("She says her manager Kwame keeps her wages.", source(), config)
+    assert "her manager Kwame keeps her wages." in out
+
+
+def test_names_on_a_rota_line_go_and_one_time_and_name_in_a_log_stays(config: ScrubConfig) -> None:
+    """A line with several times and names is the writer's staff rota; "10:15 Jaden M disclosed" is a subject."""
+    out = clean("Mon AM 07:30 Ewa K | Lunch 12:15 Jade P | Bed 20:30 Ewa K\nLater Jade saw the bank cards.\n"
+                "10:15 Jaden M disclosed he owes money.", source(), config)
+    assert gone("Ewa K", out) and gone("Jade P", out) and gone("Jade", out)
+    assert "10:15 Jaden M disclosed he owes money." in out
+
+
+@pytest.mark.parametrize("record", ["ref SCR/24/1177", "ePRF 250324-0091", "CLIENT 4471", "Callsign NC412",
+                                    "Case No: CIN-2026-04471"])
+def test_the_number_of_the_writers_own_record_goes(record: str, config: ScrubConfig) -> None:
+    """The writer's own case, call or client number points at their records, and so at them."""
+    out = clean(f"Attended 22 Raglan Street ({record}); Paul Nowak said the boss keeps his passport.", source(), config)
+    assert record.split()[-1] not in out and "22 Raglan Street" in out and "keeps his passport" in out
+
+
+@pytest.mark.parametrize("kept", ["crime ref 13/55120/24", "reg YD68 KPF", "taxi plates PHV 2231", "tel on file "
+                                                                                                   "01632 960574"])
+def test_police_references_and_subjects_numbers_stay(kept: str, config: ScrubConfig) -> None:
+    """A police crime reference, a registration, a licence plate and a subject's phone on file are intelligence."""
+    out = clean(f"Gary Hale drives the car ({kept}).", source(), config, protected=("Gary Hale",))
+    assert kept in out
+
+
+def test_an_organisations_code_in_brackets_goes_with_it(config: ScrubConfig) -> None:
+    """"Westmoor Borough Council (B86042)": a code written after the organisation identifies it too."""
+    out = clean("Westmoor Borough Council (B86042) reception log: Dariusz Lis phoned three times.", source(), config)
+    assert "B86042" not in out and "Dariusz Lis phoned three times." in out
+
+
+@pytest.mark.parametrize(("role", "written"), [("Listing Officer", "the Listing office"),
+                                               ("Tenancy Enforcement Solicitor", "our tenancy enforcement team"),
+                                               ("District Nursing Sister", "the Thornby DN team")])
+def test_the_team_or_office_a_role_belongs_to_goes(role: str, written: str, config: ScrubConfig) -> None:
+    """A "Listing Officer" writes from the listing office, a "District Nursing Sister" from the DN team."""
+    out = clean(f"A man rang {written} asking when Jordan Pike's case is heard.", source(role=role), config,
+                protected=("Jordan Pike",))
+    assert written.split()[-2] not in out and "Jordan Pike's case" in out
