@@ -74,6 +74,7 @@ class ScrubConfig(BaseModel):
     first_person_other_languages: tuple[str, ...]
     roles_other_languages: tuple[str, ...]
     role_settings: dict[str, tuple[str, ...]]
+    record_systems: tuple[str, ...]
 
     @field_validator(
         "name_particles",
@@ -219,7 +220,7 @@ class _Prefix:
 
     def search(self, text: str, endpos: int, words: int = 5) -> re.Match[str] | None:
         """The prefix ending at `endpos`, looked for in the few words before it."""
-        before = text[max(0, endpos - 30):endpos].rstrip(" \t\n.").rsplit(None, 1)
+        before = text[max(0, endpos - 30):endpos].rstrip(" \t\n.(").rsplit(None, 1)
         last = before[-1].lstrip("([\"'\u2018\u201c").lower() if before else ""  # "(crewmate" Ioana
         if not last or (last not in self.last_words and not last.isdigit()):
             return None
@@ -258,6 +259,25 @@ _PHONE_RUN = re.compile(r"[\d(][\d\s().\-]*\d")
 _UK_PREFIXES = ("00440", "0044", "440", "44", "0")  # before a UK national number
 
 
+_DIGIT_WORDS = {"oh": "0", "zero": "0", "nought": "0", "one": "1", "two": "2", "three": "3", "four": "4",
+                "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9"}
+_SPOKEN_DIGIT = rf"(?:(?:double|triple)[ \t\-]*)?(?:{'|'.join(_DIGIT_WORDS)})(?![\w])"
+# Seven or more digits said as words, as a transcribed voice note writes a phone number.
+_SPOKEN_NUMBER = re.compile(rf"(?<![\w\-]){_SPOKEN_DIGIT}(?:[ \t,\-]+{_SPOKEN_DIGIT}){{6,}}", re.IGNORECASE)
+
+
+def _spoken_digits(spoken: str) -> str:
+    """ "oh-seven-seven-double-oh" -> "07700"."""
+    digits, repeat = [], 1
+    for word in re.findall(r"[a-z]+", spoken.lower()):
+        if word in ("double", "triple"):
+            repeat = 2 if word == "double" else 3
+            continue
+        digits.append(_DIGIT_WORDS[word] * repeat)
+        repeat = 1
+    return "".join(digits)
+
+
 @dataclass(frozen=True)
 class _PhoneRule(_Rule):
     """The source's number however it is written, compared on digits: no pattern per source."""
@@ -266,6 +286,9 @@ class _PhoneRule(_Rule):
     prefixes: tuple[str, ...] = ()
 
     def spans(self, text: str) -> Iterator[tuple[int, int]]:
+        for spoken in _SPOKEN_NUMBER.finditer(text):  # a voice note: "oh-seven-seven-double-oh nine..."
+            if self.number in _spoken_digits(spoken.group()):
+                yield spoken.span()
         for run in self.pattern.finditer(text):
             offsets = [i for i, char in enumerate(run.group()) if char.isdigit()]
             digits = "".join(run.group()[i] for i in offsets)
@@ -1176,6 +1199,8 @@ def _shared(config: ScrubConfig) -> _Shared:
             # "[name] (Bellgrove Parade)", "[org] (Caterpillars)", "[name], Kilnsey St": a bracket without a number,
             # or a street, straight after the writer.
             r"[ \t]*\([^()\d\n]{1,40}\)|"
+            # ...or its branch or unit, with its address: "[org] (Kirkbrook branch, Unit 4 Sandpiper Business Park)"
+            rf"[ \t]*\((?:[\w'\u2019\-]+[ \t]+)?(?:{branch}|suite)(?![\w'\u2019\-])[^()\n]{{0,60}}\)|"
             # ...or its code: "[practice] (B86042)", "[trust] (RX1)"
             r"[ \t]*\((?-i:[A-Z][A-Z0-9]{1,3}\d{2,6})\)|"
             rf"[ \t]*,[ \t]*(?-i:[A-Z])[\w'\u2019]*(?:[ \t]+(?-i:[A-Z])[\w'\u2019]*){{0,2}}[ \t]+{street}(?!\w)",
@@ -1310,7 +1335,9 @@ class _ColleagueRule(_Rule):
 
             before = self.role_before.search(text, match.start(), 4)
             if titled or after or before:
-                yield (before.start() if before else match.start()), (after.end() if after else match.end())
+                start, end = (before.start() if before else match.start()), (after.end() if after else match.end())
+                # "DSL (Mrs Keane)": the bracket opened before the name closes after it
+                yield start, end + (text.startswith(")", end) and "(" in text[start:match.start()])
 
 
 # Staff written in brackets after a first name on a rota or visit note: "Marek (vol)", "Nadia (student social
@@ -1340,7 +1367,8 @@ def _colleague_rules(config: ScrubConfig, roles: str) -> list[_Rule]:
                               rf"[ \t]*,[ \t]+(?:the[ \t]+)?(?:[\w\-]+[ \t]+){{0,2}}{role}(?!\w)|"
                               rf"[ \t]*,?[ \t]+(?:(?:my|our|a|the)[ \t]+)?{mates}(?!\w)", re.IGNORECASE),
         role_before=_Prefix(
-            re.compile(rf"(?<!\w)(?:(?:my|our)[ \t]+)?(?:{role}|{mates})[ \t]*[,:\-]?[ \t]+\Z", re.IGNORECASE),
+            re.compile(rf"(?<!\w)(?:(?:my|our)[ \t]+)?(?:{role}|{mates})[ \t]*(?:[,:\-]?[ \t]+|\([ \t]*)\Z",
+                       re.IGNORECASE),
             frozenset(f"{word}{mark}" for word in last for mark in ("", ",", ":", "-"))),
         mate_before=_Prefix(
             re.compile(rf"(?<!\w)(?:(?:my|our)[ \t]+(?:{role}|{mates})|{acronyms}|{close})[ \t]*[,:\-]?[ \t]+\Z",
@@ -1448,11 +1476,16 @@ def _setting_rules(config: ScrubConfig) -> list[_Rule]:
                  # ...and the number of the writer's own record: "ref SCR/24/1177", "ePRF 250324-0091", "CLIENT 4471",
                  # "Callsign NC412". Not a police reference ("crime ref", "CAD 1234"), which is the police's own.
                  r"(?<!crime )(?<!police )(?<!cad )(?<!pnc )(?<!occurrence )(?<!nrm )(?<![\w/])"
-                 r"(?:ref(?:erence)?|e?prf|call[ \t\-]?sign|(?:case|client|job|ticket)(?:[ \t]+(?:no|number|id|ref))?|"
-                 r"(?:record|file|referral)[ \t]+(?:no|number|id|ref))\.?[ \t]*(?:no\.?|number|#)?[ \t]*[:\-]?[ \t]*"
-                 r"(?=[\w\-/]*\d)(?-i:[A-Z0-9])[\w\-/]{2,}",
+                 r"(?:ref(?:erence)?|e?prf|call[ \t\-]?sign|smartcard|entry|concern[ \t]*#|"
+                 r"(?:case|client|job|ticket)(?:[ \t]+(?:no|number|id|ref))?|"
+                 r"(?:record|file|referral|attendance|episode|encounter|visit|log|booking|interpreter|incident|"
+                 r"report|call)[ \t]+(?:no|number|id|ref))\.?[ \t]*(?:no\.?|number|#)?[ \t]*[:\-]?[ \t]*"
+                 r"(?=[\w\-/]*\d)(?-i:[A-Z0-9])[\w\-/]{2,}(?:[ \t]\d{4}){0,3}|"
+                 # A letter's reference of its writer's and typist's initials: "Our ref: BF/sh"
+                 r"(?<![\w/])(?-i:[A-Z]{2,3}/[a-z]{2,3})(?![\w/])",
                  clues=["ext", " x", "staff", "employee", "payroll", "collar", "warrant", "ref", "prf", "sign", "case",
-                        "client", "job", "ticket", "record", "file"]),
+                        "client", "job", "ticket", "record", "file", " no", "number", " id", "#", "smartcard", "entry",
+                        "/"]),
         # Action owners in minutes, by their initials: "Action KAB: ...", "Action: AbW to chase", "MLC to liaise".
         _compile(r"(?<!\w)actions?(?:[ \t]+for)?[ \t]*[:\-]?[ \t]*(?-i:[A-Z][A-Za-z]{1,3})(?=[ \t]*[:\-]|[ \t]+to\b)|"
                  r"(?<![\w'])(?-i:[A-Z][A-Za-z]?[A-Z]{1,2})(?=[ \t]+to[ \t]+(?:liaise|chase|contact|speak|share|refer|"
@@ -1478,6 +1511,10 @@ def _setting_rules(config: ScrubConfig) -> list[_Rule]:
         _RotaRule(re.compile(r"(?<![\d:])\d{1,2}[:.]\d{2}(?:[ \t]*[AaPp][Mm])?[ \t]+"
                              r"([A-Z][a-z'\u2019\-]+[ \t]+[A-Z])(?![\w.'\u2019])"),
                   clues=(":", "."), facts_win=True, names_people=True),
+        # The system the writer's record came from ("SystmOne", "CPOMS incident export", "MyConcern"): it names
+        # the writer's sector, often the organisation itself. Exactly as the systems spell themselves.
+        _Rule(re.compile(rf"(?<![\w\-])(?:{_alternation(re.escape(name) for name in config.record_systems)})"
+                         r"(?![\w\-])")),
         # A member of the writer's staff by number: "Driver 4471 reports", "Inspector 0932" (a subject's
         # badge or account number is written as what it is: "badge 2291", "account VE-7781").
         _compile(r"(?<![\w])(?-i:Driver|Inspector|Operative|Agent|Guard|Steward|Operator|Call handler)[ \t]+"

@@ -555,3 +555,55 @@ def test_the_team_or_office_a_role_belongs_to_goes(role: str, written: str, conf
     out = clean(f"A man rang {written} asking when Jordan Pike's case is heard.", source(role=role), config,
                 protected=("Jordan Pike",))
     assert written.split()[-2] not in out and "Jordan Pike's case" in out
+
+
+@pytest.mark.parametrize("system", ["SystmOne", "CPOMS", "MyConcern", "LiquidLogic", "nDelius"])
+def test_the_record_system_a_report_was_pasted_from_goes(system: str, config: ScrubConfig) -> None:
+    """The system a record came from names the writer's sector; the record's content stays."""
+    out = clean(f"{system} incident export\nLacey Dunn (Y8) disclosed an older boy pays for her taxis.", source(),
+                config)
+    assert system not in out and "Lacey Dunn (Y8) disclosed an older boy pays for her taxis." in out
+
+
+def test_a_name_like_a_system_in_other_capitals_stays(config: ScrubConfig) -> None:
+    """"Rio", a person, is not "RiO", the mental-health record system."""
+    out = clean("Rio Ferris sells from the flat; noted on RiO.", source(), config)
+    assert "Rio Ferris sells from the flat" in out and "RiO" not in out
+
+
+@pytest.mark.parametrize("record", ["Attendance no: ED26-118832", "Concern #44718", "Smartcard 7712 0093 4410",
+                                    "Entry 2026/1183", "Our ref: BF/sh"])
+def test_the_numbers_of_the_writers_system_go(record: str, config: ScrubConfig) -> None:
+    """An attendance or concern number, a staff smartcard, a log entry and a letter's initials reference are
+    the writer's; "NHS no. 485 777 3456" is the subject's record, and stays."""
+    out = clean(f"{record}\nDaria (20) came in with a man who held her passport; NHS no. 485 777 3456.", source(),
+                config)
+    assert record.split()[-1] not in out and "NHS no. 485 777 3456" in out and "held her passport" in out
+
+
+def test_a_phone_number_said_in_words_is_found(config: ScrubConfig) -> None:
+    """A transcribed voice note says the writer's number as words: "oh-one-six-three-two nine-six-oh four-four-
+    seven" is 01632 960447."""
+    out = clean("Call me back on oh-one-six-three-two nine-six-oh four-four-seven, ta. Kyle was at the flat.",
+                source(), config)
+    assert "four-four-seven" not in out and "Kyle was at the flat." in out
+
+
+def test_a_colleague_in_brackets_after_their_role_goes(config: ScrubConfig) -> None:
+    """"DSL (Mrs Keane)" is the writer's colleague, and so is "Mrs Keane" later in the text."""
+    out = clean("I spoke to the DSL (Mrs Keane) about Olek. Mrs Keane agreed it should go to police.", source(), config,
+                protected=("Olek",))
+    assert "Keane" not in out and "about Olek" in out
+
+
+def test_the_writers_branch_in_brackets_goes_with_the_organisation(config: ScrubConfig) -> None:
+    """"[org] (Kirkbrook branch, Unit 4 Sandpiper Business Park)": where the writer works."""
+    out = clean("Hello, it is Westmoor Borough Council (Kirkbrook branch, Unit 4 Sandpiper Business Park). Mrs Doreen "
+                "Ashcroft's pension is taken each Monday.", source(), config, protected=("Mrs Doreen Ashcroft",))
+    assert "Kirkbrook" not in out and "Sandpiper" not in out and "Mrs Doreen Ashcroft's pension" in out
+
+
+def test_a_subjects_contact_number_stays(config: ScrubConfig) -> None:
+    """"gave his name as Terry and contact no. 020 7946 0155": the subject's number, not the writer's record."""
+    out = clean("He gave his name as Terry and contact no. 020 7946 0155.", source(), config, protected=("Terry",))
+    assert "contact no. 020 7946 0155" in out

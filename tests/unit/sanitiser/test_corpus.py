@@ -77,7 +77,7 @@ BATCHES = [
     Batch("heldout_7.yaml", "blind: transport and public spaces; incident logs, handovers, forwarded chains",
           "2026-12-02 round 3", f"{SESSION_START}: 109 of 263 leaked; {ROUND_1}: 29; {ROUND_2}: 27", max_leaks=12),
     Batch("heldout_8.yaml", "blind: adult social care, domestic abuse, care and mental health; referral forms",
-          "2026-12-02 round 3", f"{SESSION_START}: 59 of 210 leaked; {ROUND_1}: 11; {ROUND_2}: 7", max_leaks=4),
+          "2026-12-02 round 3", f"{SESSION_START}: 59 of 210 leaked; {ROUND_1}: 11; {ROUND_2}: 7", max_leaks=3),
     Batch("heldout_9.yaml", "blind: education beyond schools; names from many backgrounds",
           "2026-12-02 round 3", f"{SESSION_START}: 64 of 157 leaked; {ROUND_1}: 13; {ROUND_2}: 13", max_leaks=5),
     Batch("heldout_10.yaml", "blind: phone-typed, voice-to-text, all caps; many shared-name traps",
@@ -93,7 +93,7 @@ BATCHES = [
           max_leaks=4),
     Batch("heldout_14.yaml", "blind: extremes; page-long reply chains and letters, and one-liners",
           "2026-12-02 round 4", f"{SESSION_START}: 228 of 476 leaked; {ROUND_1}: 150; {ROUND_2}: 66; {ROUND_3}: 61",
-          max_leaks=35),
+          max_leaks=33),
     Batch("heldout_15.yaml", "blind: multi-agency meeting minutes, attendee lists and action owners",
           "2026-12-02 round 5", f"first run at {ROUND_3}: 9 of 201; {ROUND_4}: 9 of 201", max_leaks=3),
     Batch("heldout_16.yaml", "blind: children's social care, foster and residential care",
@@ -113,7 +113,7 @@ BATCHES = [
           max_leaks=4, min_refs_removed=49),
     Batch("heldout_23.yaml", "blind: GP records, ambulance forms, crisis teams, hospices; Polish, Urdu, Somali",
           "2026-12-04 round 7", f"written after round 5; committed before its first run; {ROUND_6}: 27 of 268",
-          max_leaks=13, min_refs_removed=43),
+          max_leaks=10, min_refs_removed=43),
     # Its first two cases were seen on 2026-12-04 while checking the file format, so it could no longer be a
     # clean estimate: it became training data that day.
     Batch("heldout_24.yaml", "blind: pasted from other systems; chat exports, tickets, call transcripts, PDFs",
@@ -122,7 +122,7 @@ BATCHES = [
     Batch("heldout_25.yaml", "blind: health, social care, schools and probation; raw mail headers, case-system "
           "exports, voice memos, Teams chats, text speak", "2026-12-04 round 7",
           "written 2026-12-04, committed before its first run; first run (b2518d4): 46 of 345 leaked, 16 released; "
-          f"{ROUND_6}: 43 of 345", max_leaks=37, min_refs_removed=85),
+          f"{ROUND_6}: 43 of 345", max_leaks=20, min_refs_removed=86),
     Batch("heldout_26.yaml", "blind: charities, faith groups, clubs, shops, hotels, transport, housing, security, "
           "pharmacy, taxi licensing; booking and CRM exports", None,
           "written 2026-12-04, committed before its first run; first run (b2518d4): 50 of 336 leaked, 18 released"),
