@@ -29,6 +29,12 @@ _WEIGHTS = {
     "name_in_sign_off": 0.5,
     "beside_marker": 0.5,
     "unexplained_acronym": 0.25,
+    # Someone named who is not a subject, telling or seeing something ("Jade saw the cards", "Owain said"):
+    # the people who report in a report are the writer's colleagues more often than not.
+    "person_not_a_subject": 0.5,
+    # Premises named like the writer's own ("the Harcourt site", "Lantern Park depot") and not a subject's
+    # location: the scrubber cannot tell the writer's place from the subject's.
+    "named_premises": 0.5,
 }
 
 
@@ -90,6 +96,7 @@ def _subject_text(intel: SanitisedIntel) -> str:
         parts += [subject.name or "", *subject.aliases, subject.address or ""]
     parts += [vehicle.registration or "" for vehicle in intel.vehicles]
     parts += [location.postcode or "" for location in intel.locations]
+    parts += [location.description for location in intel.locations]  # the places the report is about
     return "\n".join(parts).lower()
 
 
@@ -126,6 +133,15 @@ def _findings(text: str, facts: str) -> list[RiskReason]:
         if (words and not _PLACE_OR_THING.search(run) and " ".join(words).lower() not in facts
                 and not any(w.lower() in facts for w in words)):
             found.append(RiskReason("beside_marker", " ".join(words)))
+    for match in _WITNESS.finditer(text):
+        words = match.group(1).split()
+        if (match.group(1).lower() not in facts and not any(w.lower() in facts for w in words)
+                and not _PLACE_OR_THING.search(match.group(1)) and all(_could_name_someone(w) for w in words)):
+            found.append(RiskReason("person_not_a_subject", match.group(1)))
+    for match in _PREMISES.finditer(text):
+        words = match.group(1).split()
+        if not any(w.lower() in facts for w in words) and any(_could_name_someone(w, True) for w in words):
+            found.append(RiskReason("named_premises", match.group().strip()))
     for match in _ACRONYM.finditer(text):
         if (match.group() not in _COMMON_ACRONYMS and match.group().lower() not in facts
                 and not _SHOUTED.search(text, max(0, match.start() - 12), min(len(text), match.end() + 12))):
@@ -156,6 +172,19 @@ _ORDINARY = frozenset(
 )
 
 
+# A name (one or two capitalised words) doing what people who report do: say, see, tell, ring, notice;
+# inside a sentence, where a capital says it is a name ("and Jade saw", not "Nothing was").
+_WITNESS = re.compile(
+    r"(?<![\w'\u2019\-])(?:[a-z]+,?|[,;)])[ \t]+([A-Z][a-z'\u2019\-]+(?:[ \t]+[A-Z][a-z'\u2019\-]+)?)[ \t]+"
+    r"(?:said|says|saw|sees|noticed|heard|"
+    r"told|tells|rang|called|reported|spoke|mentioned|raised|flagged|observed|witnessed|overheard|found|asked|"
+    r"confirmed|agreed|thinks|thought|knows|checked|chased|e-?mailed|messaged|texted|phoned|noted|passed|shared|"
+    r"logged|recorded|advised|suggested|explained|discussed|spotted|clocked|wrote|added|has|had|was|is|will|would|"
+    r"can|could|did|does)\b")
+# One to three capitalised words and the kind of premises an organisation works from.
+_PREMISES = re.compile(r"(?<![\w'\u2019\-])((?:[A-Z][\w'\u2019\-]+[ \t]+){1,3})(?i:site|campus|branch|depot|office|"
+                       r"offices|base|hq|centre|hall|library|station|unit|ward|surgery|clinic|practice|hub|project|"
+                       r"store|shop)\b")
 # Two words in capitals together, or capitals beside digits: a shouted phrase or a number plate, not an
 # organisation's initials.
 _SHOUTED = re.compile(r"\b[A-Z]{2,}[ \t]+[A-Z]{2,}\b|\b[A-Z]{1,3}\d{1,3}[ \t]+[A-Z]{2,4}\b|"

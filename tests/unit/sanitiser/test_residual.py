@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from schemas import SanitisedIntel
+from schemas import Location, SanitisedIntel
 from services.sanitiser import domain, residual
 from services.sanitiser.residual import DEFAULT_HOLD_THRESHOLD, assess_residual_risk
 
@@ -62,3 +62,34 @@ def test_an_unexplained_acronym_alone_is_a_doubt_not_a_hold() -> None:
     two = assess_residual_risk(intel("Jayden was referred to the KAB panel by the QRT.", name="Jayden Price"))
     assert one.codes == ("unexplained_acronym",) and not one.holds(DEFAULT_HOLD_THRESHOLD)
     assert two.holds(DEFAULT_HOLD_THRESHOLD)
+
+
+@pytest.mark.parametrize(("text", "code"), [
+    (f"Jayden was at the counter again and Shaz saw him take the bags. {M}", "person_not_a_subject"),
+    (f"Jayden was seen by the bins, and Owain Bevan rang the office. {M}", "person_not_a_subject"),
+    (f"Jayden was dropped at the Harcourt site at 8. {M}", "named_premises"),
+])
+def test_a_reporting_name_or_named_premises_not_the_subjects_holds(text: str, code: str) -> None:
+    """Someone who is not a subject seeing, telling or ringing inside a sentence is most often the writer's colleague;
+    premises named like the writer's own may be the writer's: the Intelligence Unit decides."""
+    risk = assess_residual_risk(intel(text, name="Jayden Price"))
+    assert code in risk.codes and risk.holds(DEFAULT_HOLD_THRESHOLD)
+
+
+@pytest.mark.parametrize("text", [
+    "Jayden was at the counter again and Jayden said the bags were for Tank.",
+    "Nothing was taken. Someone is worried about Jayden Price.",
+    "Jayden Price said his uncle runs the Kestrel Road car wash.",
+])
+def test_a_subject_reporting_or_a_sentence_start_does_not_hold(text: str) -> None:
+    """A subject saying something, ordinary words that begin a sentence, and a street are not those doubts."""
+    risk = assess_residual_risk(intel(text, name="Jayden Price"))
+    assert not {"person_not_a_subject", "named_premises"} & set(risk.codes), risk.reasons
+
+
+def test_premises_that_are_the_reports_location_do_not_hold() -> None:
+    """"Riverside Shopping Centre" listed among the report's locations is the subject's place, not the writer's."""
+    base = intel("Jayden steals from the Riverside Shopping Centre most Saturdays.", name="Jayden Price")
+    located = base.model_copy(update={"locations": [Location(description="Riverside Shopping Centre")]})
+    assert "named_premises" in assess_residual_risk(base).codes
+    assert "named_premises" not in assess_residual_risk(located).codes
