@@ -33,6 +33,8 @@ REASON_CODES = {
     "name_in_sign_off": "a name in a sign-off",
     "beside_marker": "text beside a redaction, which may be part of what was removed",
     "unexplained_acronym": "an acronym that may name an organisation",
+    "person_not_a_subject": "someone who is not a subject, seeing or telling something: perhaps a colleague",
+    "named_premises": "named premises that may be the sharer's own",
 }
 
 

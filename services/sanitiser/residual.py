@@ -38,6 +38,9 @@ _WEIGHTS = {
 }
 
 
+CODES = frozenset(_WEIGHTS)  # every reason a held report can carry
+
+
 @dataclass(frozen=True)
 class RiskReason:
     code: str  # one of _WEIGHTS: safe in logs and metric labels

@@ -16,6 +16,7 @@ from services.console.domain import (
     RequestStatus,
     review_queue,
 )
+from services.sanitiser import residual
 
 HOSTILE = '<script>alert("x")</script>'
 INTEL = "0123456789abcdef0123456789abcdef"
@@ -90,3 +91,8 @@ def test_the_queue_page_warns_when_its_decisions_may_be_out_of_date() -> None:
     stale = pages.queues(officer, "tok", [], QueueFilter(), None, today=date(2026, 3, 2), stale=True)
     assert 'role="alert"' in stale and "may be out of date" in stale
     assert "may be out of date" not in pages.queues(officer, "tok", [], QueueFilter(), None, today=date(2026, 3, 2))
+
+
+def test_every_residual_risk_code_is_explained_in_words() -> None:
+    """Each reason the sanitiser can hold a report for is shown to the officer in words, not as a code."""
+    assert set(pages.REASON_CODES) == residual.CODES
