@@ -309,6 +309,7 @@ class _Shared:
     organisation_prefix: _Prefix
     organisation_suffix: re.Pattern[str]
     not_a_street: str
+    street_after: re.Pattern[str]  # a street word after a name: "Kestrel" in "Kestrel Way"
     role_families: list[_Rule]
     appendix: re.Pattern[str]
     rules: list[_Rule]
@@ -334,7 +335,7 @@ class _Scrubber:
         self._all = self._identity + config._shared.rules
         self._appendix = config._shared.appendix
         self._not_person_words = config._shared.not_person_words
-        self._not_a_street = config._shared.not_a_street
+        self._street_after = config._shared.street_after
         self._common_words = config.common_words
         self._facts = sorted({_loose(normalise(fact.strip())) for fact in protected if len(fact.strip()) >= 2},
                              key=len)
@@ -372,7 +373,7 @@ class _Scrubber:
                 spans.append((start, end))
                 if rule.names_people:
                     people.update(_person_words(text[start:end], self._not_person_words))
-        spans += _elsewhere(text, people, guarded, self._not_a_street, self._common_words)
+        spans += _elsewhere(text, people, guarded, self._street_after, self._common_words)
         if not facts_only:
             spans += _signature_block(text, spans, guarded) + _letterhead(text, spans, guarded)
             spans = [self._with_appendix(text, start, end, guarded) for start, end in spans]
@@ -421,17 +422,16 @@ def _person_words(found: str, not_names: frozenset[str]) -> set[str]:
 _SENTENCE_START = re.compile(r"(?:^|[.!?:]\s+|\n\s*)\Z")
 
 
-def _elsewhere(text: str, people: set[str], guarded: list[tuple[int, int]], not_a_street: str,
+def _elsewhere(text: str, people: set[str], guarded: list[tuple[int, int]], street_after: re.Pattern[str],
                common_words: frozenset[str]) -> list[tuple[int, int]]:
     """Every other place a colleague's name is written, exactly as capitalised, unless it is in a subject fact
     or names a street ("Dave Kestrel Depot" in a chat, and "the Kestrel Way stop"). A name that is also a word
     ("Jade", "Will") counts only inside a sentence, where a capital says it is a name."""
     if not people:
         return []
-    pattern = re.compile(rf"(?<![\w'\u2019\-])(?:{'|'.join(map(re.escape, sorted(people)))})(?![\w\u2019\-])"
-                         rf"(?i:{not_a_street})")
-    return [m.span() for m in pattern.finditer(text)
-            if not any(s < m.end() and m.start() < e for s, e in guarded)
+    return [m.span() for m in _PERSON_WORD.finditer(text)
+            if m.group() in people and not street_after.match(text, m.end())
+            and not any(s < m.end() and m.start() < e for s, e in guarded)
             and not (m.group().lower() in common_words and _SENTENCE_START.search(text, max(0, m.start() - 3),
                                                                                   m.start()))]
 
@@ -1172,6 +1172,8 @@ def _shared(config: ScrubConfig) -> _Shared:
         title_prefix=_Prefix(re.compile(rf"(?<!\w){titles}(?:\.\s*|\s+)\Z", re.IGNORECASE),
                              _last_words(config.titles)),
         not_a_street=r"(?!\s+" + _alternation(_phrase(word) for word in config.street_words) + r"(?!\w))",
+        street_after=re.compile(r"\s+" + _alternation(_phrase(word) for word in config.street_words) + r"(?!\w)",
+                                re.IGNORECASE),
         # "Uni of" Kelby, "the Hospital of" St Cross
         organisation_prefix=_Prefix(
             re.compile(rf"(?<!\w)(?:the\s+)?(?:{kind}\s+){{1,3}}of\s+(?:the\s+)?\Z", re.IGNORECASE),
