@@ -356,10 +356,12 @@ class ReviewForm:
 
 @dataclass(frozen=True)
 class ReviewProblem:
-    """Why a review cannot be sent: the form field it is about (for the page to point at) and a plain message."""
+    """Why a review cannot be sent: the form field it is about (for the page to point at), a plain message, and
+    the contract's error code where it is one."""
 
     field: str
     message: str
+    code: str = ""
 
 
 def _field_of(location: tuple[int | str, ...]) -> str:
@@ -399,7 +401,7 @@ def review_of(base: Decision, latest_revision: int, officer: Officer, form: Revi
             "base": base, "action": action, "assessed": assessed, "officer_id": officer.officer_id,
             "reason": form.reason, "reviewed_on": today})
     except ValidationError as exc:
-        return [ReviewProblem(_field_of(error["loc"]), _message_of(error)) for error in exc.errors()]
+        return [ReviewProblem(_field_of(error["loc"]), _message_of(error), error["type"]) for error in exc.errors()]
     if action is ReviewAction.AMENDED and review.assessed == base.assessed:
         return [ReviewProblem("outcomes", "The amendment changes nothing: change the outcomes, priority or grading, "
                                           "or confirm the decision instead.")]

@@ -7,6 +7,7 @@ session's CSRF token. Only `recontact_details` ever shows anything of a source.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import date, timedelta
 from html import escape
 
@@ -452,6 +453,9 @@ def decision_review(officer: Officer, csrf: str, decision: Decision, *, form: Re
                               source_evaluation=str(grading.source_evaluation),
                               intelligence_assessment=grading.intelligence_assessment,
                               handling_code=grading.handling_code)
+    if any(p.code == "contact_detail_in_reason" for p in problems):
+        # Not shown again, not even to its writer: it may name how to reach a source.
+        form = replace(form, reason="")
     summary = ""
     if problems:
         items = "".join(f'<li><a href="#{escape(p.field)}">{escape(p.message)}</a></li>' for p in problems)

@@ -106,3 +106,12 @@ def test_a_refused_form_is_shown_again_with_what_was_typed_and_the_problems() ->
     html = pages.decision_review(HANDLER, "tok", BASE, form=form, problems=found)
     assert 'role="alert"' in html and 'href="#reason"' in html and ">Too short</textarea>" in html
     assert 'id="outcomes-safeguarding" name="outcomes" value="safeguarding" checked' in html
+
+
+def test_a_reason_refused_for_contact_details_is_not_shown_again() -> None:
+    """A reason holding an e-mail address is refused and the page does not echo it (it may reach a source)."""
+    form = replace(AMEND, reason="Spoke to the teacher at jo.bloggs@school.example about it.")
+    found = review_of(BASE, 0, HANDLER, form, TODAY)
+    assert isinstance(found, list) and {p.code for p in found} == {"contact_detail_in_reason"}
+    html = pages.decision_review(HANDLER, "tok", BASE, form=form, problems=found)
+    assert "jo.bloggs" not in html and "contact details" in html
