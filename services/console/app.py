@@ -309,6 +309,10 @@ def create_console(settings: ConsoleSettings, *, store: SealedStore, held: HeldR
 
     # -- reviewing decisions -----------------------------------------------------------
 
+    def no_such_decision(officer: Officer, csrf: str) -> Response:
+        return page(pages.message("Not found", "The console holds no decision with that id.", officer, csrf,
+                                  link="/queue"), 404)
+
     @app.get("/decisions/{decision_id}")
     async def decision_page(request: Request, decision_id: str) -> Response:
         officer = officer_of(request)
@@ -317,8 +321,7 @@ def create_console(settings: ConsoleSettings, *, store: SealedStore, held: HeldR
         csrf = str(request.session["csrf"])
         found = decisions.get(decision_id[:64])
         if found is None:
-            return page(pages.message("Not found", "The console holds no decision with that id.", officer, csrf,
-                                      link="/queue"), 404)
+            return no_such_decision(officer, csrf)
         return page(pages.decision_review(officer, csrf, found))
 
     @app.post("/decisions/{decision_id}/review")
@@ -329,8 +332,7 @@ def create_console(settings: ConsoleSettings, *, store: SealedStore, held: HeldR
         officer, csrf, form = checked
         found = decisions.get(decision_id[:64])
         if found is None:
-            return page(pages.message("Not found", "The console holds no decision with that id.", officer, csrf,
-                                      link="/queue"), 404)
+            return no_such_decision(officer, csrf)
         sent = ReviewForm(action=field(form, "action"), revision=field(form, "revision"), reason=field(form, "reason"),
                           outcomes=tuple(form.get("outcomes", [])), priority=field(form, "priority"),
                           source_evaluation=field(form, "source_evaluation"),
