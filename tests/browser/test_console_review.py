@@ -66,7 +66,8 @@ def reload_until(page: Any, path: str, text: str) -> None:
 
 def test_a_handler_amends_a_decision_with_a_reason_and_confirms_another(console: Console, new_page: Any) -> None:
     """From the queue a handler opens a high-priority decision and sees its intel, rationale, THRIVE and grading;
-    an amendment without a reason, or one that changes nothing, is refused with the problem named; amending the
+    a reason too short is held by the browser, an amendment that changes nothing is refused with the problem
+    named and the reason kept; amending the
     outcomes and grading with a reason sends a review (the decision as seen, what was chosen, the officer, the
     day) keyed by intel id; the router's revision 1 comes back and the page says reviewed, and it leaves the
     queue. Confirming another sends a confirmation of the same outcomes. An IU officer without the handler role
@@ -83,12 +84,14 @@ def test_a_handler_amends_a_decision_with_a_reason_and_confirms_another(console:
     for shown in ("Mill Court", "Rationale", "THRIVE", "2AP", "Provisional"):
         assert shown in html
 
-    page.get_by_role("button", name="Amend the decision").click()  # no reason: the browser's own check first
-    assert page.url.endswith(f"/decisions/{first.decision_id}")
-    page.get_by_label("Why (required)").fill("Too short")
+    page.get_by_label("Why (required)").fill("Too short")  # the browser's own check (minlength) keeps it here
+    page.get_by_role("button", name="Amend the decision").click()
+    assert page.url.endswith(f"/decisions/{first.decision_id}") and "Nothing was sent" not in page.content()
+    page.get_by_label("Why (required)").fill("Looked at it again today.")
     page.get_by_role("button", name="Amend the decision").click()
     html = console.seen(page, "review refused")
-    assert "Nothing was sent" in html and "at least 10 characters" in html and "changes nothing" in html
+    assert "Nothing was sent" in html and "changes nothing" in html
+    assert page.get_by_label("Why (required)").input_value() == "Looked at it again today."
 
     page.get_by_label("Why (required)").fill(REASON)
     page.get_by_label("safeguarding").check()
