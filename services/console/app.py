@@ -354,9 +354,13 @@ def create_console(settings: ConsoleSettings, *, store: SealedStore, held: HeldR
                                               "revision; your review was not sent. Open it again shortly."), 409)
         try:
             send_review(review)
-        except Exception:
+        except (CpiError, KafkaError) as exc:
             decisions.release_review(found.decision_id, found.revision)  # not sent: the revision may be reviewed
-            raise
+            DECISION_REVIEWS.labels(sent.action, "unsent").inc()
+            log.warning("console_review_unsent", decision_id=found.decision_id, error=type(exc).__name__)
+            return page(pages.decision_review(officer, csrf, found, form=sent, note="The review could not be sent "
+                                              "just now (the broker did not take it); nothing was published. Send "
+                                              "it again shortly."), 503)
         DECISION_REVIEWS.labels(sent.action, "sent").inc()
         log.info("console_review_sent", decision_id=found.decision_id, action=review.action.value,
                  revision=found.revision + 1, officer_id=officer.officer_id)

@@ -27,7 +27,7 @@ RECONTACT = Counter("cpi_console_recontact_total", "Re-contact request steps, by
                     ["step", "result"])
 DECISION_REVIEWS = Counter("cpi_console_decision_reviews_total",
                            "Handlers' reviews of decisions, by action (confirm, amend) and result (sent, invalid, "
-                           "stale_revision, role_not_permitted).", ["action", "result"])
+                           "stale_revision, role_not_permitted, unsent).", ["action", "result"])
 CSRF_REFUSED = Counter("cpi_console_csrf_refused_total", "Console POSTs refused for a missing or wrong CSRF token.")
 DECISIONS_READ = Counter("cpi_console_decisions_read_total",
                          "Decisions the review queue read from cpi.outcome.decided.v1, by result.", ["result"])
