@@ -1,4 +1,4 @@
-"""The Intelligence Unit console's web app: OpenID Connect sign-in, queues, held reports, re-contact.
+"""The Intelligence Unit console's web app: OpenID Connect sign-in, queues, decision review, held reports, re-contact.
 
 Sign-in is the authorization-code flow with PKCE against the force's identity provider (authlib reads
 its discovery document, checks the ID token's signature, issuer, audience and nonce); the officer id is
