@@ -2,7 +2,20 @@
 
 from schemas.base import Category, CpiModel, HowKnown, LawfulBasis
 from schemas.deadletter import DeadLetter
-from schemas.decision import Decision, Grading, Outcome, Priority, Review, ReviewReason, RuleFiring, Thrive
+from schemas.decision import (
+    Assessed,
+    Decision,
+    DecisionReview,
+    Grading,
+    HandlerReview,
+    Outcome,
+    Priority,
+    Review,
+    ReviewAction,
+    ReviewReason,
+    RuleFiring,
+    Thrive,
+)
 from schemas.held import HeldContent, HeldIntel, HeldReason, HeldStatus
 from schemas.intel import SanitisedIntel
 from schemas.notification import (
@@ -32,15 +45,18 @@ from schemas.submission import (
 
 __all__ = [
     "AcceptedSubmission",
+    "Assessed",
     "Category",
     "Channel",
     "CpiModel",
     "DeadLetter",
     "Decision",
+    "DecisionReview",
     "DeliveryChannel",
     "DeliveryStatus",
     "EnvelopeAlg",
     "Grading",
+    "HandlerReview",
     "HeldContent",
     "HeldIntel",
     "HeldReason",
@@ -56,6 +72,7 @@ __all__ = [
     "ReceivedSubmission",
     "RejectedSubmission",
     "Review",
+    "ReviewAction",
     "ReviewReason",
     "RuleFiring",
     "SanitisedIntel",

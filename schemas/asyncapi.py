@@ -31,6 +31,7 @@ from schemas.topics import (
     RECEIVED,
     REJECTED,
     RETRY,
+    REVIEWED,
     SANITISED,
     TopicSpec,
 )
@@ -52,6 +53,7 @@ KEYS: dict[str, tuple[str | None, str]] = {
     HELD.name: _INTEL_KEY,
     DECIDED.name: _INTEL_KEY,
     **{spec.name: _INTEL_KEY for spec in OUTCOME_TOPICS.values()},
+    REVIEWED.name: ("intel_id", "the `intel_id` of the reviewed decision (UTF-8)."),
     DELIVERED.name: ("intel_id", "the `intel_id` of the decision the notification was for (UTF-8)."),
     RETRY.name: ("intel_id", "the `intel_id` of the waiting notification's decision (UTF-8)."),
     DEADLETTER.name: (None, "the original record's key, unchanged."),
@@ -71,23 +73,30 @@ That principal may read only these topics and that group.
 
 **Delivery: at least once.** A decision may arrive more than once (a stage that stops before committing
 publishes its last batch again). A repeat has the same `decision_id`: the id follows from the intel and the
-versions of the rules and model that decided it (`intel_id`, `rules_version`, `model_version`), so
-deduplicate by `decision_id`. There are no transactions: read with any isolation level.
+versions of the rules and model that decided it (`intel_id`, `rules_version`, `model_version`), and the same
+`revision`, so deduplicate by `decision_id` and `revision`. There are no transactions: read with any isolation
+level.
 
 **Ordering per intel.** Records are keyed by `intel_id`, so every decision about one intel is on one
 partition, in the order the router wrote it. There is no order between intels, and none that follows
 when information arrived. When the routing rules or the model change, `cpi reassess` publishes a new
 decision (a new `decision_id`) for each intel whose decision changed: the latest decision for an intel is
-the last one with an unseen `decision_id` on its partition. Keep that one per `intel_id`. An outcome's
-topic receives only decisions that include its outcome, so a later decision that drops the outcome is not
-on it: systems that must know when an intel leaves their outcome read `cpi.outcome.decided.v1`.
+the last one with an unseen `decision_id` on its partition. Keep that one per `intel_id`, and of a decision its
+highest `revision`. An outcome's topic receives the decisions that include its outcome, and a reviewed revision
+that removes it (its `reviewed.previous.outcomes` has it, its `outcomes` not); a later reassessed decision that
+drops the outcome is not on it: systems that must know when an intel leaves their outcome read
+`cpi.outcome.decided.v1`.
 
 **Provisional and reviewed.** A decision whose `review.needed` is true is provisional: the statistical
 second opinion disagrees with the rules on an outcome or on high priority, or the rules' evidence is thin,
 and a handler in the Intelligence Unit should check it before it is relied on (`review.reasons` give stable
-codes and plain sentences). A decision with no `review`, or `review.needed` false, was not flagged. Decision
-v1 carries no revision number and no reviewer: a handler's confirmation or amendment is not published on
-these topics in v1.
+codes and plain sentences). A decision with no `review`, or `review.needed` false, was not flagged.
+Every decision the router drafts is `revision` 0 with no `reviewed` block (decisions from before revisions
+lack both: read them as 0). When a handler in the Intelligence Unit confirms or amends it, the router publishes
+the same `decision_id` again as the next revision (1, 2, ...) with `reviewed`: `action` (`confirmed`: the same
+outcomes, priority and grading; `amended`), the reviewing officer's id, their reason, the day (`reviewed_on`, a
+date) and `previous` (the outcomes, priority and grading of the revision before). A decision is provisional
+exactly while `reviewed` is absent; keep the highest revision per `decision_id`.
 
 **Times.** Past the edge nothing carries an exact time: `intel.received_on` is the UTC day, and record
 timestamps are that day's midnight (UTC). Do not order by timestamp within a day.
@@ -128,7 +137,8 @@ def _channel_description(spec: TopicSpec) -> str:
         "3 replicas and min.insync.replicas 2 in production.",
     ]
     if spec in OUTCOME_TOPICS.values():
-        lines.append("Only decisions that include this outcome; cpi.outcome.decided.v1 has every decision.")
+        lines.append("Only decisions that include this outcome (and reviewed revisions that remove it); "
+                     "cpi.outcome.decided.v1 has every decision.")
     return "\n".join(lines) + "\n"
 
 

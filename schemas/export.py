@@ -19,6 +19,7 @@ EXPORTED: tuple[type[BaseModel], ...] = (
     schemas.HeldIntel,
     schemas.HeldContent,
     schemas.Decision,
+    schemas.DecisionReview,
     schemas.NotificationRecord,
     schemas.PendingNotification,
     schemas.WebhookAlert,

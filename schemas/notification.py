@@ -53,6 +53,10 @@ class NotificationRecord(CpiModel):
     # Added within v1 (optional, so earlier records still validate): the routing table's version that chose
     # the team, so a delivery can be traced to the table that sent it there.
     routing_version: RoutingVersion | None = None
+    # Added within v1 (optional: earlier records are a draft's referrals): the decision's revision that made it,
+    # and whether it withdrew an earlier referral (a reviewed revision took the team off).
+    revision: Annotated[int, Field(ge=0, le=10_000)] = 0
+    withdrawn: bool = False
 
 
 class PendingNotification(CpiModel):
@@ -82,3 +86,7 @@ class WebhookAlert(CpiModel):
     rules_version: Annotated[str, Field(min_length=1, max_length=64)]
     subject: Annotated[str, Field(min_length=1, max_length=300)]
     body: Annotated[str, Field(min_length=1, max_length=50_000)]
+    # Added within v1 (optional, version 1 still): the decision's revision, and whether this withdraws an earlier
+    # alert about it (the revision no longer refers it to this team).
+    revision: Annotated[int, Field(ge=0, le=10_000)] = 0
+    withdrawn: bool = False

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from schemas.decision import Decision, Outcome
+from schemas.decision import Decision, DecisionReview, Outcome
 from schemas.held import HeldIntel
 from schemas.intel import SanitisedIntel
 from schemas.notification import NotificationRecord, PendingNotification
@@ -84,6 +84,11 @@ OUTCOME_TOPICS: dict[Outcome, TopicSpec] = {
                        writers=frozenset({ROUTER}), readers=frozenset({DOWNSTREAM}))
     for outcome in Outcome
 }
+# A handler's confirmation or amendment, from the console (as the Intelligence Unit) to the router, which alone
+# turns it into the decision's next revision on the decided and outcome topics: the console never writes a
+# Decision, so the teams are told only what the router published. Keyed by intel id, like the decisions.
+REVIEWED = TopicSpec("cpi.decision.reviewed.v1", DecisionReview, 6, 365 * DAY_MS,
+                     writers=frozenset({IU}), readers=frozenset({ROUTER}))
 DELIVERED = TopicSpec("cpi.notification.delivered.v1", NotificationRecord, 6, 90 * DAY_MS,
                       writers=frozenset({NOTIFIER}))
 RETRY = TopicSpec("cpi.notification.retry.v1", PendingNotification, 6, 7 * DAY_MS,
@@ -100,6 +105,7 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     HELD,
     DECIDED,
     *OUTCOME_TOPICS.values(),
+    REVIEWED,
     DELIVERED,
     RETRY,
     DEADLETTER,

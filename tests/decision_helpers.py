@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date
 
-from schemas import Decision
+from schemas import Decision, DecisionReview
 
 
 def decision(priority: str, outcomes: list[str], categories: list[str], *, review_codes: tuple[str, ...] = (),
@@ -23,3 +23,17 @@ def decision(priority: str, outcomes: list[str], categories: list[str], *, revie
                   "information": information, "how_known": "witnessed_directly", "lawful_basis": "safeguarding",
                   "redaction_count": 0},
         "model_version": "test-model", "review": review})
+
+
+def review(base: Decision, *, action: str = "amended", outcomes: list[str] | None = None, priority: str | None = None,
+           officer_id: str = "officer-0042", reason: str = "Reviewed against the full intelligence picture.",
+           reviewed_on: date | None = None) -> DecisionReview:
+    """A handler's review of `base`: by default an amendment to `outcomes`/`priority` (else a confirmation)."""
+    assessed = base.assessed.model_dump(mode="json")
+    if outcomes is not None:
+        assessed["outcomes"] = outcomes
+    if priority is not None:
+        assessed["priority"] = priority
+    return DecisionReview.model_validate({"base": base, "action": action, "assessed": assessed,
+                                          "officer_id": officer_id, "reason": reason,
+                                          "reviewed_on": reviewed_on or date.today()})

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from schemas import DeadLetter
-from schemas.topics import ACCEPTED, DEADLETTER, DECIDED, RECEIVED, RETRY, SANITISED
+from schemas.topics import ACCEPTED, DEADLETTER, DECIDED, RECEIVED, RETRY, REVIEWED, SANITISED
 from services.common.errors import CpiError
 from services.common.kafka.reading import read_to_end
 from services.common.settings import PlatformSettings
@@ -44,10 +44,10 @@ def _list(args: argparse.Namespace) -> int:
 
 
 # What a dead letter may be sent back to: the topics the pipeline's own stages read (each worker's
-# `register_stage(source=...)`): intake reads received, the sanitiser accepted, the router sanitised,
+# `register_stage(source=...)`): intake reads received, the sanitiser accepted, the router sanitised and reviewed,
 # the notifier decided and its retry topic. A dead letter's origin header is only a claim: anyone who
 # could write the dead-letter topic could name any topic there.
-REPLAY_TARGETS = (RECEIVED, ACCEPTED, SANITISED, DECIDED, RETRY)
+REPLAY_TARGETS = (RECEIVED, ACCEPTED, SANITISED, REVIEWED, DECIDED, RETRY)
 
 
 class ReplayRefused(CpiError):

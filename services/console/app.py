@@ -1,4 +1,4 @@
-"""The Intelligence Unit console's web app: OpenID Connect sign-in, queues, held reports, re-contact.
+"""The Intelligence Unit console's web app: OpenID Connect sign-in, queues, decision review, held reports, re-contact.
 
 Sign-in is the authorization-code flow with PKCE against the force's identity provider (authlib reads
 its discovery document, checks the ID token's signature, issuer, audience and nonce); the officer id is
@@ -27,6 +27,7 @@ from kafka.errors import KafkaError
 from starlette.datastructures import MutableHeaders
 from starlette.middleware.sessions import SessionMiddleware
 
+from schemas import DecisionReview
 from services.common.errors import CpiError
 from services.common.files import write_private
 
@@ -38,21 +39,23 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     from authlib.integrations.starlette_client import OAuth, OAuthError
 from services.console import pages
-from services.console.adapters.decisions import DecisionFeed, ReviewQueue
+from services.console.adapters.decisions import DecisionFeed, ReviewQueue, publish_review
 from services.console.adapters.held import HeldReview, NotFoundInText
 from services.console.adapters.requests import RecontactRequests
 from services.console.domain import (
     Officer,
     QueueFilter,
     RequestStatus,
+    ReviewForm,
     decision_refusal,
     needs_approval,
     request_refusal,
+    review_of,
     review_queue,
     roles_of,
     view_refusal,
 )
-from services.console.metrics import CSRF_REFUSED, HELD_ACTIONS, RECONTACT, SIGN_INS
+from services.console.metrics import CSRF_REFUSED, DECISION_REVIEWS, HELD_ACTIONS, RECONTACT, SIGN_INS
 from services.console.settings import ConsoleSettings
 from services.intake.api import SECURITY_HEADERS
 from services.sanitiser.adapters.sealed_store import (
@@ -98,9 +101,12 @@ class _SecurityHeaders:
 
 
 def create_console(settings: ConsoleSettings, *, store: SealedStore, held: HeldReview,
-                   requests: RecontactRequests, decisions: ReviewQueue, feed: DecisionFeed | None = None) -> FastAPI:
+                   requests: RecontactRequests, decisions: ReviewQueue, feed: DecisionFeed | None = None,
+                   reviews: Callable[[DecisionReview], None] | None = None) -> FastAPI:
     """The console app over the given sealed store, held review, request queue and review queue (and the feed
-    that fills it, whose health the queue page reports)."""
+    that fills it, whose health the queue page reports); `reviews` sends a handler's review to the router
+    (by default to cpi.decision.reviewed.v1)."""
+    send_review = reviews or (lambda review: publish_review(settings, review))
     app = FastAPI(title="CPI Intelligence Unit console", docs_url=None, redoc_url=None, openapi_url=None)
     oauth = OAuth()
     oauth.register(
@@ -300,6 +306,68 @@ def create_console(settings: ConsoleSettings, *, store: SealedStore, held: HeldR
         HELD_ACTIONS.labels(action, "done").inc()
         log.info("console_held_action", action=action, intel_id=intel_id, officer_id=officer.officer_id)
         return result
+
+    # -- reviewing decisions -----------------------------------------------------------
+
+    def no_such_decision(officer: Officer, csrf: str) -> Response:
+        return page(pages.message("Not found", "The console holds no decision with that id.", officer, csrf,
+                                  link="/queue"), 404)
+
+    @app.get("/decisions/{decision_id}")
+    async def decision_page(request: Request, decision_id: str) -> Response:
+        officer = officer_of(request)
+        if officer is None:
+            return to_sign_in(request)
+        csrf = str(request.session["csrf"])
+        found = decisions.get(decision_id[:64])
+        if found is None:
+            return no_such_decision(officer, csrf)
+        return page(pages.decision_review(officer, csrf, found))
+
+    @app.post("/decisions/{decision_id}/review")
+    async def review_decision(request: Request, decision_id: str) -> Response:
+        checked = await authorised_post(request)
+        if isinstance(checked, Response):
+            return checked
+        officer, csrf, form = checked
+        found = decisions.get(decision_id[:64])
+        if found is None:
+            return no_such_decision(officer, csrf)
+        sent = ReviewForm(action=field(form, "action"), revision=field(form, "revision"), reason=field(form, "reason"),
+                          outcomes=tuple(form.get("outcomes", [])), priority=field(form, "priority"),
+                          source_evaluation=field(form, "source_evaluation"),
+                          intelligence_assessment=field(form, "intelligence_assessment"),
+                          handling_code=field(form, "handling_code"))
+        review = review_of(found, found.revision, officer, sent, datetime.now(UTC).date())
+        if isinstance(review, list):
+            code = "role_not_permitted" if not officer.may_review_decisions else (
+                "stale_revision" if review[0].field == "revision" else "invalid")
+            DECISION_REVIEWS.labels(sent.action if sent.action in {"confirm", "amend"} else "unknown", code).inc()
+            # The problems' field names only: a message may quote what was typed.
+            log.warning("console_review_refused", decision_id=found.decision_id, reason_code=code,
+                        fields=sorted({p.field for p in review}))
+            status = 403 if code == "role_not_permitted" else 409 if code == "stale_revision" else 422
+            return page(pages.decision_review(officer, csrf, found, form=sent, problems=review), status)
+        if not decisions.claim_review(found.decision_id, found.revision):
+            DECISION_REVIEWS.labels(sent.action, "stale_revision").inc()
+            return page(pages.decision_review(officer, csrf, found, note="Another handler has just reviewed this "
+                                              "revision; your review was not sent. Open it again shortly."), 409)
+        try:
+            send_review(review)
+        except (CpiError, KafkaError) as exc:
+            decisions.release_review(found.decision_id, found.revision)  # not sent: the revision may be reviewed
+            DECISION_REVIEWS.labels(sent.action, "unsent").inc()
+            log.warning("console_review_unsent", decision_id=found.decision_id, error=type(exc).__name__)
+            return page(pages.decision_review(officer, csrf, found, form=sent, note="The review could not be sent "
+                                              "just now (the broker did not take it); nothing was published. Send "
+                                              "it again shortly."), 503)
+        DECISION_REVIEWS.labels(sent.action, "sent").inc()
+        log.info("console_review_sent", decision_id=found.decision_id, action=review.action.value,
+                 revision=found.revision + 1, officer_id=officer.officer_id)
+        return page(pages.message(
+            "Review sent", f"Your {'confirmation' if sent.action == 'confirm' else 'amendment'} of decision "
+            f"{found.decision_id} is with the router, which publishes it as revision {found.revision + 1}.",
+            officer, csrf, link="/queue"))
 
     def recontact_page(officer: Officer, csrf: str, note: str = "", status: int = 200) -> Response:
         return page(pages.recontact(officer, csrf, requests.of_requester(officer.officer_id),

@@ -1,6 +1,7 @@
 """The console's rules, pure: who the signed-in officer is, what each role may do, the two-person rule
-for re-contact, where a held intel's risk reasons are in its text, and the review queue (which decisions
-need a person, in what order, against which clock). No I/O.
+for re-contact, where a held intel's risk reasons are in its text, the review queue (which decisions
+need a person, in what order, against which clock), and a handler's confirmation or amendment of a decision
+(`review_of`). No I/O.
 
 Roles come from the identity provider's token (`roles_of`): `handler` (reviews decisions),
 `iu_officer` (an Intelligence Unit officer: reviews and releases held intel, requests re-contact) and
@@ -12,11 +13,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Final, Literal
 
-from schemas import Category, Outcome, Priority
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from schemas import Category, Decision, DecisionReview, Outcome, Priority, ReviewAction
+from schemas.decision import REVIEW_REASON_MAX, REVIEW_REASON_MIN
 
 HANDLER: Final = "handler"
 IU_OFFICER: Final = "iu_officer"
@@ -36,6 +41,11 @@ class Officer:
     def intelligence_unit(self) -> bool:
         """IU officers and supervisors may open held intel (it may still name its source)."""
         return bool(self.roles & {IU_OFFICER, SUPERVISOR})
+
+    @property
+    def may_review_decisions(self) -> bool:
+        """Handlers confirm or amend the router's decisions."""
+        return HANDLER in self.roles
 
     @property
     def may_request_recontact(self) -> bool:
@@ -223,10 +233,14 @@ class QueuedDecision:
     review_codes: tuple[str, ...]
     queued_at: datetime
     arrival: int = 0
+    revision: int = 0  # above 0 once a handler has confirmed or amended it
 
 
 def review_grounds(item: QueuedDecision, criteria: frozenset[str]) -> tuple[str, ...]:
-    """Why `item` needs review under `criteria`, as the criteria it meets; empty when it does not."""
+    """Why `item` needs review under `criteria`, as the criteria it meets; empty when it does not (and once a
+    handler has reviewed it)."""
+    if item.revision:
+        return ()
     grounds: list[str] = []
     if ALL_DECISIONS in criteria:
         grounds.append(ALL_DECISIONS)
@@ -317,3 +331,92 @@ def review_queue(items: Iterable[QueuedDecision], *, criteria: frozenset[str], t
     rank = {priority: number for number, priority in enumerate(PRIORITY_ORDER)}
     return sorted(rows, key=lambda r: (rank.get(r.item.priority, len(rank)), r.item.queued_at, r.item.arrival,
                                        r.item.decision_id))
+
+
+# -- reviewing a decision -------------------------------------------------------------------------------------
+
+CONFIRM: Final = "confirm"
+AMEND: Final = "amend"
+
+
+@dataclass(frozen=True)
+class ReviewForm:
+    """What a handler sent from a decision's review page, as typed: the action, the revision they saw, and (to
+    amend) the outcomes, priority and grading they chose; always a reason."""
+
+    action: str
+    revision: str
+    reason: str
+    outcomes: tuple[str, ...] = ()
+    priority: str = ""
+    source_evaluation: str = ""
+    intelligence_assessment: str = ""
+    handling_code: str = ""
+
+
+@dataclass(frozen=True)
+class ReviewProblem:
+    """Why a review cannot be sent: the form field it is about (for the page to point at), a plain message, and
+    the contract's error code where it is one."""
+
+    field: str
+    message: str
+    code: str = ""
+
+
+def _field_of(location: tuple[int | str, ...]) -> str:
+    """The form field a contract error is about: `assessed.outcomes.0` is the outcomes, `reason` the reason."""
+    names = [str(part) for part in location if isinstance(part, str)]
+    for name in reversed(names):
+        if name in {"outcomes", "priority", "reason", "source_evaluation", "intelligence_assessment",
+                    "handling_code"}:
+            return name
+    return "outcomes" if "assessed" in names else "action"
+
+
+def review_of(base: Decision, latest_revision: int, officer: Officer, form: ReviewForm,
+              today: date) -> DecisionReview | list[ReviewProblem]:
+    """The review to publish for `base` (the latest revision the console holds), or every problem with the form.
+
+    The contract itself checks the amendment (no_action alone, priority none exactly with no_action, a grading
+    in range) and the reason (length, no contact details); a confirmation keeps what the revision says, and an
+    amendment that changes nothing is refused, as is a review of a revision that is no longer the latest."""
+    if not officer.may_review_decisions:
+        return [ReviewProblem("action", "Only a handler may confirm or amend a decision.")]
+    if form.action not in {CONFIRM, AMEND}:
+        return [ReviewProblem("action", "Choose to confirm the decision or to amend it.")]
+    if form.revision != str(latest_revision):
+        return [ReviewProblem("revision", "This decision has been reviewed since you opened it: open it again to "
+                                          "see its latest revision.")]
+    assessed: dict[str, object] = base.assessed.model_dump(mode="json")
+    if form.action == AMEND:
+        assessed = {"outcomes": list(form.outcomes), "priority": form.priority,
+                    "grading": {"source_evaluation": int(form.source_evaluation)
+                                if form.source_evaluation.isdecimal() else form.source_evaluation,
+                                "intelligence_assessment": form.intelligence_assessment,
+                                "handling_code": form.handling_code}}
+    action = ReviewAction.CONFIRMED if form.action == CONFIRM else ReviewAction.AMENDED
+    try:
+        review = DecisionReview.model_validate({
+            "base": base, "action": action, "assessed": assessed, "officer_id": officer.officer_id,
+            "reason": form.reason, "reviewed_on": today})
+    except ValidationError as exc:
+        return [ReviewProblem(_field_of(error["loc"]), _message_of(error), error["type"]) for error in exc.errors()]
+    if action is ReviewAction.AMENDED and review.assessed == base.assessed:
+        return [ReviewProblem("outcomes", "The amendment changes nothing: change the outcomes, priority or grading, "
+                                          "or confirm the decision instead.")]
+    return review
+
+
+def _message_of(error: ErrorDetails) -> str:
+    """A contract error in the handler's words (pydantic's own for the plain cases)."""
+    kind = error["type"]
+    if kind == "string_too_short" and "reason" in error["loc"]:
+        return f"Give a written reason of at least {REVIEW_REASON_MIN} characters."
+    if kind == "string_too_long" and "reason" in error["loc"]:
+        return f"Keep the reason to {REVIEW_REASON_MAX} characters at most."
+    if kind == "too_short" and "outcomes" in error["loc"]:
+        return "Choose at least one outcome."
+    if kind in {"literal_error", "int_parsing", "enum"}:
+        return "Choose one of the values offered."
+    return error["msg"]

@@ -25,6 +25,9 @@ HELD_ACTIONS = Counter("cpi_console_held_actions_total", "Held-intel actions in 
                        ["action", "result"])
 RECONTACT = Counter("cpi_console_recontact_total", "Re-contact request steps, by step and result.",
                     ["step", "result"])
+DECISION_REVIEWS = Counter("cpi_console_decision_reviews_total",
+                           "Handlers' reviews of decisions, by action (confirm, amend) and result (sent, invalid, "
+                           "stale_revision, role_not_permitted, unsent).", ["action", "result"])
 CSRF_REFUSED = Counter("cpi_console_csrf_refused_total", "Console POSTs refused for a missing or wrong CSRF token.")
 DECISIONS_READ = Counter("cpi_console_decisions_read_total",
                          "Decisions the review queue read from cpi.outcome.decided.v1, by result.", ["result"])

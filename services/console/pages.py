@@ -7,10 +7,12 @@ session's CSRF token. Only `recontact_details` ever shows anything of a source.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import date, timedelta
 from html import escape
 
-from schemas import HeldContent, HeldIntel, Priority, Source
+from schemas import Decision, HeldContent, HeldIntel, Priority, SanitisedIntel, Source
+from schemas.decision import REVIEW_REASON_MAX, REVIEW_REASON_MIN
 from services.console.domain import (
     CATEGORIES,
     OUTCOMES,
@@ -21,6 +23,8 @@ from services.console.domain import (
     QueueRow,
     RecontactRequest,
     RequestStatus,
+    ReviewForm,
+    ReviewProblem,
     highlight,
 )
 from services.sanitiser.adapters.sealed_store import MIN_REASON_CHARS
@@ -302,7 +306,8 @@ def _decision_rows(rows: Sequence[QueueRow]) -> str:
         return "<p>No decisions are waiting for review that match these filters.</p>"
     body = "".join(
         f'<tr class="{escape(r.clock.status.value)}"><td>{escape(r.item.priority)}</td>'
-        f"<td><code>{escape(r.item.decision_id)}</code></td><td><code>{escape(r.item.intel_id)}</code></td>"
+        f'<td><a href="/decisions/{escape(r.item.decision_id)}"><code>{escape(r.item.decision_id)}</code></a></td>'
+        f"<td><code>{escape(r.item.intel_id)}</code></td>"
         f"<td>{escape(', '.join(_words(o) for o in r.item.outcomes))}</td>"
         f"<td>{escape(', '.join(_words(c) for c in r.item.categories))}</td>"
         f"<td>{_grounds(r)}</td><td>{duration(r.clock.waited)}</td><td>{_clock_cell(r)}</td></tr>"
@@ -356,3 +361,123 @@ def queues(officer: Officer, csrf: str, rows: Sequence[QueueRow], filters: Queue
             + "<p>Not filtered: a held report's categories stay sealed until an officer opens it.</p>"
             + note + ("" if held_note else _held_rows(held, today)))
     return _layout("Queues", main, officer, csrf)
+
+
+# -- reviewing a decision ----------------------------------------------------------------------------------------
+
+_GRADING_CHOICES = {"source_evaluation": ("Source evaluation", ("1", "2", "3")),
+                    "intelligence_assessment": ("Intelligence assessment", ("A", "B", "C", "D", "E")),
+                    "handling_code": ("Handling code", ("P", "C"))}
+
+
+def _pairs(rows: Sequence[tuple[str, str]]) -> str:
+    return "<dl>" + "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in rows if v) + "</dl>"
+
+
+def _intel(intel: SanitisedIntel) -> str:
+    """The sanitised intel as the router saw it: every field, each escaped."""
+    facts = [("Received on", intel.received_on.isoformat()),
+             ("Categories", ", ".join(_words(c) for c in intel.categories)),
+             ("How it is known", _words(intel.how_known)),
+             ("When observed", intel.when_observed.isoformat() if intel.when_observed else ""),
+             ("Lawful basis", _words(intel.lawful_basis)),
+             ("Redactions made", str(intel.redaction_count))]
+    people = "".join(
+        "<li>" + escape("; ".join(part for part in (
+            _words(s.role), s.name or "", ", ".join(s.aliases), s.date_of_birth.isoformat() if s.date_of_birth else "",
+            f"about {s.approx_age}" if s.approx_age is not None else "", s.gender or "", s.address or "",
+            s.description or "") if part)) + "</li>" for s in intel.subjects)
+    places = "".join(f"<li>{escape(loc.description)}{escape(' (' + loc.postcode + ')') if loc.postcode else ''}</li>"
+                     for loc in intel.locations)
+    vehicles = "".join("<li>" + escape(", ".join(part for part in (v.registration, v.colour, v.make, v.model,
+                                                                   v.description) if part)) + "</li>"
+                       for v in intel.vehicles)
+    return ("<h2>The sanitised intelligence</h2>" + _pairs(facts)
+            + f'<p class="intel-text">{escape(intel.information)}</p>'
+            + (f"<h3>Subjects</h3><ul>{people}</ul>" if people else "")
+            + (f"<h3>Locations</h3><ul>{places}</ul>" if places else "")
+            + (f"<h3>Vehicles</h3><ul>{vehicles}</ul>" if vehicles else ""))
+
+
+def _decision(decision: Decision) -> str:
+    grading = decision.grading
+    status = "Provisional: the router's draft, not yet reviewed."
+    if decision.reviewed is not None:
+        status = (f"Reviewed: {decision.reviewed.action.value} by {decision.reviewed.officer_id} on "
+                  f"{decision.reviewed.reviewed_on.isoformat()}.")
+    facts = [("Status", status), ("Revision", str(decision.revision)),
+             ("Outcomes", ", ".join(_words(o) for o in decision.outcomes)), ("Priority", decision.priority.value),
+             ("Grading", f"{grading.source_evaluation}{grading.intelligence_assessment}{grading.handling_code} "
+                         f"(source evaluation {grading.source_evaluation}, intelligence assessment "
+                         f"{grading.intelligence_assessment}, handling code {grading.handling_code})"),
+             ("Rules version", decision.rules_version),
+             ("Review reason", decision.reviewed.reason if decision.reviewed else "")]
+    flags = "".join(f"<li>{escape(review_code_words(r.code))}: {escape(r.reason)}</li>"
+                    for r in (decision.review.reasons if decision.review else []))
+    rationale = "".join(
+        f"<tr><td><code>{escape(f.rule_id)}</code></td><td>{escape(f.reason)}</td>"
+        f"<td>{escape('; '.join(f.evidence))}</td></tr>" for f in decision.rationale)
+    thrive = decision.thrive
+    return ("<h2>The decision</h2>" + _pairs(facts)
+            + (f"<h3>Why the router asks for review</h3><ul>{flags}</ul>" if flags else "")
+            + '<table><caption>Rationale: the rules that fired</caption><thead><tr><th scope="col">Rule</th>'
+              '<th scope="col">Why</th><th scope="col">Evidence</th></tr></thead>'
+            + f"<tbody>{rationale}</tbody></table>"
+            + "<h3>THRIVE</h3>" + _pairs([("Threat", thrive.threat), ("Harm", thrive.harm), ("Risk", thrive.risk),
+                                          ("Vulnerability", thrive.vulnerability)]))
+
+
+def _choice(kind: str, name: str, value: str, label: str, checked: bool) -> str:
+    ident = f"{name}-{value}"
+    return (f'<div class="choice"><input type="{kind}" id="{escape(ident)}" name="{name}" value="{escape(value)}"'
+            f'{" checked" if checked else ""}><label for="{escape(ident)}">{escape(label)}</label></div>')
+
+
+def _amend_fields(form: ReviewForm) -> str:
+    outcomes = "".join(_choice("checkbox", "outcomes", o, _words(o), o in form.outcomes) for o in OUTCOMES)
+    priorities = "".join(_choice("radio", "priority", p, p, p == form.priority) for p in PRIORITY_ORDER)
+    gradings = "".join(
+        f'<div class="form-group"><label for="{name}">{escape(label)}</label><select id="{name}" name="{name}">'
+        + "".join(f'<option{" selected" if v == getattr(form, name) else ""}>{v}</option>' for v in values)
+        + "</select></div>" for name, (label, values) in _GRADING_CHOICES.items())
+    return ('<fieldset><legend>To amend: the outcomes, priority and grading it should have</legend>'
+            f'<fieldset id="outcomes"><legend>Outcomes</legend>{outcomes}</fieldset>'
+            f'<fieldset id="priority"><legend>Priority</legend>{priorities}</fieldset>{gradings}</fieldset>')
+
+
+def decision_review(officer: Officer, csrf: str, decision: Decision, *, form: ReviewForm | None = None,
+                    problems: Sequence[ReviewProblem] = (), note: str = "") -> str:
+    """One decision for a handler: the sanitised intel, the decision, its rationale, THRIVE and grading, and the
+    form to confirm or amend it with a written reason (prefilled with what was sent when it was refused)."""
+    grading = decision.grading
+    form = form or ReviewForm(action="", revision=str(decision.revision), reason="",
+                              outcomes=tuple(o.value for o in decision.outcomes), priority=decision.priority.value,
+                              source_evaluation=str(grading.source_evaluation),
+                              intelligence_assessment=grading.intelligence_assessment,
+                              handling_code=grading.handling_code)
+    if any(p.code == "contact_detail_in_reason" for p in problems):
+        # Not shown again, not even to its writer: it may name how to reach a source.
+        form = replace(form, reason="")
+    summary = ""
+    if problems:
+        items = "".join(f'<li><a href="#{escape(p.field)}">{escape(p.message)}</a></li>' for p in problems)
+        summary = (f'<div class="error-summary" role="alert"><h2>Nothing was sent</h2><ul>{items}</ul></div>')
+    notice = f'<div class="notice" role="status"><p>{escape(note)}</p></div>' if note else ""
+    review_form = ""
+    if officer.may_review_decisions:
+        review_form = (
+            f'<h2>Your review</h2><form method="post" action="/decisions/{escape(decision.decision_id)}/review">'
+            f'{_csrf(csrf)}<input type="hidden" name="revision" value="{decision.revision}">'
+            '<div class="form-group"><label for="reason">Why (required)</label>'
+            f'<p class="hint" id="reason-hint">Between {REVIEW_REASON_MIN} and {REVIEW_REASON_MAX} characters. It goes '
+            "with the decision to police systems: say why, never who shared the information, and no names, e-mail "
+            "addresses, phone numbers or web addresses of anyone who did.</p>"
+            f'<textarea id="reason" name="reason" rows="3" required minlength="{REVIEW_REASON_MIN}" '
+            f'maxlength="{REVIEW_REASON_MAX}" aria-describedby="reason-hint">{escape(form.reason)}</textarea></div>'
+            '<p><button type="submit" name="action" value="confirm">Confirm the decision as it is</button></p>'
+            + _amend_fields(form)
+            + '<p><button type="submit" name="action" value="amend">Amend the decision</button></p></form>')
+    main = (f"<h1>Decision {escape(decision.decision_id)}</h1>{summary}{notice}"
+            f"<p>Intel <code>{escape(decision.intel_id)}</code>. <a href=\"/queue\">Back to the queue</a></p>"
+            + _intel(decision.intel) + _decision(decision) + review_form)
+    return _layout("Review a decision", main, officer, csrf)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
@@ -248,6 +248,8 @@ class Notification:
     alert: WebhookAlert  # what a webhook receives: the same summary, as a versioned schema
     channel: EmailChannel | WebhookChannel
     routing_version: str
+    revision: int = 0  # the decision's revision that made it
+    withdrawn: bool = False  # a withdrawal: the revision no longer refers the decision to this team
 
 
 @dataclass(frozen=True)
@@ -259,16 +261,19 @@ class Routing:
     unmatched: bool
 
 
-def notification_id(decision_id: str, team: str, channel: str | None = None) -> str:
+def notification_id(decision_id: str, team: str, channel: str | None = None, revision: int = 0,
+                    withdrawn: bool = False) -> str:
     """Deterministic: a redelivered decision maps to the same notification, so it is sent once. A team with one
-    channel keeps the id it had before teams had several (decision and team), so a ledger carries over."""
-    return uuid.uuid5(_NAMESPACE, f"{decision_id}:{team}" + (f":{channel}" if channel else "")).hex
+    channel keeps the id it had before teams had several (decision and team), so a ledger carries over; and a
+    draft (revision 0) the id it had before revisions. A revision's referral or withdrawal has an id of its own,
+    so a team taken off and put back by later revisions is told each time, and each only once."""
+    suffix = (f":{channel}" if channel else "") + (f":r{revision}" if revision else "") + (":withdrawn" if withdrawn
+                                                                                          else "")
+    return uuid.uuid5(_NAMESPACE, f"{decision_id}:{team}{suffix}").hex
 
 
-def route(decision: Decision, table: RoutingTable) -> Routing:
-    """Every team whose conditions hold hears of the decision, once per channel; a decision for crime desk or
-    safeguarding that no team takes goes to the default team; others (intelligence log, no action) go only
-    to teams that ask for them."""
+def _drafted(decision: Decision, table: RoutingTable, revision: int = 0) -> Routing:
+    """Every team whose conditions hold for the decision's outcomes and priority, as `route` describes."""
     teams = [team for team in table.teams if team_matches(team, decision)]
     unmatched = not teams and any(outcome in NOTIFIABLE for outcome in decision.outcomes)
     if unmatched:
@@ -280,19 +285,89 @@ def route(decision: Decision, table: RoutingTable) -> Routing:
         outcome = next((o for o in candidates if o in NOTIFIABLE), candidates[0])
         for channel in team.channels:
             note_id = notification_id(decision.decision_id, team.name,
-                                      channel.target if len(team.channels) > 1 else None)
+                                      channel.target if len(team.channels) > 1 else None, revision)
             label = outcome.value.replace("_", " ")
-            subject = f"[CPI {decision.priority.value.upper()}] {label}: intel {decision.intel_id}"
+            revised = f" (revision {revision}, after review)" if revision else ""
+            subject = f"[CPI {decision.priority.value.upper()}] {label}: intel {decision.intel_id}{revised}"
             body = render_body(decision, outcome, team.name, table.version, unmatched)
-            alert = WebhookAlert(
-                notification_id=note_id, decision_id=decision.decision_id, intel_id=decision.intel_id,
-                team=team.name, outcome=outcome, priority=decision.priority,
-                categories=list(decision.intel.categories), received_on=decision.intel.received_on,
-                rules_version=decision.rules_version, subject=subject, body=body,
-            )
-            notes.append(Notification(notification_id=note_id, team=team.name, outcome=outcome, subject=subject,
-                                      body=body, alert=alert, channel=channel, routing_version=table.version))
+            notes.append(_note(note_id, team.name, outcome, subject, body, decision, channel, table.version, revision))
     return Routing(notifications=notes, unmatched=unmatched)
+
+
+def _note(note_id: str, team: str, outcome: Outcome, subject: str, body: str, decision: Decision,
+          channel: EmailChannel | WebhookChannel, routing_version: str, revision: int,
+          withdrawn: bool = False) -> Notification:
+    alert = WebhookAlert(
+        notification_id=note_id, decision_id=decision.decision_id, intel_id=decision.intel_id, team=team,
+        outcome=outcome, priority=decision.priority, categories=list(decision.intel.categories),
+        received_on=decision.intel.received_on, rules_version=decision.rules_version, subject=subject, body=body,
+        revision=revision, withdrawn=withdrawn,
+    )
+    return Notification(notification_id=note_id, team=team, outcome=outcome, subject=subject, body=body, alert=alert,
+                        channel=channel, routing_version=routing_version, revision=revision, withdrawn=withdrawn)
+
+
+@dataclass(frozen=True)
+class RevisionChange:
+    """What a reviewed revision changes for the teams: those it adds (to be told), those it removes (to be sent a
+    withdrawal), and those it keeps (told already: nothing more)."""
+
+    added: frozenset[str]
+    withdrawn: frozenset[str]
+    kept: frozenset[str]
+
+
+def revision_change(before: Iterable[str], after: Iterable[str]) -> RevisionChange:
+    """The teams told of the revision before, and those the revision itself routes to, as a change."""
+    told, routed = frozenset(before), frozenset(after)
+    return RevisionChange(added=routed - told, withdrawn=told - routed, kept=told & routed)
+
+
+def previous_revision(decision: Decision) -> Decision:
+    """The revision before a reviewed one, as far as routing goes: its outcomes, priority and grading."""
+    assert decision.reviewed is not None
+    return decision.model_copy(update=dict(decision.reviewed.previous))
+
+
+def route(decision: Decision, table: RoutingTable) -> Routing:
+    """Every team whose conditions hold hears of the decision, once per channel; a decision for crime desk or
+    safeguarding that no team takes goes to the default team; others (intelligence log, no action) go only
+    to teams that ask for them.
+
+    A reviewed revision tells only what changed (both revisions routed under the table as it is now): a team it
+    adds is told, a team it removes is sent a withdrawal, a team it keeps hears nothing more (so a confirmation
+    tells no one)."""
+    if decision.reviewed is None:
+        return _drafted(decision, table)
+    before = _drafted(previous_revision(decision), table)
+    after = _drafted(decision, table, decision.revision)
+    change = revision_change((n.team for n in before.notifications), (n.team for n in after.notifications))
+    notes = [n for n in after.notifications if n.team in change.added]
+    notes += [_withdrawal(n, decision, table) for n in before.notifications if n.team in change.withdrawn]
+    return Routing(notifications=notes, unmatched=after.unmatched and bool(change.added))
+
+
+def _withdrawal(told: Notification, decision: Decision, table: RoutingTable) -> Notification:
+    """The notice to a team that a reviewed revision no longer refers the decision to it. Neither the reviewer's
+    reason nor their id goes in it: only that it was reviewed, when, and what stands now."""
+    assert decision.reviewed is not None
+    label = told.outcome.value.replace("_", " ")
+    subject = f"[CPI WITHDRAWN] {label}: intel {decision.intel_id} (revision {decision.revision}, after review)"
+    body = "\n".join([
+        f"Withdrawn: after review by the Intelligence Unit on {decision.reviewed.reviewed_on.isoformat()}, intel "
+        f"{decision.intel_id} no longer comes to {told.team}.",
+        f"It was sent to you as {told.outcome.value}; its outcomes are now: "
+        f"{', '.join(o.value for o in decision.outcomes)} (priority {decision.priority.value}).",
+        f"Decision {decision.decision_id}, revision {decision.revision}.",
+        "",
+        "The source of this information is protected. Only the Intelligence Unit may re-contact them.",
+        "",
+        f"Sent to {told.team} by alert routing table {table.version}.",
+    ])
+    channel_key = told.channel.target if len(table.team(told.team).channels) > 1 else None
+    note_id = notification_id(decision.decision_id, told.team, channel_key, decision.revision, withdrawn=True)
+    return _note(note_id, told.team, told.outcome, subject, body, decision, told.channel, table.version,
+                 decision.revision, withdrawn=True)
 
 
 def notifications_for(decision: Decision, table: RoutingTable) -> list[Notification]:
@@ -325,6 +400,9 @@ def render_body(decision: Decision, outcome: Outcome, team: str = "", routing_ve
         "",
         "The source of this information is protected. Only the Intelligence Unit may re-contact them.",
     ]
+    if decision.reviewed is not None:
+        lines += ["", f"Revision {decision.revision}: reviewed by the Intelligence Unit on "
+                      f"{decision.reviewed.reviewed_on.isoformat()}; this revision refers it to you."]
     if team:
         lines += ["", f"Sent to {team} by alert routing table {routing_version}."]
     if unmatched:

@@ -170,7 +170,7 @@ class Notifier:
             notification_id=note.notification_id, decision_id=decision.decision_id, intel_id=decision.intel_id,
             team=note.team, outcome=note.outcome, priority=decision.priority, channel=channel,
             status=status, attempts=attempts, delivered_on=utc_today(), error=error,
-            routing_version=note.routing_version,
+            routing_version=note.routing_version, revision=note.revision, withdrawn=note.withdrawn,
         )
 
     def decisions_handler(self) -> Handler:

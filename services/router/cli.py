@@ -86,6 +86,10 @@ def _reassess(args: argparse.Namespace) -> int:
             # these say what it would flag on history, and where its flag differs from the last decision's.
             summary["review_needed"] += _flagged(new)
             summary["review_flag_changed"] += old is not None and _flagged(old) != _flagged(new)
+            if old is not None and old.reviewed is not None:
+                # A handler confirmed or amended it: new rules do not overrule a person. Its revision stands.
+                summary["reviewed_kept"] += 1
+                continue
             if not changed(old, new):
                 summary["unchanged"] += 1
                 continue

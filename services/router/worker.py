@@ -1,4 +1,5 @@
-"""Router worker: sanitised intel → a Decision on cpi.outcome.decided.v1 and on each outcome's topic."""
+"""Router worker: sanitised intel → a Decision on cpi.outcome.decided.v1 and on each outcome's topic; and a
+handler's review (cpi.decision.reviewed.v1, from the console) → that decision's next revision on the same topics."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ from collections.abc import Sequence
 
 from prometheus_client import Counter, Histogram
 
-from schemas import SanitisedIntel
-from schemas.topics import DECIDED, OUTCOME_TOPICS, SANITISED
+from schemas import Decision, DecisionReview, Outcome, SanitisedIntel
+from schemas.topics import DECIDED, OUTCOME_TOPICS, REVIEWED, SANITISED
 from services.common.days import day_timestamp
 from services.common.kafka.stage import (
     CpiApp,
@@ -23,6 +24,7 @@ from services.router.domain import RoutingRules, assess, load_rules
 from services.router.model import TextModel, second_opinion
 
 STAGE = "router"
+REVIEW_STAGE = "router-review"
 
 
 DECISIONS = Counter("cpi_router_decisions_total", "Decisions by outcome and priority (one per outcome).",
@@ -31,6 +33,8 @@ RULES_FIRED = Counter("cpi_router_rules_fired_total", "Rules that fired, by rule
                       ["rule_id", "rules_version"])
 REVIEWS = Counter("cpi_router_review_reasons_total", "Decisions flagged for review, by reason code and model version.",
                   ["code", "model_version"])
+REVISIONS = Counter("cpi_router_revisions_total", "Reviewed revisions published, by action (confirmed, amended).",
+                    ["action"])
 ASSESSMENT_SECONDS = Histogram("cpi_router_assessment_seconds", "Time to assess one intel.",
                                buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1))
 
@@ -46,12 +50,30 @@ def make_handler(rules: RoutingRules, settings: RouterSettings, model: TextModel
             RULES_FIRED.labels(firing.rule_id, decision.rules_version).inc()
         for reason in decision.review.reasons if decision.review else []:
             REVIEWS.labels(reason.code, decision.model_version).inc()
-        # Keyed by intel id, so every decision about one intel stays in order on one partition.
-        key, body, stamp = intel.intel_id.encode(), encode(decision), day_timestamp()
-        return [Publish(topic=DECIDED, key=key, value=body, timestamp=stamp)] + [
-            Publish(topic=OUTCOME_TOPICS[outcome], key=key, value=body, timestamp=stamp)
-            for outcome in decision.outcomes
-        ]
+        return published(decision)
+
+    return handle
+
+
+def published(decision: Decision, withdrawn_from: Sequence[Outcome] = ()) -> list[Publish]:
+    """The decision on the decided topic and on each of its outcomes' topics (and on those of `withdrawn_from`, the
+    outcomes a revision removed, so their readers learn it too). Keyed by intel id, so every revision of one
+    intel's decision stays in order on one partition."""
+    key, body, stamp = decision.intel_id.encode(), encode(decision), day_timestamp()
+    outcomes = dict.fromkeys([*decision.outcomes, *withdrawn_from])  # each once, in order
+    return [Publish(topic=DECIDED, key=key, value=body, timestamp=stamp)] + [
+        Publish(topic=OUTCOME_TOPICS[outcome], key=key, value=body, timestamp=stamp) for outcome in outcomes
+    ]
+
+
+def make_review_handler() -> Handler:
+    """A handler's review → the decision's next revision. A review that does not make a valid revision (a
+    "confirmation" that changes something) raises, and so is dead-lettered with the reason."""
+    async def handle(value: bytes) -> Sequence[Publish]:
+        review = decode(DecisionReview, value)
+        revision = review.revised()
+        REVISIONS.labels(review.action.value).inc()
+        return published(revision, withdrawn_from=review.base.outcomes)
 
     return handle
 
@@ -61,6 +83,7 @@ def build(settings: RouterSettings) -> CpiApp:
     app = create_app(STAGE, settings)
     handler = make_handler(rules, settings, second_opinion(settings))
     register_stage(app, settings, stage=STAGE, source=SANITISED, handler=handler)
+    register_stage(app, settings, stage=REVIEW_STAGE, source=REVIEWED, handler=make_review_handler())
     return app
 
 

@@ -153,3 +153,75 @@ def test_no_alert_carries_anything_of_the_source(
     leaks = [(where, canary) for where, data in texts.items() for canary in CANARY_STRINGS
              if canary.lower().encode() in data.lower()]
     assert leaks == []
+
+
+def _revision(pipeline: Pipeline, topic: str, decision_id: str, revision: int) -> dict[str, Any]:
+    def matches(record: Any) -> bool:
+        value = json_value(record)
+        return bool(value["decision_id"] == decision_id and value.get("revision", 0) == revision)
+
+    return dict(json_value(wait_for(pipeline.bootstrap, pipeline.topic(topic), matches)))
+
+
+def _records_of(pipeline: Pipeline, decision_id: str, revision: int, count: int) -> list[dict[str, Any]]:
+    """The delivered records of one revision, once `count` are there and a moment has passed for any more."""
+    deadline = time.monotonic() + 90
+    while True:
+        records = [json_value(r) for r in read_all(pipeline.bootstrap, pipeline.topic(DELIVERED.name))
+                   if json_value(r)["decision_id"] == decision_id and json_value(r).get("revision", 0) == revision]
+        if len(records) >= count or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    time.sleep(2)
+    return [json_value(r) for r in read_all(pipeline.bootstrap, pipeline.topic(DELIVERED.name))
+            if json_value(r)["decision_id"] == decision_id and json_value(r).get("revision", 0) == revision]
+
+
+def test_an_amendment_is_a_new_revision_on_the_outcome_topics_and_tells_only_the_team_it_changes(
+    pipeline: Pipeline, delivered: dict[str, Any], team_servers: dict[str, Any]
+) -> None:
+    """The console (as cpi-iu) sends a handler's amendment taking safeguarding off; the router publishes
+    revision 1 on the decided topic, on crime desk's topic and on safeguarding's (which it leaves), and the
+    children's hub gets a withdrawal (mail and webhook) while the crime desk hears nothing more. A second
+    amendment putting safeguarding back is revision 2: the hub is told again, once per channel; sent twice, it
+    is still told once. No mail or alert carries the reviewer's reason or id."""
+    from schemas import Decision, DecisionReview
+    from schemas.topics import IU, OUTCOME_TOPICS
+    from services.common.kafka.principals import principal_env_file, read_env_file, with_connection
+    from services.common.settings import SanitiserSettings
+    from services.console.adapters.decisions import publish_review
+    from tests.decision_helpers import review
+
+    settings = SanitiserSettings(kafka_bootstrap=pipeline.bootstrap, topic_prefix=pipeline.prefix)
+    if pipeline.env_dir is not None:  # the console's own login: the registry lets cpi-iu write reviews only
+        settings = with_connection(settings, read_env_file(principal_env_file(pipeline.env_dir, IU)))
+    draft = Decision.model_validate(delivered["decision"])
+    reason, officer = "Reviewed: the safeguarding referral is already open elsewhere.", "DS-7788"
+    outcomes = [o.value for o in draft.outcomes if o.value != "safeguarding"]
+    publish_review(settings, review(draft, outcomes=outcomes, reason=reason, officer_id=officer))
+
+    first = _revision(pipeline, DECIDED.name, draft.decision_id, 1)
+    assert (first["outcomes"], first["reviewed"]["action"], first["reviewed"]["officer_id"]) == (
+        outcomes, "amended", officer)
+    for outcome in ("crime_desk", "safeguarding"):  # safeguarding's readers learn it was taken off
+        assert _revision(pipeline, OUTCOME_TOPICS[outcome].name, draft.decision_id, 1) == first
+    withdrawn = _records_of(pipeline, draft.decision_id, 1, 2)
+    assert sorted((r["team"], r["channel"], r["withdrawn"]) for r in withdrawn) == [
+        ("manchester-childrens-hub", "smtp", True), ("manchester-childrens-hub", "webhook", True)]
+
+    back = review(Decision.model_validate(first), outcomes=[o.value for o in draft.outcomes], reason=reason,
+                  officer_id=officer)
+    publish_review(settings, back)
+    publish_review(settings, DecisionReview.model_validate_json(back.model_dump_json()))  # sent twice
+    second = _revision(pipeline, OUTCOME_TOPICS[draft.outcomes[-1]].name, draft.decision_id, 2)
+    assert second["outcomes"] == delivered["decision"]["outcomes"]
+    told_again = _records_of(pipeline, draft.decision_id, 2, 2)
+    assert sorted((r["team"], r["channel"], r["withdrawn"]) for r in told_again) == [
+        ("manchester-childrens-hub", "smtp", False), ("manchester-childrens-hub", "webhook", False)]
+    about = draft.intel_id.encode()
+    mails = [m for m in team_servers["inbox"].messages if about in m.content]
+    assert sorted(address for m in mails for address in m.rcpt_tos) == [
+        "childrens-hub@manchester.force.example", "childrens-hub@manchester.force.example",  # withdrawn, told again
+        "childrens-hub@manchester.force.example", "crime-desk.m1@manchester.force.example"]
+    for text in [m.content for m in mails] + [p["raw"] for p in team_servers["posts"] if about in p["raw"]]:
+        assert reason.encode() not in text and officer.encode() not in text

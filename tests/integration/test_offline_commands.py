@@ -212,3 +212,25 @@ def test_reassess_publishes_only_changed_decisions(
     assert published == {same.intel_id: 1, stale.intel_id: 2, undecided.intel_id: 1}
     second = json.loads(cpi(run_env, "reassess").stdout)
     assert second["unchanged"] == 3
+
+
+@pytest.mark.kafka
+def test_reassess_leaves_a_decision_a_handler_reviewed(
+    kafka_bootstrap: str, topic_prefix: str, topic_factory: Callable[..., dict[str, str]], env: dict[str, str]
+) -> None:
+    """An intel whose latest decision is a handler's amendment (issue 12 step 3) is not decided again by the rules,
+    though they would decide otherwise: reassess counts it as kept and publishes nothing for it."""
+    from tests.decision_helpers import review
+
+    names = topic_factory(SANITISED, DECIDED, *OUTCOME_TOPICS.values())
+    intel = _intel("A 14-year-old girl has a 24-year-old boyfriend who gives her cannabis and gifts.",
+                   subjects=[{"role": "at_risk", "approx_age": 14}])
+    produce(kafka_bootstrap, names[SANITISED.name], intel.model_dump_json().encode(), intel.intel_id.encode())
+    draft = assess(intel, load_rules())
+    amended = review(draft, outcomes=["intelligence_log"], priority="low").revised()
+    for made in (draft, amended):
+        produce(kafka_bootstrap, names[DECIDED.name], made.model_dump_json().encode(), intel.intel_id.encode())
+    run = cpi({**env, "CPI_KAFKA_BOOTSTRAP": kafka_bootstrap, "CPI_TOPIC_PREFIX": topic_prefix}, "reassess")
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["reviewed_kept"] == 1
+    assert len(read_all(kafka_bootstrap, names[DECIDED.name])) == 2

@@ -23,14 +23,16 @@ from typing import Any
 import structlog
 from pydantic import ValidationError
 
-from schemas import Decision
-from schemas.topics import DECIDED, IU
+from schemas import Decision, DecisionReview
+from schemas.topics import DECIDED, IU, REVIEWED
 from services.common.kafka import clients
 from services.common.kafka.acls import consumer_group
-from services.common.settings import PlatformSettings
+from services.common.serde import encode
+from services.common.settings import PlatformSettings, SanitiserSettings
 from services.common.sqlite import open_sqlite
 from services.console.domain import QueuedDecision
 from services.console.metrics import DECISIONS_READ, FEED_POLLED
+from services.sanitiser.held_cli import _publish
 
 log = structlog.get_logger(__name__)
 
@@ -42,8 +44,8 @@ def _minute(moment: datetime) -> datetime:
 
 
 class ReviewQueue:
-    """Decisions by decision id, with the minute each reached the console and the order it read them in (the
-    table's rowid: rows are never deleted here, so it only grows)."""
+    """Decisions by decision id, each its latest revision, with the minute it first reached the console and the
+    order it read them in (the table's rowid: rows are never deleted here, so it only grows)."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -54,35 +56,72 @@ class ReviewQueue:
             "priority TEXT NOT NULL, outcomes TEXT NOT NULL, categories TEXT NOT NULL, review_codes TEXT NOT NULL, "
             "queued_at TEXT NOT NULL, decision TEXT NOT NULL)"
         )
+        # Which revisions a handler's review has been sent for: one review per revision, so two handlers on one
+        # console cannot both make the next revision.
+        self._db.execute("CREATE TABLE IF NOT EXISTS reviews_sent (decision_id TEXT NOT NULL, revision INTEGER "
+                         "NOT NULL, PRIMARY KEY (decision_id, revision))")
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(review_queue)")}
+        if "revision" not in columns:  # a queue from before revisions: every decision kept is a draft
+            self._db.execute("ALTER TABLE review_queue ADD COLUMN revision INTEGER NOT NULL DEFAULT 0")
 
     def add(self, decision: Decision, seen_at: datetime) -> bool:
-        """Keep `decision` (True), or find it kept already (False: its first time stands)."""
+        """Keep `decision` (True: new, or a later revision of one kept, which replaces it and keeps its place and
+        clock), or find it or a later revision kept already (False)."""
         codes = [reason.code for reason in decision.review.reasons] if decision.review else []
         with self._lock:
             cursor = self._db.execute(
-                "INSERT OR IGNORE INTO review_queue (decision_id, intel_id, priority, outcomes, categories, "
-                "review_codes, queued_at, decision) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO review_queue (decision_id, intel_id, priority, outcomes, categories, "
+                "review_codes, queued_at, decision, revision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (decision_id) DO UPDATE SET priority = excluded.priority, outcomes = excluded.outcomes, "
+                "review_codes = excluded.review_codes, decision = excluded.decision, revision = excluded.revision "
+                "WHERE excluded.revision > review_queue.revision",
                 (decision.decision_id, decision.intel_id, decision.priority.value,
                  json.dumps([o.value for o in decision.outcomes]),
                  json.dumps([c.value for c in decision.intel.categories]), json.dumps(codes),
-                 _minute(seen_at).isoformat(), decision.model_dump_json()),
+                 _minute(seen_at).isoformat(), decision.model_dump_json(), decision.revision),
             )
         return cursor.rowcount == 1
+
+    def get(self, decision_id: str) -> Decision | None:
+        """The latest revision kept of one decision, or None."""
+        with self._lock:
+            row = self._db.execute("SELECT decision FROM review_queue WHERE decision_id = ?",
+                                   (decision_id,)).fetchone()
+        return Decision.model_validate_json(row[0]) if row else None
+
+    def claim_review(self, decision_id: str, revision: int) -> bool:
+        """Take the one review of this revision (True), or find it taken (False)."""
+        with self._lock:
+            cursor = self._db.execute("INSERT OR IGNORE INTO reviews_sent (decision_id, revision) VALUES (?, ?)",
+                                      (decision_id, revision))
+        return cursor.rowcount == 1
+
+    def release_review(self, decision_id: str, revision: int) -> None:
+        """The review could not be sent: the revision may be reviewed again."""
+        with self._lock:
+            self._db.execute("DELETE FROM reviews_sent WHERE decision_id = ? AND revision = ?", (decision_id, revision))
 
     def items(self) -> list[QueuedDecision]:
         """The decisions kept, in the order they arrived (at most `_LIMIT`)."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT decision_id, intel_id, priority, outcomes, categories, review_codes, queued_at, rowid "
-                "FROM review_queue ORDER BY rowid LIMIT ?", (_LIMIT,)).fetchall()
+                "SELECT decision_id, intel_id, priority, outcomes, categories, review_codes, queued_at, rowid, "
+                "revision FROM review_queue ORDER BY rowid LIMIT ?", (_LIMIT,)).fetchall()
         return [QueuedDecision(decision_id, intel_id, priority, tuple(json.loads(outcomes)),
                                tuple(json.loads(categories)), tuple(json.loads(codes)),
-                               datetime.fromisoformat(queued_at), arrival)
-                for decision_id, intel_id, priority, outcomes, categories, codes, queued_at, arrival in rows]
+                               datetime.fromisoformat(queued_at), arrival, revision)
+                for decision_id, intel_id, priority, outcomes, categories, codes, queued_at, arrival, revision
+                in rows]
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def publish_review(settings: SanitiserSettings, review: DecisionReview) -> None:
+    """A handler's review to cpi.decision.reviewed.v1, keyed by intel id like the decision, acknowledged by the
+    broker before the handler is told it was sent."""
+    _publish(settings, [(REVIEWED, review.base.intel_id, encode(review))])
 
 
 class DecisionFeed:

@@ -19,6 +19,7 @@ from services.common.kafka.acls import apply_acls
 from services.common.kafka.principals import ADMIN_ENV, principal_env_file, read_env_file, with_connection
 from services.common.settings import PlatformSettings
 from services.router.domain import assess, decision_id_for, load_rules
+from tests.decision_helpers import review as handler_review
 
 pytestmark = pytest.mark.kafka
 
@@ -58,8 +59,9 @@ def test_the_readme_consumer_reads_the_crime_desk_once_per_decision_and_keeps_th
     tmp_path: Path,
 ) -> None:
     """Connecting with nothing but the downstream principal's settings, the README's code prints each
-    decision once although one was delivered twice, says which is provisional, passes over a record that is
-    no decision, keeps per intel the decision published last, and commits, so a second run gets nothing."""
+    decision once although one was delivered twice, says which is flagged and which reviewed, passes over a
+    record that is no decision, keeps per intel the decision published last and of a decision its highest
+    revision (a handler's review, delivered twice), and commits, so a second run gets nothing."""
     names = topic_factory(CRIME_DESK)
     base = PlatformSettings(kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix)
     apply_acls(with_connection(base, read_env_file(kafka_env_dir / ADMIN_ENV)), (CRIME_DESK,))
@@ -69,11 +71,13 @@ def test_the_readme_consumer_reads_the_crime_desk_once_per_decision_and_keeps_th
     review = Review(needed=True, reasons=[ReviewReason(code="thin_evidence", reason="Little to go on.")])
     other = crime_desk_decision("b" * 32, "Kai, 15, carries a knife and sells drugs near the bus station.")
     other = other.model_copy(update={"review": review})
+    reviewed = handler_review(other, action="confirmed").revised()  # revision 1 of the same decision
     router = clients.producer(with_connection(base, read_env_file(principal_env_file(kafka_env_dir, ROUTER))))
     try:
         for key, value in [(first.intel_id, first.model_dump_json()), (other.intel_id, other.model_dump_json()),
                            (first.intel_id, first.model_dump_json()),  # a repeat, as after a router crash
-                           (first.intel_id, "not a decision"), (again.intel_id, again.model_dump_json())]:
+                           (first.intel_id, "not a decision"), (again.intel_id, again.model_dump_json()),
+                           (other.intel_id, reviewed.model_dump_json()), (other.intel_id, reviewed.model_dump_json())]:
             router.send(names[CRIME_DESK.name], key=key.encode(), value=value.encode()).get(timeout=30)
     finally:
         router.close()
@@ -83,13 +87,16 @@ def test_the_readme_consumer_reads_the_crime_desk_once_per_decision_and_keeps_th
 
     lines = run_example(env, tmp_path)
 
-    decided = [line.split()[1] for line in lines if line.startswith("decision ")]
-    assert sorted(decided) == sorted([first.decision_id, other.decision_id, again.decision_id])
-    assert decided.index(first.decision_id) < decided.index(again.decision_id)  # one intel, one partition
-    provisional = {line.split()[1] for line in lines if line.startswith("decision ") and "provisional" in line}
-    assert provisional == {other.decision_id}
+    decided = [(line.split()[1], line.split()[5]) for line in lines if line.startswith("decision ")]
+    assert sorted(decided) == sorted([(first.decision_id, "0"), (other.decision_id, "0"), (again.decision_id, "0"),
+                                      (other.decision_id, "1")])
+    assert decided.index((first.decision_id, "0")) < decided.index((again.decision_id, "0"))  # one partition
+    status = {(line.split()[1], line.split()[5]): line.split(maxsplit=7)[7] for line in lines
+              if line.startswith("decision ")}
+    assert status[(other.decision_id, "0")] == "provisional, flagged"
+    assert status[(other.decision_id, "1")] == "reviewed" and status[(first.decision_id, "0")] == "provisional"
     assert sum(line.startswith("not a v1 decision") for line in lines) == 1
-    latest = {line.split()[1]: line.split()[2] for line in lines if line.startswith("latest ")}
-    assert latest == {first.intel_id: again.decision_id, other.intel_id: other.decision_id}
+    latest = {line.split()[1]: (line.split()[2], line.split()[3]) for line in lines if line.startswith("latest ")}
+    assert latest == {first.intel_id: (again.decision_id, "0"), other.intel_id: (other.decision_id, "1")}
 
     assert run_example(env, tmp_path) == []  # the group's offsets were committed after handling

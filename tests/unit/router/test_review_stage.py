@@ -1,0 +1,36 @@
+"""The router's review stage (issue 12 step 3): a handler's review becomes the next revision, published on the
+decided topic and on the topics of its outcomes and of those it removes, keyed by intel id; a review that makes
+no valid revision raises, so the stage dead-letters it."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from pydantic import ValidationError
+
+from schemas import Decision
+from schemas.topics import DECIDED, OUTCOME_TOPICS
+from services.router.worker import make_review_handler
+from tests.decision_helpers import decision, review
+
+
+def test_a_revision_goes_to_decided_and_to_every_outcome_topic_it_keeps_adds_or_removes() -> None:
+    """Crime desk kept, intelligence log removed, safeguarding added: all three topics and decided get revision 1."""
+    base = decision("medium", ["intelligence_log", "crime_desk"], ["criminal_exploitation"])
+    sent = review(base, outcomes=["crime_desk", "safeguarding"], priority="high")
+    published = asyncio.run(make_review_handler()(sent.model_dump_json().encode()))
+    assert [p.topic for p in published] == [DECIDED] + [OUTCOME_TOPICS[o] for o in sent.assessed.outcomes] + [
+        OUTCOME_TOPICS[base.outcomes[0]]]
+    assert {p.key for p in published} == {base.intel_id.encode()}
+    [value] = {p.value for p in published}
+    revision = Decision.model_validate_json(value)
+    assert revision == sent.revised() and revision.revision == 1
+
+
+def test_a_review_that_makes_no_valid_revision_raises() -> None:
+    """A "confirmation" that changes the outcomes is refused, not published."""
+    base = decision("medium", ["crime_desk"], ["drug_related_harm"])
+    forged = review(base, action="confirmed", outcomes=["safeguarding"])
+    with pytest.raises(ValidationError):
+        asyncio.run(make_review_handler()(forged.model_dump_json().encode()))
