@@ -9,10 +9,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+_WINDOW = 5
+
+
+def _rolling(values: list[float]) -> list[float]:
+    """The mean of each value and the ones before it, up to `_WINDOW` in all: a rate that is readable."""
+    return [sum(values[max(0, i - _WINDOW + 1):i + 1]) / min(i + 1, _WINDOW) for i in range(len(values))]
+
 
 def draw(report: dict[str, Any], path: Path) -> Path:
-    """Write `report`'s timeline to `path` as a PNG: written, decided and notified per second above, and
-    received → decided p50 and p99 (ms) per second below."""
+    """Write `report`'s timeline to `path` as a PNG: decided and notified (and, open-loop, written) per second
+    above, and received → decided p50 and p99 (ms) per second below."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display: a file only
@@ -21,8 +28,9 @@ def draw(report: dict[str, Any], path: Path) -> Path:
     rows = report["timeline"]
     seconds = [row["second"] for row in rows]
     figure, (rates, latency) = pyplot.subplots(2, 1, sharex=True, figsize=(10, 7))
-    for key in ("written", "decided", "notified"):
-        rates.plot(seconds, [row[key] for row in rows], label=f"{key} /s")
+    # A backlog is written in its first second or two: drawn, it would flatten the rest of the chart.
+    for key in ("written", "decided", "notified") if report["rate"] else ("decided", "notified"):
+        rates.plot(seconds, _rolling([row[key] for row in rows]), label=f"{key} /s ({_WINDOW} s mean)")
     rates.set_ylabel("records per second")
     rates.legend()
     relay = report["raw_relay"]["per_second"]

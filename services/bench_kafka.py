@@ -276,6 +276,15 @@ def _feed(settings: PlatformSettings, run: BenchRun, references: list[str],
     return sent, started, time.monotonic() - started
 
 
+def _shares(times: list[float], count: int) -> dict[str, float | None]:
+    """Seconds from the first write until 50, 90, 99 and 100 % of `count` submissions were decided."""
+    def at(share: int) -> float | None:
+        needed = math.ceil(count * share / 100)
+        return round(times[needed - 1], 3) if len(times) >= needed else None
+
+    return {f"{share}%": at(share) for share in (50, 90, 99, 100)}
+
+
 def _report(run: BenchRun, values: list[tuple[bytes, bytes]], watcher: Watcher, sent: dict[str, float],
             started: float, produced: float, finished_at: float, cpu: dict[str, float],
             relay: dict[str, Any]) -> dict[str, Any]:
@@ -295,6 +304,9 @@ def _report(run: BenchRun, values: list[tuple[bytes, bytes]], watcher: Watcher, 
             "dead_lettered": watcher.dead_lettered, "notifications": sum(watcher.expected.values()),
             "notified_decisions": len(notified),
         },
+        # When each share of the submissions had been decided: a backlog's last partial release pool waits up to
+        # CPI_RELEASE_MAX_WAIT_SECONDS (the sanitiser's mixing), which the whole-run figure includes.
+        "decided_by_seconds": _shares(sorted(at - started for at in watcher.decided.values()), run.records),
         "latency_ms": {"received_to_decided": percentiles(to_decided),
                        "decided_to_notified": percentiles(to_notified)},
         "cpu_seconds": cpu,
