@@ -79,6 +79,8 @@ def test_a_backlog_report_accounts_for_every_submission_and_its_figures_agree(
     assert sum(row["decided"] for row in timeline) == pipeline["decided"]
     assert sum(row["notified"] for row in timeline) == pipeline["notified_decisions"]
     assert pipeline["per_second"] == pytest.approx(24 / pipeline["all_seconds"], rel=0.01)
+    shares = list(report["decided_by_seconds"].values())
+    assert shares == sorted(shares) and shares[-1] <= pipeline["all_seconds"]
     assert set(report["cpu_seconds"]) == set(WORKERS) and all(v > 0 for v in report["cpu_seconds"].values())
     for name, seconds in report["cpu_seconds"].items():
         assert report["cpu_ms_per_record"][name] == pytest.approx(1000 * seconds / 24, abs=0.001)
