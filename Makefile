@@ -28,8 +28,14 @@ lint: install
 typecheck: install
 	$(BIN)/mypy schemas services
 
+# The operators' benchmark (docs/performance.md): offline figures and a backlog through the local broker, then an
+# open-loop minute at BENCH_RATE; each run beside its raw relay baseline, JSON and PNG chart in bench-results/.
+BENCH_RECORDS ?= 10000
+BENCH_RATE ?= 100
 bench: install
-	$(BIN)/cpi bench
+	$(BIN)/cpi bench --kafka --mode backlog --kafka-records $(BENCH_RECORDS) --out bench-results
+	$(BIN)/cpi bench --kafka-only --mode open-loop --rate $(BENCH_RATE) --kafka-records $$(( $(BENCH_RATE) * 60 )) \
+		--out bench-results
 
 # The JSON Schemas and the AsyncAPI document generated from them and the topic registry (docs/asyncapi.yaml).
 schemas: install

@@ -95,6 +95,15 @@ def _rate(label: str, items: list[Any], work: Callable[[Any], Any]) -> dict[str,
             "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 3)}
 
 
+_SEAL_BATCH = 64  # the sanitiser's release pool (CPI_RELEASE_MIN_RECORDS)
+
+
+def _per_record(timed: dict[str, Any], records: int) -> dict[str, Any]:
+    """A rate timed over batches, restated per record (latencies stay per batch)."""
+    return {**timed, "records": records, "per_second": round(records / timed["seconds"], 1),
+            "batches": timed["records"]}
+
+
 def offline(count: int) -> list[dict[str, Any]]:
     """Time validate, seal + sanitise (SQLite store) and assess over `count` generated submissions."""
     from services.common.envelope import Keyring, PrivateKeyring
@@ -102,7 +111,7 @@ def offline(count: int) -> list[dict[str, Any]]:
     from services.intake.domain import validate_submission
     from services.router.domain import assess, load_rules
     from services.router.model import load_model
-    from services.sanitiser.adapters.sealed_store import open_sealed_store
+    from services.sanitiser.adapters.sealed_store import SealRequest, open_sealed_store
     from services.sanitiser.domain import load_scrub_config, sanitise
 
     submissions = generated_submissions(count)
@@ -120,6 +129,13 @@ def offline(count: int) -> list[dict[str, Any]]:
             results.append(_rate("sanitiser.seal+scrub (SQLite)", submissions, lambda s: sanitise(
                 s, s.source, intel_id=store.seal(uuid.uuid4().hex, s.source, today), received_on=today,
                 config=config)))
+            results.append(_rate("sanitiser.seal (SQLite, a transaction per record)", submissions,
+                                 lambda s: store.seal(uuid.uuid4().hex, s.source, today)))
+            batches = [submissions[i:i + _SEAL_BATCH] for i in range(0, len(submissions), _SEAL_BATCH)]
+            results.append(_per_record(_rate(f"sanitiser.seal (SQLite, a transaction per {_SEAL_BATCH})", batches,
+                                             lambda batch: store.seal_batch(
+                                                 [SealRequest(uuid.uuid4().hex, s.source, today) for s in batch])),
+                                       len(submissions)))
         finally:
             store.close()
     intel = [sanitise(s, s.source, intel_id=uuid.uuid4().hex, received_on=today, config=config)
@@ -131,19 +147,43 @@ def offline(count: int) -> list[dict[str, Any]]:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    report: dict[str, Any] = {"machine": machine(), "when": datetime.now(UTC).isoformat(timespec="seconds"),
-                              "offline": offline(args.records)}
-    if args.kafka:
-        from services.bench_kafka import through_kafka
+    report: dict[str, Any] = {"machine": machine(), "when": datetime.now(UTC).isoformat(timespec="seconds")}
+    if not args.kafka_only:
+        report["offline"] = offline(args.records)
+    if args.kafka or args.kafka_only:
+        from services.bench_kafka import BenchRun, through_kafka
 
-        report["kafka"] = through_kafka(args.kafka_records)
+        run = BenchRun(mode=args.mode, records=args.kafka_records, rate=args.rate)
+        report["kafka"] = {"machine": report["machine"], **through_kafka(run)}
+        if args.out is not None:
+            report["files"] = write_results(report, args.out)
     print(json.dumps(report, indent=2))
     return 0
+
+
+def write_results(report: dict[str, Any], folder: Path) -> dict[str, str]:
+    """The report as JSON and its Kafka run's chart as PNG in `folder`, named by mode and time."""
+    from services.bench_chart import draw
+
+    folder.mkdir(parents=True, exist_ok=True)
+    kafka = report["kafka"]
+    stem = f"bench-{kafka['mode']}-{report['when'].replace(':', '')}"
+    json_path, png_path = folder / f"{stem}.json", folder / f"{stem}.png"
+    json_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    draw(kafka, png_path)
+    return {"json": str(json_path), "chart": str(png_path)}
 
 
 def register(commands: Any) -> None:
     bench = commands.add_parser("bench", help="throughput of each stage on this machine")
     bench.add_argument("--records", type=int, default=2000, help="records for the offline figures")
     bench.add_argument("--kafka", action="store_true", help="also time the pipeline through a real broker")
-    bench.add_argument("--kafka-records", type=int, default=500)
+    bench.add_argument("--kafka-only", action="store_true", help="the pipeline through a broker, no offline figures")
+    bench.add_argument("--kafka-records", type=int, default=500, help="submissions through the pipeline")
+    bench.add_argument("--mode", choices=("backlog", "open-loop"), default="backlog",
+                       help="backlog: all written at once, timed until decided and notified; open-loop: written "
+                       "at --rate, latency percentiles")
+    bench.add_argument("--rate", type=float, default=None, help="open-loop: submissions per second")
+    bench.add_argument("--out", type=Path, default=None,
+                       help="folder for the JSON report and the PNG chart (needs the bench extra: matplotlib)")
     bench.set_defaults(run=_bench)

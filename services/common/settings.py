@@ -218,6 +218,9 @@ class NotifierSettings(WorkerSettings):
     delivery_ledger_url: str | None = Field(
         default=None, description="sqlite:///path (one replica) or postgresql://... (shared by several replicas); "
         "default <data_dir>/notifier/ledger.db")
+    delivery_concurrency: int = Field(
+        default=8, ge=1, le=64, description="Decisions of a batch whose notifications are sent at once (their "
+        "sends and ledger writes overlap); revisions of one intel are still told in order.")
     # A claim must outlive the longest send (the transports time out after 30 s), or a second replica may send too.
     delivery_lease_seconds: float = Field(
         default=120.0, ge=1.0, le=3600.0, description="How long a claim to send a notification holds.")

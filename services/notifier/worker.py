@@ -22,12 +22,15 @@ from schemas import Decision, DeliveryChannel, DeliveryStatus, NotificationRecor
 from schemas.base import utc_today
 from schemas.topics import DECIDED, DELIVERED, RETRY
 from services.common.days import day_timestamp
-from services.common.errors import CpiError
+from services.common.errors import CpiError, DecodeError, TransientError
 from services.common.kafka.stage import (
+    BatchHandler,
     CpiApp,
     Handler,
+    Outcome,
     Publish,
     create_app,
+    one_at_a_time,
     register_stage,
     run_worker,
 )
@@ -174,18 +177,55 @@ class Notifier:
         )
 
     def decisions_handler(self) -> Handler:
-        async def handle(value: bytes) -> Sequence[Publish]:
-            decision = decode(Decision, value)
-            taken = datetime.now(UTC)  # delivery latency counts from here, for each team's notification
-            routing = route(decision, self._table)
-            if routing.unmatched:  # never dropped: the default team has it, and operations can see that
-                UNMATCHED.inc()
-                log.warning("decision_matched_no_team", decision_id=decision.decision_id,
-                            outcomes=[o.value for o in decision.outcomes], priority=decision.priority.value,
-                            default_team=self._table.default_team, routing_version=self._table.version)
-            return [p for note in routing.notifications for p in await self.attempt(note, decision, 0, taken)]
+        """One decision at a time: the batch handler on a batch of one."""
+        return one_at_a_time(self.decisions_batch_handler())
+
+    def decisions_batch_handler(self) -> BatchHandler:
+        """A batch of decisions told concurrently, at most `delivery_concurrency` at a time; decisions about one
+        intel (its revisions, same key) one after another in their order. Each decision's outcome is its own (a
+        bad one is dead-lettered alone), except a TransientError: raised for the batch once every other
+        decision is done, so the stage retries the batch, and the ledger sends nothing twice."""
+
+        async def handle(values: Sequence[bytes]) -> list[Outcome]:
+            outcomes: list[Outcome] = [[] for _ in values]
+            by_intel: dict[str, list[tuple[int, Decision]]] = {}
+            for index, value in enumerate(values):
+                try:
+                    decision = decode(Decision, value)
+                except DecodeError as exc:
+                    outcomes[index] = exc
+                    continue
+                by_intel.setdefault(decision.intel_id, []).append((index, decision))
+            bound = asyncio.Semaphore(self._settings.delivery_concurrency)
+
+            async def in_order(decisions: list[tuple[int, Decision]]) -> None:
+                for index, decision in decisions:
+                    async with bound:
+                        try:
+                            outcomes[index] = await self._told(decision)
+                        except TransientError:
+                            raise
+                        except Exception as exc:
+                            outcomes[index] = exc
+
+            failures = await asyncio.gather(*(in_order(group) for group in by_intel.values()), return_exceptions=True)
+            for failure in failures:
+                if isinstance(failure, BaseException):
+                    raise failure
+            return outcomes
 
         return handle
+
+    async def _told(self, decision: Decision) -> list[Publish]:
+        """Every notification `decision` calls for, attempted."""
+        taken = datetime.now(UTC)  # delivery latency counts from here, for each team's notification
+        routing = route(decision, self._table)
+        if routing.unmatched:  # never dropped: the default team has it, and operations can see that
+            UNMATCHED.inc()
+            log.warning("decision_matched_no_team", decision_id=decision.decision_id,
+                        outcomes=[o.value for o in decision.outcomes], priority=decision.priority.value,
+                        default_team=self._table.default_team, routing_version=self._table.version)
+        return [p for note in routing.notifications for p in await self.attempt(note, decision, 0, taken)]
 
     def retries_handler(self) -> Handler:
         async def handle(value: bytes) -> Sequence[Publish]:
@@ -221,7 +261,7 @@ def build(settings: NotifierSettings) -> CpiApp:
     ledger = open_ledger(settings.delivery_ledger, owner, settings.delivery_lease_seconds)
     # A bad routing table stops the worker here, with the line named.
     notifier = Notifier(transports_from(settings), ledger, settings, routing_from(settings))
-    register_stage(app, settings, stage=STAGE, source=DECIDED, handler=notifier.decisions_handler())
+    register_stage(app, settings, stage=STAGE, source=DECIDED, batch_handler=notifier.decisions_batch_handler())
     # One at a time: a retry sleeps until it is due, and a batch would hold every other retry up behind it.
     register_stage(app, settings, stage=RETRY_STAGE, source=RETRY, handler=notifier.retries_handler(), batched=False)
     return app

@@ -19,18 +19,21 @@ from services.common.days import day_timestamp
 from services.common.envelope import EnvelopeError, KeyringError, PrivateKeyring, RecipientKey, open_sealed
 from services.common.errors import DecodeError
 from services.common.kafka.stage import (
+    BatchHandler,
     CpiApp,
     Handler,
     Mixing,
+    Outcome,
     Publish,
     create_app,
+    one_at_a_time,
     register_stage,
     run_worker,
 )
 from services.common.keys import StoreKeys, load_sanitiser_keys
 from services.common.serde import decode, encode
 from services.common.settings import SanitiserSettings
-from services.sanitiser.adapters.sealed_store import RetentionPolicy, SealedStore, open_sealed_store
+from services.sanitiser.adapters.sealed_store import RetentionPolicy, SealedStore, SealRequest, open_sealed_store
 from services.sanitiser.domain import ScrubConfig, load_scrub_config, sanitise
 from services.sanitiser.held import hold
 from services.sanitiser.residual import assess_residual_risk
@@ -46,19 +49,36 @@ HELD_TOTAL = Counter("cpi_sanitiser_held_total",
 
 
 def seal_and_sanitise(
-    accepted: AcceptedSubmission, transport: PrivateKeyring, store: SealedStore, config: ScrubConfig
-) -> SanitisedIntel:
-    """Seal the provenance (idempotent per submission) and build the intel that carries none of it."""
+    batch: Sequence[AcceptedSubmission], transport: PrivateKeyring, store: SealedStore, config: ScrubConfig
+) -> list[SanitisedIntel | Exception]:
+    """Seal a batch's provenance in one store transaction (idempotent per submission) and build each intel,
+    which carries none of it; an input that does not open, or does not sanitise, is that input's exception."""
+    opened = [_open_submission(accepted, transport) for accepted in batch]
+    sealing = [(accepted, submission) for accepted, submission in zip(batch, opened, strict=True)
+               if isinstance(submission, Submission)]
+    intel_ids = iter(store.seal_batch([SealRequest(accepted.submission_id, submission.source, accepted.received_on)
+                                       for accepted, submission in sealing]))
+    results: list[SanitisedIntel | Exception] = []
+    for accepted, submission in zip(batch, opened, strict=True):
+        if not isinstance(submission, Submission):
+            results.append(submission)
+            continue
+        try:
+            results.append(sanitise(submission, submission.source, intel_id=next(intel_ids),
+                                    received_on=accepted.received_on, config=config))
+        except Exception as exc:  # this input's fault alone: dead-lettered; its provenance stays sealed
+            results.append(exc)
+    return results
+
+
+def _open_submission(accepted: AcceptedSubmission, transport: PrivateKeyring) -> Submission | DecodeError:
     try:
-        submission = Submission.model_validate_json(
+        return Submission.model_validate_json(
             open_sealed(accepted.sealed_submission, accepted.submission_id.encode(), transport)
         )
     except (EnvelopeError, KeyringError, ValueError):
-        raise DecodeError("sealed_submission_unreadable",
-                          "the sealed submission does not open or is not a valid Submission") from None
-    received_on = accepted.received_on
-    intel_id = store.seal(accepted.submission_id, submission.source, received_on)
-    return sanitise(submission, submission.source, intel_id=intel_id, received_on=received_on, config=config)
+        return DecodeError("sealed_submission_unreadable",
+                           "the sealed submission does not open or is not a valid Submission")
 
 
 def release_or_hold(intel: SanitisedIntel, unseal: RecipientKey, hold_threshold: float) -> Publish:
@@ -74,15 +94,33 @@ def release_or_hold(intel: SanitisedIntel, unseal: RecipientKey, hold_threshold:
     return Publish(topic=HELD, key=key, value=encode(hold(intel, risk, unseal)), timestamp=stamp)
 
 
-def make_handler(transport: PrivateKeyring, unseal: RecipientKey, store: SealedStore, config: ScrubConfig,
-                 hold_threshold: float) -> Handler:
-    async def handle(value: bytes) -> Sequence[Publish]:
-        accepted = decode(AcceptedSubmission, value)
+def make_batch_handler(transport: PrivateKeyring, unseal: RecipientKey, store: SealedStore, config: ScrubConfig,
+                       hold_threshold: float) -> BatchHandler:
+    async def handle(values: Sequence[bytes]) -> list[Outcome]:
+        decoded = [_decoded(value) for value in values]
+        batch = [accepted for accepted in decoded if isinstance(accepted, AcceptedSubmission)]
         # The store does blocking I/O (SQLite/PostgreSQL): keep it off the event loop.
-        intel = await asyncio.to_thread(seal_and_sanitise, accepted, transport, store, config)
-        return [release_or_hold(intel, unseal, hold_threshold)]
+        intels = iter(await asyncio.to_thread(seal_and_sanitise, batch, transport, store, config))
+        outcomes: list[Outcome] = []
+        for accepted in decoded:
+            intel = next(intels) if isinstance(accepted, AcceptedSubmission) else accepted
+            outcomes.append(intel if isinstance(intel, Exception) else [release_or_hold(intel, unseal, hold_threshold)])
+        return outcomes
 
     return handle
+
+
+def make_handler(transport: PrivateKeyring, unseal: RecipientKey, store: SealedStore, config: ScrubConfig,
+                 hold_threshold: float) -> Handler:
+    """The batch handler for one input at a time (what the tests and tools that handle a single record use)."""
+    return one_at_a_time(make_batch_handler(transport, unseal, store, config, hold_threshold))
+
+
+def _decoded(value: bytes) -> AcceptedSubmission | DecodeError:
+    try:
+        return decode(AcceptedSubmission, value)
+    except DecodeError as exc:
+        return exc
 
 
 def open_store(settings: SanitiserSettings, keys: StoreKeys) -> SealedStore:
@@ -99,8 +137,8 @@ def build(settings: SanitiserSettings, *, store: SealedStore | None = None) -> C
     # Mixed, so neither the sanitised topic's order nor the sealed store's matches arrival order.
     mixing = Mixing(min_records=settings.release_min_records, max_wait_seconds=settings.release_max_wait_seconds)
     register_stage(app, settings, stage=STAGE, source=ACCEPTED,
-                   handler=make_handler(keys.transport, keys.store.unseal_public, store, load_scrub_config(),
-                                        settings.hold_threshold), mixing=mixing)
+                   batch_handler=make_batch_handler(keys.transport, keys.store.unseal_public, store,
+                                                    load_scrub_config(), settings.hold_threshold), mixing=mixing)
     return app
 
 

@@ -16,7 +16,7 @@ from kafka.admin import KafkaAdminClient
 from services.common.settings import PlatformSettings
 
 if TYPE_CHECKING:
-    from aiokafka import AIOKafkaProducer
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 
 def ssl_context(settings: PlatformSettings) -> ssl.SSLContext | None:
@@ -72,6 +72,13 @@ def async_producer(settings: PlatformSettings, **config: Any) -> AIOKafkaProduce
     from aiokafka import AIOKafkaProducer
 
     return AIOKafkaProducer(**{"acks": "all", **config, **connection_config(settings)})
+
+
+def async_consumer(settings: PlatformSettings, *topics: str, **config: Any) -> AIOKafkaConsumer:
+    """An aiokafka consumer (`cpi bench`'s raw relay), subscribed to `topics` if any are given."""
+    from aiokafka import AIOKafkaConsumer
+
+    return AIOKafkaConsumer(*topics, **config, **connection_config(settings))
 
 
 def faust_broker(settings: PlatformSettings) -> dict[str, Any]:

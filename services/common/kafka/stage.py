@@ -9,6 +9,8 @@ Safe defaults live here once, for all four workers:
   outputs published at once and acknowledged by the broker, and only then the batch acked: one round
   trip per batch rather than per record. faust's `take()` acks on its own, so the stream runs with
   `noack()` and the stage acks each event itself, in arrival order, after its outputs are safe;
+- a stage whose effects batch (the sanitiser seals a batch in one store transaction) gives a batch handler;
+  if it fails for the batch, each input is handled alone, so one poison input is dead-lettered by itself;
 - a handler error never escapes the loop (faust would ack the message anyway): the input goes
   to the dead-letter topic with its origin in headers and the stream keeps flowing;
 - but a TransientError (a store or server briefly away) is retried, and if it persists the worker
@@ -24,7 +26,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, NoReturn, cast
+from typing import Any, NoReturn, TypeVar, cast
 
 import faust
 import structlog
@@ -52,6 +54,7 @@ from services.common.settings import WorkerSettings
 log = structlog.get_logger(__name__)
 
 _ATTEMPTS = 5
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,24 @@ class Publish:
 
 
 Handler = Callable[[bytes], Awaitable[Sequence[Publish]]]
+Outcome = Sequence[Publish] | Exception
+BatchHandler = Callable[[Sequence[bytes]], Awaitable[Sequence[Outcome]]]
+"""A handler for a whole batch (the sanitiser seals a batch in one store transaction): in input order, each
+input's outputs, or the exception that input alone raised (it is dead-lettered). Raised for the batch, a
+TransientError retries the batch; any other error is taken as some input's fault, so the inputs are then
+handled one at a time to find which."""
+
+
+def one_at_a_time(handler: BatchHandler) -> Handler:
+    """`handler` for one input: its outputs, or its exception raised."""
+
+    async def handle(value: bytes) -> Sequence[Publish]:
+        [outcome] = await handler([value])
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    return handle
 
 
 class _IdempotentProducer(AIOKafkaProducer):
@@ -207,15 +228,18 @@ def readiness(app: CpiApp) -> tuple[bool, str | None]:
 
 
 def register_stage(
-    app: CpiApp, settings: WorkerSettings, *, stage: str, source: TopicSpec, handler: Handler,
-    mixing: Mixing | None = None, batched: bool = True,
+    app: CpiApp, settings: WorkerSettings, *, stage: str, source: TopicSpec, handler: Handler | None = None,
+    batch_handler: BatchHandler | None = None, mixing: Mixing | None = None, batched: bool = True,
 ) -> None:
-    """Run `handler` on every record of `source`; publish what it returns; dead-letter what it can't take.
+    """Run `handler` on every record of `source` (or `batch_handler` on every batch); publish what it returns;
+    dead-letter what it can't take.
 
     Inputs are taken in batches of up to `settings.batch_max_records`, or what arrived within
     `settings.batch_max_wait_ms` of the first, processed in arrival order and published together. With
     `mixing`, batches are shuffled releases instead (see `Mixing`). `batched=False` takes one at a time (a
     handler that waits on purpose, as the notifier's retries do, would hold a whole batch up)."""
+    if (handler is None) == (batch_handler is None):
+        raise ValueError("a stage takes exactly one of handler and batch_handler")
     input_topic = app.topic(settings.topic(source.name), value_type=bytes, key_type=bytes)
     app.stage_inputs[settings.topic(source.name)] = (stage, source.name)
     topics: dict[str, Any] = {}
@@ -258,32 +282,47 @@ def register_stage(
             await asyncio.sleep(min(2**attempt, 30))
         _give_up(stage, "publish")
 
-    async def handle(value: bytes) -> Sequence[Publish]:
-        """The handler, with transient failures (a store or server briefly away) retried, then fatal."""
+    async def retried(call: Callable[[], Awaitable[_T]]) -> _T:
+        """`call`, with transient failures (a store or server briefly away) retried, then fatal."""
         for attempt in range(1, _ATTEMPTS + 1):
             try:
-                return await handler(value)
+                return await call()
             except TransientError as exc:
                 log.warning("transient_failure", stage=stage, attempt=attempt, error=_safe_message(exc))
                 await asyncio.sleep(min(2**attempt, 30))
         _give_up(stage, "handler")
 
-    async def process(event: Any) -> list[Publish]:
-        """One input's outputs, or its dead letter if the handler can't take it (never raises)."""
-        message = event.message
+    async def outcomes(values: Sequence[bytes]) -> Sequence[Outcome]:
+        if batch_handler is not None:
+            return await batch_outcomes(values, lambda batch: retried(lambda: batch_handler(batch)))
+        assert handler is not None
+        return [await one_outcome(handler, value) for value in values]
+
+    async def one_outcome(handle: Handler, value: bytes) -> Outcome:
         try:
-            value = event.value if isinstance(event.value, bytes) else bytes(event.value or b"")
-            outputs = list(await handle(value))
+            return list(await retried(lambda: handle(value)))
         except Exception as exc:
-            code = exc.code if isinstance(exc, DecodeError) else _error_code(exc)
+            return exc
+
+    async def process(events: Sequence[Any]) -> list[Publish]:
+        """The batch's outputs, in order, with a dead letter for each input the handler can't take (never
+        raises)."""
+        values = [event.value if isinstance(event.value, bytes) else bytes(event.value or b"") for event in events]
+        outputs: list[Publish] = []
+        for event, outcome in zip(events, await outcomes(values), strict=True):
+            if not isinstance(outcome, Exception):
+                MESSAGES.labels(stage, "processed").inc()
+                outputs.extend(outcome)
+                continue
+            message = event.message
+            code = outcome.code if isinstance(outcome, DecodeError) else _error_code(outcome)
             DEAD_LETTERS.labels(stage, code).inc()
             MESSAGES.labels(stage, "dead_lettered").inc()
             log.warning("dead_lettered", stage=stage, topic=message.topic, partition=message.partition,
                         offset=message.offset, error_code=code)
-            return [dead_letter(stage, message.topic, message.partition, message.offset,
-                                value=message.value or b"", key=message.key or b"", code=code,
-                                error=_safe_message(exc))]
-        MESSAGES.labels(stage, "processed").inc()
+            outputs.append(dead_letter(stage, message.topic, message.partition, message.offset,
+                                       value=message.value or b"", key=message.key or b"", code=code,
+                                       error=_safe_message(outcome)))
         return outputs
 
     release = mixing or Mixing(min_records=settings.batch_max_records if batched else 1,
@@ -300,6 +339,29 @@ def register_stage(
                 await pool.add(event, manual)
         finally:
             releaser.cancel()
+
+
+async def batch_outcomes(values: Sequence[bytes], handle: BatchHandler) -> Sequence[Outcome]:
+    """Each input's outcome from `handle`, run on the whole batch; if it raises for the batch, on each input
+    alone, so only the input at fault is dead-lettered (and the rest of its batch is not lost with it)."""
+    try:
+        results = await handle(values)
+        if len(results) != len(values):
+            raise CpiError(f"a batch handler returned {len(results)} outcomes for {len(values)} inputs")
+    except Exception as exc:
+        if len(values) == 1:
+            return [exc]
+        log.warning("batch_failed", records=len(values), error=type(exc).__name__)
+        return [await _one(value, handle) for value in values]
+    return results
+
+
+async def _one(value: bytes, handle: BatchHandler) -> Outcome:
+    try:
+        [result] = await handle([value])
+    except Exception as exc:
+        return exc
+    return result
 
 
 @dataclass(frozen=True)
@@ -326,7 +388,7 @@ class Mixing:
 class MixingPool:
     """The waiting inputs of a mixed stage, released by size (on arrival) or by age (on a timer)."""
 
-    def __init__(self, stage: str, mixing: Mixing, process: Callable[[Any], Awaitable[list[Publish]]],
+    def __init__(self, stage: str, mixing: Mixing, process: Callable[[Sequence[Any]], Awaitable[list[Publish]]],
                  publish: Callable[[Sequence[Publish]], Awaitable[None]],
                  released: Callable[[Any], None] = lambda event: None) -> None:
         self._stage = stage
@@ -367,15 +429,15 @@ class MixingPool:
             _give_up(self._stage, "release")
 
     async def _release(self, stream: StreamT[Any]) -> None:
-        """Process the pool in random order, publish everything, then ack in arrival order. Caller holds
-        the lock."""
+        """Process the pool (in random order, when shuffled) as one batch, publish everything, then ack in arrival
+        order. Caller holds the lock."""
         started = time.perf_counter()
         events, self._waiting = self._waiting, []
         self._arrived.clear()
         mixed = list(events)
         if self._shuffle is not None:
             self._shuffle(mixed)
-        outputs = [record for event in mixed for record in await self._process(event)]
+        outputs = await self._process(mixed)
         await self._publish(outputs)
         for event in events:
             await stream.ack(event)

@@ -7,6 +7,7 @@ from services.sanitiser.adapters.sealed_store import (
     SealedRecordNotFound,
     SealedStore,
     SealedStoreError,
+    SealRequest,
     UnsealDenied,
     open_sealed_store,
 )
@@ -15,6 +16,7 @@ __all__ = [
     "AuditVerification",
     "HeldReviewDenied",
     "RetentionPolicy",
+    "SealRequest",
     "SealedRecordNotFound",
     "SealedStore",
     "SealedStoreError",

@@ -129,12 +129,26 @@ class AuditVerification:
     problem: str | None = None
 
 
+@dataclass(frozen=True)
+class SealRequest:
+    """One submission's provenance to seal."""
+
+    submission_id: str
+    source: Source
+    received_on: date
+
+
 class SealedStore(ABC):
     """Where provenance is kept encrypted; every unseal is authorised and audited."""
 
-    @abstractmethod
     def seal(self, submission_id: str, source: Source, received_on: date) -> str:
         """Seal `source` for a submission and return its intel id; the same id on every repeat."""
+        return self.seal_batch([SealRequest(submission_id, source, received_on)])[0]
+
+    @abstractmethod
+    def seal_batch(self, requests: Sequence[SealRequest]) -> list[str]:
+        """Seal every request's source in one transaction (all or none) and return their intel ids, in order;
+        a submission sealed before, or twice in the batch, gets the intel id it already has."""
 
     @abstractmethod
     def unseal(self, intel_id: str, *, role: str, officer_id: str, reason: str) -> Source:
@@ -303,37 +317,45 @@ class SqlSealedStore(SealedStore):
 
     # -- sealing -----------------------------------------------------------------------
 
-    def seal(self, submission_id: str, source: Source, received_on: date) -> str:
-        """Seal `source` for a submission and return its intel id; the same id on every repeat.
+    def seal_batch(self, requests: Sequence[SealRequest]) -> list[str]:
+        """Seal each request's source and return their intel ids, in order, in one transaction: one commit
+        (one fsync) per batch rather than per record, and a failure leaves none of the batch behind.
 
         The intel id is random (not derived from the submission); the submission id is kept
         only as a keyed HMAC so re-delivery finds the record without the table naming topics.
         """
-        lookup = _mac(self._lookup_key, submission_id.encode())
+        if not requests:
+            return []
+        intel_ids = []
         with self._lock, self._transaction() as q:
-            found = q("SELECT intel_id FROM sealed_records WHERE lookup = ?", (lookup,))
-            if found:
-                return str(found[0][0])
-            intel_id = uuid.uuid4().hex
-            sealed = envelope.seal_to(source.model_dump_json().encode(), intel_id.encode(), self._recipient())
-            # ON CONFLICT: another process may seal the same submission at the same moment;
-            # whichever insert wins, both callers return its intel id.
-            q(
-                "INSERT INTO sealed_records "
-                "(intel_id, lookup, key_id, wrapped_key, nonce, ciphertext, created_on, review_on) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (lookup) DO NOTHING",
-                (
-                    intel_id,
-                    lookup,
-                    sealed.key_id,
-                    sealed.wrapped_key,
-                    sealed.nonce,
-                    sealed.ciphertext,
-                    _today().isoformat(),
-                    self._retention.review_date(received_on).isoformat(),
-                ),
-            )
-            return str(q("SELECT intel_id FROM sealed_records WHERE lookup = ?", (lookup,))[0][0])
+            recipient = self._recipient()
+            for request in requests:
+                lookup = _mac(self._lookup_key, request.submission_id.encode())
+                # Looked up inside the transaction, so a repeat later in the same batch finds the row just added.
+                found = q("SELECT intel_id FROM sealed_records WHERE lookup = ?", (lookup,))
+                if not found:
+                    intel_id = uuid.uuid4().hex
+                    sealed = envelope.seal_to(request.source.model_dump_json().encode(), intel_id.encode(), recipient)
+                    # ON CONFLICT: another process may seal the same submission at the same moment;
+                    # whichever insert wins, both callers return its intel id.
+                    q(
+                        "INSERT INTO sealed_records "
+                        "(intel_id, lookup, key_id, wrapped_key, nonce, ciphertext, created_on, review_on) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (lookup) DO NOTHING",
+                        (
+                            intel_id,
+                            lookup,
+                            sealed.key_id,
+                            sealed.wrapped_key,
+                            sealed.nonce,
+                            sealed.ciphertext,
+                            _today().isoformat(),
+                            self._retention.review_date(request.received_on).isoformat(),
+                        ),
+                    )
+                    found = q("SELECT intel_id FROM sealed_records WHERE lookup = ?", (lookup,))
+                intel_ids.append(str(found[0][0]))
+        return intel_ids
 
     # -- unsealing ---------------------------------------------------------------------
 
@@ -654,6 +676,7 @@ __all__ = [
     "AuditVerification",
     "HeldReviewDenied",
     "RetentionPolicy",
+    "SealRequest",
     "SealedRecordNotFound",
     "SealedStore",
     "SealedStoreError",

@@ -1,4 +1,5 @@
-"""The mixing pool a stage releases through: by size or by age, shuffled, acked only after publishing."""
+"""The mixing pool a stage releases through: by size or by age, shuffled, acked only after publishing; and a
+batch handler's outcomes, with a failed batch handled one input at a time."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 
 from schemas.topics import SANITISED
-from services.common.kafka.stage import Mixing, MixingPool, Publish
+from services.common.kafka.stage import Mixing, MixingPool, Outcome, Publish, batch_outcomes, one_at_a_time
 
 
 @dataclass
@@ -37,9 +38,9 @@ class Stage:
     acked: list[int] = field(default_factory=list)
     log: list[str] = field(default_factory=list)
 
-    async def process(self, event: Any) -> list[Publish]:
-        self.processed.append(event.message.offset)
-        return [Publish(topic=SANITISED, key=b"k", value=event.value)]
+    async def process(self, batch: Sequence[Any]) -> list[Publish]:
+        self.processed.extend(event.message.offset for event in batch)
+        return [Publish(topic=SANITISED, key=b"k", value=event.value) for event in batch]
 
     async def publish(self, records: Sequence[Publish]) -> None:
         self.published.append([int(r.value) for r in records])
@@ -127,3 +128,43 @@ async def test_an_unshuffled_pool_is_a_batch_in_arrival_order() -> None:
         assert stage.acked == list(range(6))
     finally:
         timer.cancel()
+
+
+async def test_a_batch_that_fails_as_a_whole_is_handled_one_input_at_a_time() -> None:
+    """A batch handler that raises for the batch (one poison input spoils a store transaction) gets each input
+    alone, so only the poison one becomes an exception (a dead letter) and the others keep their outputs."""
+    calls: list[list[bytes]] = []
+
+    async def handle(values: Sequence[bytes]) -> Sequence[Outcome]:
+        calls.append(list(values))
+        if b"poison" in values:
+            raise RuntimeError("the transaction failed")
+        return [[Publish(topic=SANITISED, key=b"k", value=value)] for value in values]
+
+    outcomes = await batch_outcomes([b"a", b"poison", b"c"], handle)
+    assert calls == [[b"a", b"poison", b"c"], [b"a"], [b"poison"], [b"c"]]
+    assert [o if isinstance(o, Exception) else [p.value for p in o] for o in outcomes][0::2] == [[b"a"], [b"c"]]
+    assert isinstance(outcomes[1], RuntimeError)
+
+
+async def test_a_batch_handler_giving_the_wrong_number_of_outcomes_is_not_trusted() -> None:
+    """Outcomes that do not line up one per input would misattribute outputs: the batch is handled one input at a
+    time instead, and an input whose handler still answers wrongly is an exception (dead-lettered), not lost."""
+
+    async def handle(values: Sequence[bytes]) -> Sequence[Outcome]:
+        return [[Publish(topic=SANITISED, key=b"k", value=b"x")]] * (len(values) + 1)
+
+    outcomes = await batch_outcomes([b"a", b"b"], handle)
+    assert all(isinstance(o, Exception) for o in outcomes) and len(outcomes) == 2
+
+
+async def test_one_at_a_time_raises_the_inputs_own_exception() -> None:
+    """A batch handler used for a single input returns that input's outputs, or raises its exception."""
+
+    async def handle(values: Sequence[bytes]) -> Sequence[Outcome]:
+        return [ValueError("bad") if value == b"bad" else [Publish(topic=SANITISED, key=b"k", value=value)]
+                for value in values]
+
+    assert [p.value for p in await one_at_a_time(handle)(b"ok")] == [b"ok"]
+    with pytest.raises(ValueError, match="bad"):
+        await one_at_a_time(handle)(b"bad")
