@@ -84,7 +84,7 @@ def submission(marker: str) -> dict[str, Any]:
             f"I am Quentin Zaffaroni-Plimsoll, the Zeta Pastoral Lead at Canarywharf Zeta Academy "
             f"(call me on 07700 900731 or qz.canary7731@zeta-canary.example). Jayden has been missing "
             f"from lessons, has unexplained cash and two phones, and says an older man called Skinny "
-            f"makes him carry packages of drugs to a flat. Reference {marker}."
+            f"makes him carry packages of drugs to a flat. Marker {marker}."
         ),
         "how_known": "told_by_subject",
         "subject_aware": False,
