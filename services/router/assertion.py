@@ -149,11 +149,33 @@ def _answers_cut(before: str, triggers: Triggers) -> str:
     return before
 
 
+_STATUS_CUES = ("negated_before", "negated_clause", "negated_after", "hypothetical_clause", "hypothetical_sentence",
+                "historical_before", "historical_clause", "historical_after", "general_clause", "general_sentence",
+                "general_after")
+
+
+@lru_cache(maxsize=16)
+def _any_cue(triggers: Triggers) -> re.Pattern[str] | None:
+    """Every cue that can give a status other than present, as one pattern."""
+    return phrase_pattern(tuple(cue for field in _STATUS_CUES for cue in getattr(triggers, field)))
+
+
+def _cue_free(sentence: str, triggers: Triggers) -> bool:
+    """Whether no cue is anywhere in `sentence`, as written or as its words (the window cues read words): then
+    every finding in it is present. Every text a cue is looked for in below is a part of the sentence or a run
+    of its words, so this decides most findings with two scans instead of a dozen."""
+    pattern = _any_cue(triggers)
+    return pattern is None or (pattern.search(sentence) is None
+                               and pattern.search(" ".join(_WORD.findall(sentence))) is None)
+
+
 def status_of(text: str, start: int, end: int, triggers: Triggers) -> Status:
     """The assertion status of the finding at `text[start:end]`, from the cues in its clause and sentence."""
     sentence_start = max(text.rfind(mark, 0, start) for mark in _SENTENCE_MARKS) + 1
     sentence_end_match = _SENTENCE_END.search(text, end)
     sentence_end = sentence_end_match.start() if sentence_end_match else len(text)
+    if _cue_free(text[sentence_start:sentence_end], triggers):
+        return Status.PRESENT
     clause_start = sentence_start
     after = text[end:sentence_end]
     for pattern in (phrase_pattern(triggers.terminators), _new_clause_pattern(triggers.joins, triggers.openers)):

@@ -399,7 +399,9 @@ class _Facts:
         self.candidates = self.index.candidates(self.text.lower())
         # Per lexicon: each phrase found, with the statuses of its occurrences (worked out on first ask).
         self._findings: dict[str, dict[str, set[Status]]] = {}
-        # What counted, per lexicon and the outcomes of the rule that asked (rules ask many times per intel).
+        # What counted: per lexicon whose phrases are all present, for every rule; per lexicon and the outcomes
+        # of the rule that asked, for the others (rules ask many times per intel).
+        self._present: dict[str, list[str]] = {}
         self._counted: dict[tuple[str, frozenset[str]], list[str]] = {}
         # Every word a rule counted, lower-cased: evidence that is one of these came from the text, not from
         # the form's fields.
@@ -408,29 +410,48 @@ class _Facts:
     def matches(self, lexicon: str, outcomes: frozenset[str] = frozenset()) -> list[str]:
         """The phrases of `lexicon` in the text that count for a rule giving `outcomes` (assertion.counts):
         present ones always, hypothetical or historical ones only where the policy lets them count."""
+        found = self._present.get(lexicon)
+        if found is not None:
+            return found
         key = (lexicon, outcomes)
         found = self._counted.get(key)
         if found is not None:
             return found
         findings = self._findings.get(lexicon)
         if findings is None:
-            findings = self._findings[lexicon] = {}
-            triggers = self.rules.assertion
-            exempt = lexicon in triggers.exempt_lexicons
-            for term in self.candidates.get(lexicon, ()):
-                for match in term.finditer(self.text):
-                    statuses = findings.setdefault(" ".join(match.group(0).split()), set())
-                    # Once a phrase is present somewhere it counts for every rule: its other occurrences
-                    # cannot change that, so their status is not worked out.
-                    if Status.PRESENT not in statuses:
-                        statuses.add(Status.PRESENT if exempt
-                                     else status_of(self.text, match.start(), match.end(), triggers))
+            findings = self._findings[lexicon] = self._find(lexicon)
+            if all(statuses == _PRESENT_ONLY for statuses in findings.values()):
+                # Every phrase found is present (or none is found, the usual case): the same for every rule.
+                found = self._present[lexicon] = list(findings)
+                if found:
+                    self.text_words.update(word.lower() for word in found)
+                return found
         found = self._counted[key] = [
             words for words, statuses in findings.items()
-            if Status.PRESENT in statuses
-            or any(counts(status, outcomes, lexicon, self.rules.assertion) for status in statuses)]
-        self.text_words.update(word.lower() for word in found)
+            if any(counts(status, outcomes, lexicon, self.rules.assertion) for status in statuses)]
+        if found:
+            self.text_words.update(word.lower() for word in found)
         return found
+
+    def _find(self, lexicon: str) -> dict[str, set[Status]]:
+        """Each phrase of `lexicon` found in the text, with the statuses of its occurrences."""
+        findings: dict[str, set[Status]] = {}
+        triggers = self.rules.assertion
+        exempt = lexicon in triggers.exempt_lexicons
+        for term in self.candidates.get(lexicon, ()):
+            for match in term.finditer(self.text):
+                statuses = findings.setdefault(" ".join(match.group(0).split()), set())
+                # Once a phrase is present somewhere it counts for every rule: its other occurrences cannot
+                # change that, so their status is not worked out (and the others are dropped).
+                if Status.PRESENT not in statuses:
+                    status = Status.PRESENT if exempt else status_of(self.text, match.start(), match.end(), triggers)
+                    if status is Status.PRESENT:
+                        statuses.clear()
+                    statuses.add(status)
+        return findings
+
+
+_PRESENT_ONLY = {Status.PRESENT}
 
 
 def _subject_evidence(facts: _Facts, wanted: SubjectCondition) -> list[str]:
