@@ -3,8 +3,10 @@
 Python's regex engine tries the branches of an alternation one after another at every position of the text,
 so a flat alternation of sixty cue phrases, each behind its own word-boundary lookbehind, costs sixty tries
 per character. The same phrases as a trie ("no(?:t|ne|body|...)?") cost one try per character and one branch
-per letter that matches: the router's cue lists and lexicon clues run 5-25 times faster this way (measured on
-the benchmark's text). At one position the longest phrase that matches is taken.
+per letter that matches. Measured (CPU time, this loaded machine): three of the router's cue lists searched
+over 400 characters of the benchmark's text, 6.0-6.5 ms flat and 0.19-0.23 ms as a trie; the 1,098 lexicon
+clues looked for in a main-corpus report, 654 us one `in` test each and 70 us in one scan. At one position the
+longest phrase that matches is taken (a flat alternation takes the first listed).
 
 Pure: stdlib only.
 """
