@@ -169,6 +169,14 @@ def _cue_free(sentence: str, triggers: Triggers) -> bool:
                                and pattern.search(" ".join(_WORD.findall(sentence))) is None)
 
 
+def prepare(triggers: Triggers) -> None:
+    """Compile every cue pattern now (at start-up), rather than on the first report that needs it."""
+    _any_cue(triggers)
+    _new_clause_pattern(triggers.joins, triggers.openers)
+    for field in (*_STATUS_CUES, "pseudo", "terminators"):
+        phrase_pattern(getattr(triggers, field))
+
+
 def status_of(text: str, start: int, end: int, triggers: Triggers) -> Status:
     """The assertion status of the finding at `text[start:end]`, from the cues in its clause and sentence."""
     sentence_start = max(text.rfind(mark, 0, start) for mark in _SENTENCE_MARKS) + 1

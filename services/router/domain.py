@@ -36,7 +36,7 @@ from schemas import (
 from schemas.intel import SanitisedIntel
 from schemas.submission import SubjectRole
 from services.common.datafile import load_yaml_model
-from services.router.assertion import Status, Triggers, counts, status_of
+from services.router.assertion import Status, Triggers, counts, prepare, status_of
 from services.router.model import TextModel
 from services.router.phrases import Substrings
 
@@ -212,7 +212,8 @@ def _lexicon_references(condition: Condition, path: str) -> Iterator[tuple[str, 
 def load_rules(path: Path | None = None) -> RoutingRules:
     """Read and validate the rules file; a bad file raises ConfigurationError naming file and line."""
     rules = load_yaml_model(path or DEFAULT_RULES_PATH, RoutingRules, "the routing rules")
-    _index(rules)  # compile every term now, at start-up, rather than on the first report
+    _index(rules)  # compile every term and cue now, at start-up, rather than on the first report
+    prepare(rules.assertion)
     return rules
 
 
