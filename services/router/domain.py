@@ -36,8 +36,9 @@ from schemas import (
 from schemas.intel import SanitisedIntel
 from schemas.submission import SubjectRole
 from services.common.datafile import load_yaml_model
-from services.router.assertion import Status, Triggers, counts, status_of
+from services.router.assertion import Status, Triggers, counts, prepare, status_of
 from services.router.model import TextModel
+from services.router.phrases import Substrings
 
 DEFAULT_RULES_PATH = Path(__file__).with_name("rules.yaml")
 
@@ -211,7 +212,8 @@ def _lexicon_references(condition: Condition, path: str) -> Iterator[tuple[str, 
 def load_rules(path: Path | None = None) -> RoutingRules:
     """Read and validate the rules file; a bad file raises ConfigurationError naming file and line."""
     rules = load_yaml_model(path or DEFAULT_RULES_PATH, RoutingRules, "the routing rules")
-    _index(rules)  # compile every term now, at start-up, rather than on the first report
+    _index(rules)  # compile every term and cue now, at start-up, rather than on the first report
+    prepare(rules.assertion)
     return rules
 
 
@@ -341,32 +343,34 @@ def _searchable_text(intel: SanitisedIntel) -> str:
 
 
 class _LexiconIndex:
-    """Each lexicon's terms compiled once per rules object, with the clues that rule a term out cheaply."""
+    """Each lexicon's terms compiled once per rules object, with the clues that rule a term out cheaply, and each
+    rule's outcomes as the set `assertion.counts` is asked about."""
 
     def __init__(self, rules: RoutingRules) -> None:
         self.terms = {name: [_compiled_term(term) for term in terms] for name, terms in rules.lexicons.items()}
-        # Per lexicon: the terms that have no clue (always tried) and, per clue, the terms it lets through.
-        self.unclued: dict[str, list[int]] = {}
-        self.by_clue: dict[str, dict[str, list[int]]] = {}
+        # Per lexicon the terms that have no clue (always tried); per clue, the (lexicon, term) pairs it lets
+        # through.
+        self.unclued: dict[str, list[int]] = {name: [] for name in rules.lexicons}
+        self.by_clue: dict[str, list[tuple[str, int]]] = {}
         for name, terms in rules.lexicons.items():
-            self.unclued[name] = []
-            self.by_clue[name] = {}
             for position, term in enumerate(terms):
                 clues = _clues(term)
                 if not clues:
                     self.unclued[name].append(position)
                 for clue in clues:
-                    self.by_clue[name].setdefault(clue, []).append(position)
-        self.clues = frozenset(clue for by_clue in self.by_clue.values() for clue in by_clue)
+                    self.by_clue.setdefault(clue, []).append((name, position))
+        # Every clue looked for in one scan of the text.
+        self.clues = Substrings(self.by_clue)
+        self.rule_outcomes = [frozenset(outcome.value for outcome in rule.outcomes) for rule in rules.rules]
 
-    def candidates(self, lexicon: str, clues_present: frozenset[str]) -> list[_Term]:
-        """The terms of `lexicon` worth running on a text holding `clues_present`, in the lexicon's order."""
-        by_clue = self.by_clue[lexicon]
-        positions = set(self.unclued[lexicon])
-        for clue in clues_present.intersection(by_clue):
-            positions.update(by_clue[clue])
-        terms = self.terms[lexicon]
-        return [terms[position] for position in sorted(positions)]
+    def candidates(self, lower_text: str) -> dict[str, list[_Term]]:
+        """Per lexicon, the terms worth running on `lower_text` (whose clues it holds), in the lexicon's order;
+        a lexicon left out has none."""
+        positions: dict[str, set[int]] = {name: set(unclued) for name, unclued in self.unclued.items() if unclued}
+        for clue in self.clues.found_in(lower_text):
+            for name, position in self.by_clue[clue]:
+                positions.setdefault(name, set()).add(position)
+        return {name: [self.terms[name][position] for position in sorted(found)] for name, found in positions.items()}
 
 
 _INDEXES: dict[int, tuple[RoutingRules, _LexiconIndex]] = {}
@@ -393,11 +397,12 @@ class _Facts:
         self.ages = [subject.age_on(today) for subject in intel.subjects]
         self.text = _searchable_text(intel)
         self.index = _index(rules)
-        lower_text = self.text.lower()
-        self.clues_present = frozenset(clue for clue in self.index.clues if clue in lower_text)
+        self.candidates = self.index.candidates(self.text.lower())
         # Per lexicon: each phrase found, with the statuses of its occurrences (worked out on first ask).
         self._findings: dict[str, dict[str, set[Status]]] = {}
-        # What counted, per lexicon and the outcomes of the rule that asked (rules ask many times per intel).
+        # What counted: per lexicon whose phrases are all present, for every rule; per lexicon and the outcomes
+        # of the rule that asked, for the others (rules ask many times per intel).
+        self._present: dict[str, list[str]] = {}
         self._counted: dict[tuple[str, frozenset[str]], list[str]] = {}
         # Every word a rule counted, lower-cased: evidence that is one of these came from the text, not from
         # the form's fields.
@@ -406,27 +411,48 @@ class _Facts:
     def matches(self, lexicon: str, outcomes: frozenset[str] = frozenset()) -> list[str]:
         """The phrases of `lexicon` in the text that count for a rule giving `outcomes` (assertion.counts):
         present ones always, hypothetical or historical ones only where the policy lets them count."""
-        findings = self._findings.get(lexicon)
-        if findings is None:
-            findings = self._findings[lexicon] = {}
-            triggers = self.rules.assertion
-            exempt = lexicon in triggers.exempt_lexicons
-            for term in self.index.candidates(lexicon, self.clues_present):
-                for match in term.finditer(self.text):
-                    statuses = findings.setdefault(" ".join(match.group(0).split()), set())
-                    # Once a phrase is present somewhere it counts for every rule: its other occurrences
-                    # cannot change that, so their status is not worked out.
-                    if Status.PRESENT not in statuses:
-                        statuses.add(Status.PRESENT if exempt
-                                     else status_of(self.text, match.start(), match.end(), triggers))
+        found = self._present.get(lexicon)
+        if found is not None:
+            return found
         key = (lexicon, outcomes)
         found = self._counted.get(key)
-        if found is None:
-            found = self._counted[key] = [
-                words for words, statuses in findings.items()
-                if any(counts(status, outcomes, lexicon, self.rules.assertion) for status in statuses)]
+        if found is not None:
+            return found
+        findings = self._findings.get(lexicon)
+        if findings is None:
+            findings = self._findings[lexicon] = self._find(lexicon)
+            if all(statuses == _PRESENT_ONLY for statuses in findings.values()):
+                # Every phrase found is present (or none is found, the usual case): the same for every rule.
+                found = self._present[lexicon] = list(findings)
+                if found:
+                    self.text_words.update(word.lower() for word in found)
+                return found
+        found = self._counted[key] = [
+            words for words, statuses in findings.items()
+            if any(counts(status, outcomes, lexicon, self.rules.assertion) for status in statuses)]
+        if found:
             self.text_words.update(word.lower() for word in found)
         return found
+
+    def _find(self, lexicon: str) -> dict[str, set[Status]]:
+        """Each phrase of `lexicon` found in the text, with the statuses of its occurrences."""
+        findings: dict[str, set[Status]] = {}
+        triggers = self.rules.assertion
+        exempt = lexicon in triggers.exempt_lexicons
+        for term in self.candidates.get(lexicon, ()):
+            for match in term.finditer(self.text):
+                statuses = findings.setdefault(" ".join(match.group(0).split()), set())
+                # Once a phrase is present somewhere it counts for every rule: its other occurrences cannot
+                # change that, so their status is not worked out (and the others are dropped).
+                if Status.PRESENT not in statuses:
+                    status = Status.PRESENT if exempt else status_of(self.text, match.start(), match.end(), triggers)
+                    if status is Status.PRESENT:
+                        statuses.clear()
+                    statuses.add(status)
+        return findings
+
+
+_PRESENT_ONLY = {Status.PRESENT}
 
 
 def _subject_evidence(facts: _Facts, wanted: SubjectCondition) -> list[str]:
@@ -693,8 +719,8 @@ def assess(
     """
     facts = _Facts(intel, rules, today or intel.received_on)
     fired: list[tuple[Rule, list[str]]] = []
-    for rule in rules.rules:
-        evidence = _evaluate(rule.when, facts, frozenset(outcome.value for outcome in rule.outcomes))
+    for rule, rule_outcomes in zip(rules.rules, facts.index.rule_outcomes, strict=True):
+        evidence = _evaluate(rule.when, facts, rule_outcomes)
         if evidence is not None:
             fired.append((rule, evidence))
 

