@@ -9,23 +9,29 @@ with tests/kafka_helpers.py: this module only adds what the fault scenarios need
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import sqlite3
+import subprocess
+import sys
 import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 from aiosmtpd.controller import Controller
 
 from schemas import Decision
-from schemas.topics import DEADLETTER, DECIDED, DELIVERED, SANITISED, TopicSpec
+from schemas.topics import ACCEPTED, DEADLETTER, DECIDED, DELIVERED, OUTCOME_TOPICS, RECEIVED, SANITISED, TopicSpec
 from services.common.kafka import clients
 from services.common.kafka.broker import free_port
+from services.common.processes import stop_process, wait_until_ready
 from services.common.settings import PlatformSettings
 from tests.e2e.conftest import Pipeline
 from tests.e2e.test_pipeline import submission
@@ -218,3 +224,96 @@ def restartable_smtp() -> Iterator[RestartableSmtp]:
         yield server
     finally:
         server.stop()
+
+
+# What identifies one record on each topic, so that a redelivery's repeat can be told from a new record.
+IDENTITY: dict[TopicSpec, str] = {
+    RECEIVED: "submission_id", ACCEPTED: "submission_id", SANITISED: "intel_id", DECIDED: "decision_id",
+    **dict.fromkeys(OUTCOME_TOPICS.values(), "decision_id"), DELIVERED: "notification_id",
+}
+
+
+def repeated_records(pipeline: Pipeline) -> dict[str, int]:
+    """Per topic (short name), the records beyond the first for each identity (`IDENTITY`); poison skipped."""
+    found = {}
+    for spec, key in IDENTITY.items():
+        records = []
+        for record in read_all(pipeline.bootstrap, pipeline.topic(spec.name)):
+            try:
+                if key in json.loads(record.value or b""):
+                    records.append(record)
+            except ValueError:
+                continue
+        found[spec.name.removeprefix("cpi.").removesuffix(".v1")] = repeats(records, key)
+    return found
+
+
+@dataclass
+class Workers:
+    """Worker processes a test runs itself beside a pipeline whose `cpi up` runs only the edge and the console
+    (`running_pipeline(..., workers=())`; `cpi up` stops when a child dies, and these are killed on purpose).
+
+    Each replica runs as its stage's Kafka principal with static membership (its own group instance id, as
+    the manifests set it from the pod's name), on the pipeline's data directory (one sealed store, one
+    ledger), and writes one log per life under the pipeline's logs, so `Pipeline.log_text` reads them too."""
+
+    pipeline: Pipeline
+    extra: dict[str, str] = field(default_factory=dict)
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=dict)
+    lives: dict[str, list[Path]] = field(default_factory=dict)
+    killed: list[Path] = field(default_factory=list)  # the logs of lives ended by SIGKILL
+
+    def start(self, replica: str, *, wait: bool = False) -> None:
+        """Start `replica` (`<stage>` or `<stage>-<n>`); with `wait`, return once it holds partitions."""
+        stage = replica.partition("-")[0]
+        port = self.ports.setdefault(replica, free_port())
+        lives = self.lives.setdefault(replica, [])
+        log_path = self.pipeline.data_dir / "logs" / f"{replica}-{len(lives)}.log"
+        lives.append(log_path)
+        env = {**self.pipeline.as_principal(f"cpi-{stage}"), "CPI_WORKER_PORT": str(port),
+               "CPI_GROUP_INSTANCE_ID": replica,
+               "PYTHONUNBUFFERED": "1",  # a SIGKILLed worker's last log lines are what a test reads
+               **self.extra}
+        with open(log_path, "wb") as log:
+            self.processes[replica] = subprocess.Popen([sys.executable, "-m", "services.cli", "worker", stage],
+                                                       env=env, stdout=log, stderr=subprocess.STDOUT)
+        if wait:
+            self.wait_ready(replica)
+
+    def wait_ready(self, replica: str, timeout: float = 180.0) -> None:
+        wait_until_ready(f"http://127.0.0.1:{self.ports[replica]}/readyz", process=self.processes[replica],
+                         timeout=timeout)
+
+    def sigkill(self, replica: str) -> None:
+        """SIGKILL `replica`, as a crashed pod would end: no clean leave, no commit, no flush."""
+        process = self.processes[replica]
+        assert process.poll() is None, f"{replica} had already exited with {process.returncode}"
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+        self.killed.append(self.lives[replica][-1])
+
+    def stop(self, replica: str) -> None:
+        """Stop `replica` cleanly (SIGTERM), as a scale-down or a rolling update would."""
+        stop_process(self.processes[replica])
+
+    def alive(self) -> list[str]:
+        """The replicas running now (one that gave up and exited is not)."""
+        return [name for name, process in self.processes.items() if process.poll() is None]
+
+    def stop_all(self) -> None:
+        for process in self.processes.values():
+            stop_process(process)
+
+
+def kill_in_turn(workers: Workers, replicas: Sequence[str], kills: int, every: float) -> float:
+    """SIGKILL `replicas` in turn, one every `every` seconds, `kills` times in all; each is started again at
+    once (not waited for: the next kill may come before it is ready, as in a crash loop). Returns the seconds
+    the kills took."""
+    started = time.monotonic()
+    for n in range(kills):
+        time.sleep(max(0.0, started + n * every - time.monotonic()))
+        replica = replicas[n % len(replicas)]
+        workers.sigkill(replica)
+        workers.start(replica)
+    return time.monotonic() - started

@@ -1,0 +1,140 @@
+"""Each worker SIGKILLed and restarted repeatedly under load (issue 14), against the same load with no kills in
+the same run as the baseline.
+
+`cpi up` runs the edge and the console; the four workers are the harness's own processes (`Workers`), each with
+static membership as the manifests give it, since `cpi up` stops when a child dies. One pipeline, two phases:
+the baseline load with no kills, then the same load with a worker SIGKILLed every 2 s, the four in turn, each
+started again at once. Every submission the edge acknowledged must be decided, no intel sealed twice, and no
+team told twice except for a notification whose notifier died between sending and writing its ledger (the
+documented crash window: docs/reliability.md), and then with the same key.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from schemas import Decision
+from schemas.topics import DELIVERED
+from tests.e2e.conftest import WORKERS, Pipeline, running_pipeline
+from tests.e2e.test_pipeline import CANARY_STRINGS
+from tests.integration.notifier.test_delivery import SECRET, http_server
+from tests.kafka_helpers import read_all
+from tests.reliability.harness import (
+    Load,
+    RestartableSmtp,
+    Tally,
+    Workers,
+    decisions_of,
+    drain,
+    kill_in_turn,
+    notified,
+    repeated_records,
+    restartable_smtp,
+    submit,
+)
+from tests.reliability.test_notifier_crash import in_the_window, receipts
+
+__all__ = ["http_server"]
+
+pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
+
+KILL_EVERY = 2.0  # seconds between kills (issue 14's figure)
+SENDERS = 4  # partner systems posting at once, so the stages have a backlog to work through
+
+
+@pytest.fixture
+def team_mail() -> Iterator[RestartableSmtp]:
+    with restartable_smtp() as server:
+        yield server
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One load through the pipeline: its tally, when its last notification was recorded, its kills."""
+
+    load: Load
+    tally: Tally
+    notified_seconds: float
+    kills: int
+
+
+def run_load(pipe: Pipeline, workers: Workers, count: int, kills: int) -> Phase:
+    """Post `count` submissions from `SENDERS` threads at once while `kills` SIGKILLs land, one every
+    `KILL_EVERY` s, on the four workers in turn; wait until every accepted one is decided and notified."""
+    load = Load()
+    senders = [threading.Thread(target=submit, args=(pipe, count // SENDERS, load)) for _ in range(SENDERS)]
+    started = time.monotonic()
+    for sender in senders:
+        sender.start()
+    if kills:
+        kill_in_turn(workers, WORKERS, kills, KILL_EVERY)
+    for sender in senders:
+        sender.join()
+    # Generous bounds, never a target: the notifier tells the two teams of each decision one at a time.
+    tally = drain(pipe, load, started, seconds=120 + count * 0.5)
+    assert notified(pipe, load, seconds=120 + count * 0.5), "not every decision's teams have a delivered record"
+    return Phase(load, tally, time.monotonic() - started, kills)
+
+
+def test_each_worker_sigkilled_every_two_seconds_under_load_loses_nothing_and_repeats_no_effect(
+    kafka_bootstrap: str, tmp_path: Path, team_mail: RestartableSmtp, http_server: Any, long_run: bool,
+) -> None:
+    """The same load twice through one pipeline, first with no kills, then with a worker SIGKILLed every 2 s
+    (intake, sanitiser, router, notifier in turn; 8 kills, 16 with --long) and restarted at once: every
+    acknowledged submission is decided, no intel is sealed twice, every notification reaches its team and has
+    its delivered record, a team is told twice only of a notification in a killed notifier's crash window
+    (with the same key), no log quotes the source; with --long the killed run drains within twice the
+    baseline's time."""
+    url, posts, _control = http_server
+    extra = {"CPI_SMTP_HOST": "127.0.0.1", "CPI_SMTP_PORT": str(team_mail.port), "CPI_SAFEGUARDING_WEBHOOK": url,
+             "CPI_SAFEGUARDING_WEBHOOK_SECRETS": json.dumps([SECRET]),
+             "CPI_RATE_LIMIT_PER_MINUTE": "100000",  # one partner sends the whole load: not a rate-limit test
+             # A killed notifier's claims lapse in 3 s, not 2 minutes, so its notifications are sent in the run.
+             "CPI_DELIVERY_LEASE_SECONDS": "3", "CPI_RETRY_AFTER_SECONDS": "1"}
+    count, kills = (800, 16) if long_run else (60, 8)
+    (tmp_path / "pipeline").mkdir()
+    with running_pipeline(kafka_bootstrap, tmp_path / "pipeline", extra, workers=()) as pipe:
+        workers = Workers(pipe)
+        try:
+            for name in WORKERS:
+                workers.start(name)
+            for name in WORKERS:
+                workers.wait_ready(name)
+            baseline = run_load(pipe, workers, count, kills=0)
+            repeated_before = repeated_records(pipe)
+            killed = run_load(pipe, workers, count, kills=kills)
+            assert sorted(workers.alive()) == sorted(WORKERS), "a worker gave up"
+        finally:
+            workers.stop_all()
+        for phase in (baseline, killed):
+            assert phase.tally.lost == [], f"{len(phase.tally.lost)} acknowledged submissions were never decided"
+        assert killed.tally.duplicate_sealed == 0
+        made = [Decision.model_validate(d) for d in decisions_of(pipe, baseline.load) + decisions_of(pipe, killed.load)]
+        got = receipts(team_mail.inbox, [p for p in posts if 200 <= p["status"] < 300], made)
+        received = Counter(key for _team, _decision, key in got)
+        delivered = {json.loads(r.value)["notification_id"] for r in read_all(pipe.bootstrap, pipe.topic(DELIVERED.name))}
+        assert set(received) == delivered  # every notification sent has its record, and only those
+        window = set().union(*(in_the_window(log) for log in workers.killed if log.name.startswith("notifier")))
+        repeated_effects = {key for key, times in received.items() if times > 1}
+        assert repeated_effects <= window, f"told twice outside the crash window: {repeated_effects - window}"
+        assert not [c for c in CANARY_STRINGS if c in pipe.log_text()], "a log line quotes the source"
+        repeated_after = repeated_records(pipe)
+        ratio = killed.tally.drain_seconds / baseline.tally.drain_seconds
+        print(baseline.tally.line("no kills") + f"; notified in {baseline.notified_seconds:.1f} s; repeated "
+              f"records {repeated_before}")
+        print(killed.tally.line(f"{kills} SIGKILLs every {KILL_EVERY:.0f} s") + f"; notified in "
+              f"{killed.notified_seconds:.1f} s; repeated records "
+              f"{ {t: n - repeated_before[t] for t, n in repeated_after.items()} }; {len(received)} notifications, "
+              f"{sum(received.values())} received, repeats {sum(t - 1 for t in received.values())} (in the window: "
+              f"{len(window)}); drain ratio killed/no kills {ratio:.2f}")
+        if long_run:
+            assert ratio <= 2.0, f"the killed run drained in {ratio:.2f}x the no-kill time"
