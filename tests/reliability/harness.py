@@ -178,6 +178,20 @@ def notified(pipeline: Pipeline, load: Load, seconds: float = 60) -> bool:
     return False
 
 
+def told(pipeline: Pipeline, inbox: Inbox, posts: Sequence[dict[str, Any]],
+         *loads: Load) -> tuple[Counter[str], set[str]]:
+    """How many times each notification of the loads' decisions reached its team, counted at the receiving
+    servers by the key it carried (an e-mail's Message-ID, a webhook call answered 2xx by its Idempotency-Key);
+    and the notifications that have a delivered record."""
+    from tests.reliability.test_notifier_crash import receipts
+
+    made = [Decision.model_validate(d) for load in loads for d in decisions_of(pipeline, load)]
+    got = receipts(inbox, [p for p in posts if 200 <= p["status"] < 300], made)
+    delivered = {json.loads(r.value)["notification_id"]
+                 for r in read_all(pipeline.bootstrap, pipeline.topic(DELIVERED.name))}
+    return Counter(key for _team, _decision, key in got), delivered
+
+
 def decisions_of(pipeline: Pipeline, load: Load) -> list[dict[str, Any]]:
     """The decision records (as JSON) of the load's submissions, refused ones the pipeline took too, repeats
     included."""
