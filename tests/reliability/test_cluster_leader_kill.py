@@ -36,7 +36,8 @@ pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
 
 
 @pytest.fixture
-def cluster(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalCluster]:
+def cluster(long_only: None, tmp_path_factory: pytest.TempPathFactory,
+            monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalCluster]:
     """A three-node local cluster of this test's own, this process connected to it as its administrator."""
     started = LocalCluster.on_free_ports(tmp_path_factory.mktemp("cluster"))
     started.start()
@@ -82,17 +83,17 @@ def in_sync(cluster: LocalCluster, topics: list[str], seconds: float = 180) -> f
 
 
 def test_the_partition_leader_sigkilled_repeatedly_in_a_three_broker_cluster_loses_no_acknowledged_submission(
-    cluster: LocalCluster, tmp_path: Path, team_mail: RestartableSmtp, http_server: Any, long_run: bool,
+    cluster: LocalCluster, tmp_path: Path, team_mail: RestartableSmtp, http_server: Any,
 ) -> None:
     """While submissions arrive at the edge, the leader of the received topic's first partition is SIGKILLed,
-    left down 3 s and restarted (twice; five times with --long), the replicas back in sync before the next
-    kill: every submission the edge answered 202 is decided, no intel is sealed twice, no worker gives up, and
+    left down 3 s and restarted, five times (--long only), the replicas back in sync before the next kill:
+    every submission the edge answered 202 is decided, no intel is sealed twice, no worker gives up, and
     every notification reaches its team exactly once with its delivered record."""
     url, posts, _control = http_server
     extra = {"CPI_SMTP_HOST": "127.0.0.1", "CPI_SMTP_PORT": str(team_mail.port), "CPI_SAFEGUARDING_WEBHOOK": url,
              "CPI_SAFEGUARDING_WEBHOOK_SECRETS": json.dumps([SECRET]), "CPI_RATE_LIMIT_PER_MINUTE": "100000",
              "CPI_REPLICATION_FACTOR": "3", "CPI_MIN_INSYNC_REPLICAS": "2"}
-    count, kills = (200, 5) if long_run else (60, 2)
+    count, kills = 200, 5
     (tmp_path / "pipeline").mkdir()
     with running_pipeline(cluster.bootstrap, tmp_path / "pipeline", extra) as pipe:
         topics = [pipe.topic(spec.name) for spec in ALL_TOPICS]

@@ -53,15 +53,15 @@ def submit_until(pipe: Any, load: Load, stop: threading.Event, pause: float) -> 
 
 
 def test_a_second_replica_of_each_worker_started_and_stopped_under_load_loses_nothing_and_tells_each_team_once(
-    kafka_bootstrap: str, postgres_server: str, tmp_path: Path, team_mail: RestartableSmtp, http_server: Any,
-    long_run: bool,
+    long_only: None, kafka_bootstrap: str, postgres_server: str, tmp_path: Path, team_mail: RestartableSmtp,
+    http_server: Any,
 ) -> None:
     """While submissions arrive, a second replica of intake, sanitiser, router and notifier in turn is started
-    (waited for until it holds partitions) and stopped with SIGTERM (once each; three rounds with --long):
+    (waited for until it holds partitions) and stopped with SIGTERM, twice each (--long only):
     every acknowledged submission is decided, no intel is sealed twice, every notification reaches its team
     exactly once and has its delivered record, no worker gives up, and no log quotes the source."""
     url, posts, _control = http_server
-    rounds = 3 if long_run else 1
+    rounds = 2
     with fresh_schema(postgres_server, "ledger") as ledger_url:
         extra = {"CPI_SMTP_HOST": "127.0.0.1", "CPI_SMTP_PORT": str(team_mail.port),
                  "CPI_SAFEGUARDING_WEBHOOK": url, "CPI_SAFEGUARDING_WEBHOOK_SECRETS": json.dumps([SECRET]),
@@ -76,7 +76,7 @@ def test_a_second_replica_of_each_worker_started_and_stopped_under_load_loses_no
                     workers.start(name)
                 for name in WORKERS:
                     workers.wait_ready(name)
-                sender = threading.Thread(target=submit_until, args=(pipe, load, stop, 0.1))
+                sender = threading.Thread(target=submit_until, args=(pipe, load, stop, 0.3))
                 started = time.monotonic()
                 sender.start()
                 joined: list[float] = []
