@@ -27,7 +27,7 @@ from services.common.kafka.broker import LocalBroker, free_port
 from tests.e2e.conftest import running_pipeline
 from tests.integration.notifier.test_delivery import SECRET, http_server
 from tests.kafka_helpers import connect_as_administrator
-from tests.reliability.harness import Load, RestartableSmtp, drain, notified, restartable_smtp, submit, told
+from tests.reliability.harness import Load, RestartableSmtp, drain, notified, submit, told
 
 __all__ = ["http_server"]
 
@@ -44,12 +44,6 @@ def own_broker(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mon
         yield broker
     finally:
         broker.stop()
-
-
-@pytest.fixture
-def team_mail() -> Iterator[RestartableSmtp]:
-    with restartable_smtp() as server:
-        yield server
 
 
 def sigkill(broker: LocalBroker) -> None:

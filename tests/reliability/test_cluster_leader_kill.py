@@ -27,7 +27,7 @@ from services.common.settings import PlatformSettings
 from tests.e2e.conftest import running_pipeline
 from tests.integration.notifier.test_delivery import SECRET, http_server
 from tests.kafka_helpers import connect_as_administrator
-from tests.reliability.harness import Load, RestartableSmtp, drain, notified, restartable_smtp, submit, told
+from tests.reliability.harness import Load, RestartableSmtp, drain, notified, submit, told
 from tests.reliability.test_broker_kill import sigkill
 
 __all__ = ["http_server"]
@@ -46,12 +46,6 @@ def cluster(long_only: None, tmp_path_factory: pytest.TempPathFactory,
         yield started
     finally:
         started.stop()
-
-
-@pytest.fixture
-def team_mail() -> Iterator[RestartableSmtp]:
-    with restartable_smtp() as server:
-        yield server
 
 
 def partitions(bootstrap: str, topics: list[str]) -> list[dict[str, Any]]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,6 @@ from tests.reliability.harness import (
     drain,
     notified,
     repeated_records,
-    restartable_smtp,
     submit,
     told,
 )
@@ -38,12 +36,6 @@ from tests.reliability.harness import (
 __all__ = ["http_server"]
 
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
-
-
-@pytest.fixture
-def team_mail() -> Iterator[RestartableSmtp]:
-    with restartable_smtp() as server:
-        yield server
 
 
 def submit_until(pipe: Any, load: Load, stop: threading.Event, pause: float) -> None:

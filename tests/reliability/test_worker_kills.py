@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,6 @@ from tests.reliability.harness import (
     kill_in_turn,
     notified,
     repeated_records,
-    restartable_smtp,
     submit,
     told,
 )
@@ -45,12 +43,6 @@ pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
 
 KILL_EVERY = 2.0  # seconds between kills (issue 14's figure)
 SENDERS = 4  # partner systems posting at once, so the stages have a backlog to work through
-
-
-@pytest.fixture
-def team_mail() -> Iterator[RestartableSmtp]:
-    with restartable_smtp() as server:
-        yield server
 
 
 @dataclass(frozen=True)
