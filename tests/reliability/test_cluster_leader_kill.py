@@ -76,6 +76,7 @@ def in_sync(cluster: LocalCluster, topics: list[str], seconds: float = 180) -> f
     raise AssertionError(f"the replicas were not all in sync again within {seconds:.0f}s")
 
 
+@pytest.mark.timeout(2400)  # minutes of broker restarts or rebalances on a loaded machine
 def test_the_partition_leader_sigkilled_repeatedly_in_a_three_broker_cluster_loses_no_acknowledged_submission(
     cluster: LocalCluster, tmp_path: Path, team_mail: RestartableSmtp, http_server: Any,
 ) -> None:

@@ -44,6 +44,7 @@ def submit_until(pipe: Any, load: Load, stop: threading.Event, pause: float) -> 
         submit(pipe, 1, load, pause=pause)
 
 
+@pytest.mark.timeout(2400)  # minutes of broker restarts or rebalances on a loaded machine
 def test_a_second_replica_of_each_worker_started_and_stopped_under_load_loses_nothing_and_tells_each_team_once(
     long_only: None, kafka_bootstrap: str, postgres_server: str, tmp_path: Path, team_mail: RestartableSmtp,
     http_server: Any,
