@@ -88,7 +88,7 @@ def test_each_worker_sigkilled_every_two_seconds_under_load_loses_nothing_and_re
              "CPI_RATE_LIMIT_PER_MINUTE": "100000",  # one partner sends the whole load: not a rate-limit test
              # A killed notifier's claims lapse in 3 s, not 2 minutes, so its notifications are sent in the run.
              "CPI_DELIVERY_LEASE_SECONDS": "3", "CPI_RETRY_AFTER_SECONDS": "1"}
-    count, kills = (600, 16) if long_run else (80, 8)
+    count, kills = (600, 16) if long_run else (40, 8)
     (tmp_path / "pipeline").mkdir()
     with running_pipeline(kafka_bootstrap, tmp_path / "pipeline", extra, workers=()) as pipe:
         workers = Workers(pipe)
