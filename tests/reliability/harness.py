@@ -195,6 +195,21 @@ def told(pipeline: Pipeline, inbox: Inbox, posts: Sequence[dict[str, Any]],
     return Counter(key for _team, _decision, key in got), delivered
 
 
+def check_nothing_lost_or_repeated(pipeline: Pipeline, load: Load, tally: Tally, inbox: Inbox,
+                                   posts: Sequence[dict[str, Any]], notify_seconds: float) -> Counter[str]:
+    """What a scenario in which no pipeline process dies (a broker does) must show: every acknowledged submission
+    decided, no intel sealed twice, no worker given up (`cpi up` still runs), and every notification received
+    once, each with its delivered record (no crash, so no crash window). Returns the receipts per key."""
+    assert tally.lost == [], f"{len(tally.lost)} acknowledged submissions were never decided"
+    assert tally.duplicate_sealed == 0
+    assert pipeline.processes["up"].poll() is None, "a worker gave up and `cpi up` stopped"
+    assert notified(pipeline, load, seconds=notify_seconds), "not every decision's teams have a delivered record"
+    received, delivered = told(pipeline, inbox, posts, load)
+    assert set(received) == delivered  # every notification sent has its record, and only those
+    assert max(received.values()) == 1, {k: n for k, n in received.items() if n > 1}
+    return received
+
+
 def decisions_of(pipeline: Pipeline, load: Load) -> list[dict[str, Any]]:
     """The decision records (as JSON) of the load's submissions, refused ones the pipeline took too, repeats
     included."""
