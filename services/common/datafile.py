@@ -24,7 +24,10 @@ def load_yaml_model(path: Path, model: type[Model], what: str, context: Mapping[
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigurationError(f"{path}: cannot read {what}: {error}") from error
     try:
-        data = yaml.safe_load(text)
+        # libyaml's loader where PyYAML was built with it: the same documents and errors, about ten times faster
+        # (the router's rules took 0.7 s of every start in pure Python, and a restarted worker is down until
+        # it has started: issue 14).
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 - a safe loader
     except yaml.MarkedYAMLError as error:
         line = error.problem_mark.line + 1 if error.problem_mark else 1
         raise ConfigurationError(f"{path}:{line}: not valid YAML: {error.problem}") from error

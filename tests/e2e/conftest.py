@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,15 +75,18 @@ def pipeline(
 
 
 @contextmanager
-def running_pipeline(bootstrap: str, data_dir: Path, extra_env: dict[str, str]) -> Iterator[Pipeline]:
+def running_pipeline(bootstrap: str, data_dir: Path, extra_env: dict[str, str],
+                     workers: Sequence[str] = WORKERS) -> Iterator[Pipeline]:
     """`cpi up` on `bootstrap` with topics, ports and data of its own under `data_dir`, ready when the block
     starts, stopped with Ctrl-C (SIGINT) when it ends. The broker's administrator settings and
-    CPI_KAFKA_ENV_DIR come from this process's environment (tests/reliability sets its own broker's)."""
+    CPI_KAFKA_ENV_DIR come from this process's environment (tests/reliability sets its own broker's).
+    `cpi up` runs only the `workers` named (the edge and the console always): a test that kills workers runs
+    the others itself (tests/reliability/harness.py `Workers`), since `cpi up` stops when a child dies."""
     (data_dir / "logs").mkdir()
     prefix = f"e{uuid.uuid4().hex[:10]}."
     api_port = free_port()
     edge_metrics_port = free_port()
-    ports = {name: free_port() for name in WORKERS}
+    ports = {name: free_port() for name in workers}
     api_key = add_partner(data_dir / "partners.json", "e2e-partner")
     env = {
         **os.environ,

@@ -9,23 +9,29 @@ with tests/kafka_helpers.py: this module only adds what the fault scenarios need
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import sqlite3
+import subprocess
+import sys
 import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 from aiosmtpd.controller import Controller
 
 from schemas import Decision
-from schemas.topics import DEADLETTER, DECIDED, DELIVERED, SANITISED, TopicSpec
+from schemas.topics import ACCEPTED, DEADLETTER, DECIDED, DELIVERED, OUTCOME_TOPICS, RECEIVED, SANITISED, TopicSpec
 from services.common.kafka import clients
 from services.common.kafka.broker import free_port
+from services.common.processes import stop_process, wait_until_ready
 from services.common.settings import PlatformSettings
 from tests.e2e.conftest import Pipeline
 from tests.e2e.test_pipeline import submission
@@ -160,16 +166,48 @@ def drain(pipeline: Pipeline, load: Load, started: float, seconds: float = 120) 
 
 
 def notified(pipeline: Pipeline, load: Load, seconds: float = 60) -> bool:
-    """Whether every decision of `load` that names a team comes to have a delivered record for each team."""
+    """Whether every decision of `load` (decided by now: call it after `drain`) that names a team comes to have
+    a delivered record for each team."""
     deadline = time.monotonic() + seconds
+    # Read once: the load is decided by now (`drain`), and validating every decision each second starved the
+    # receiving servers in this process of the time to take the notifications being waited for.
+    wanted = {(d["decision_id"], team) for d in decisions_of(pipeline, load)
+              for team in d["outcomes"] if team in ("crime_desk", "safeguarding")}
     while time.monotonic() < deadline:
-        wanted = {(d["decision_id"], team) for d in decisions_of(pipeline, load)
-                  for team in d["outcomes"] if team in ("crime_desk", "safeguarding")}
         records = read_all(pipeline.bootstrap, pipeline.topic(DELIVERED.name))
         if wanted and wanted <= {(json.loads(r.value)["decision_id"], json.loads(r.value)["team"]) for r in records}:
             return True
         time.sleep(1)
     return False
+
+
+def told(pipeline: Pipeline, inbox: Inbox, posts: Sequence[dict[str, Any]],
+         *loads: Load) -> tuple[Counter[str], set[str]]:
+    """How many times each notification of the loads' decisions reached its team, counted at the receiving
+    servers by the key it carried (an e-mail's Message-ID, a webhook call answered 2xx by its Idempotency-Key);
+    and the notifications that have a delivered record."""
+    from tests.reliability.test_notifier_crash import receipts
+
+    made = [Decision.model_validate(d) for load in loads for d in decisions_of(pipeline, load)]
+    got = receipts(inbox, [p for p in posts if 200 <= p["status"] < 300], made)
+    delivered = {json.loads(r.value)["notification_id"]
+                 for r in read_all(pipeline.bootstrap, pipeline.topic(DELIVERED.name))}
+    return Counter(key for _team, _decision, key in got), delivered
+
+
+def check_nothing_lost_or_repeated(pipeline: Pipeline, load: Load, tally: Tally, inbox: Inbox,
+                                   posts: Sequence[dict[str, Any]], notify_seconds: float) -> Counter[str]:
+    """What a scenario in which no pipeline process dies (a broker does) must show: every acknowledged submission
+    decided, no intel sealed twice, no worker given up (`cpi up` still runs), and every notification received
+    once, each with its delivered record (no crash, so no crash window). Returns the receipts per key."""
+    assert tally.lost == [], f"{len(tally.lost)} acknowledged submissions were never decided"
+    assert tally.duplicate_sealed == 0
+    assert pipeline.processes["up"].poll() is None, "a worker gave up and `cpi up` stopped"
+    assert notified(pipeline, load, seconds=notify_seconds), "not every decision's teams have a delivered record"
+    received, delivered = told(pipeline, inbox, posts, load)
+    assert set(received) == delivered  # every notification sent has its record, and only those
+    assert max(received.values()) == 1, {k: n for k, n in received.items() if n > 1}
+    return received
 
 
 def decisions_of(pipeline: Pipeline, load: Load) -> list[dict[str, Any]]:
@@ -218,3 +256,96 @@ def restartable_smtp() -> Iterator[RestartableSmtp]:
         yield server
     finally:
         server.stop()
+
+
+# What identifies one record on each topic, so that a redelivery's repeat can be told from a new record.
+IDENTITY: dict[TopicSpec, str] = {
+    RECEIVED: "submission_id", ACCEPTED: "submission_id", SANITISED: "intel_id", DECIDED: "decision_id",
+    **dict.fromkeys(OUTCOME_TOPICS.values(), "decision_id"), DELIVERED: "notification_id",
+}
+
+
+def repeated_records(pipeline: Pipeline) -> dict[str, int]:
+    """Per topic (short name), the records beyond the first for each identity (`IDENTITY`); poison skipped."""
+    found = {}
+    for spec, key in IDENTITY.items():
+        records = []
+        for record in read_all(pipeline.bootstrap, pipeline.topic(spec.name)):
+            try:
+                if key in json.loads(record.value or b""):
+                    records.append(record)
+            except ValueError:
+                continue
+        found[spec.name.removeprefix("cpi.").removesuffix(".v1")] = repeats(records, key)
+    return found
+
+
+@dataclass
+class Workers:
+    """Worker processes a test runs itself beside a pipeline whose `cpi up` runs only the edge and the console
+    (`running_pipeline(..., workers=())`; `cpi up` stops when a child dies, and these are killed on purpose).
+
+    Each replica runs as its stage's Kafka principal with static membership (its own group instance id, as
+    the manifests set it from the pod's name), on the pipeline's data directory (one sealed store, one
+    ledger), and writes one log per life under the pipeline's logs, so `Pipeline.log_text` reads them too."""
+
+    pipeline: Pipeline
+    extra: dict[str, str] = field(default_factory=dict)
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=dict)
+    lives: dict[str, list[Path]] = field(default_factory=dict)
+    killed: list[Path] = field(default_factory=list)  # the logs of lives ended by SIGKILL
+
+    def start(self, replica: str, *, wait: bool = False) -> None:
+        """Start `replica` (`<stage>` or `<stage>-<n>`); with `wait`, return once it holds partitions."""
+        stage = replica.partition("-")[0]
+        port = self.ports.setdefault(replica, free_port())
+        lives = self.lives.setdefault(replica, [])
+        log_path = self.pipeline.data_dir / "logs" / f"{replica}-{len(lives)}.log"
+        lives.append(log_path)
+        env = {**self.pipeline.as_principal(f"cpi-{stage}"), "CPI_WORKER_PORT": str(port),
+               "CPI_GROUP_INSTANCE_ID": replica,
+               "PYTHONUNBUFFERED": "1",  # a SIGKILLed worker's last log lines are what a test reads
+               **self.extra}
+        with open(log_path, "wb") as log:
+            self.processes[replica] = subprocess.Popen([sys.executable, "-m", "services.cli", "worker", stage],
+                                                       env=env, stdout=log, stderr=subprocess.STDOUT)
+        if wait:
+            self.wait_ready(replica)
+
+    def wait_ready(self, replica: str, timeout: float = 180.0) -> None:
+        wait_until_ready(f"http://127.0.0.1:{self.ports[replica]}/readyz", process=self.processes[replica],
+                         timeout=timeout)
+
+    def sigkill(self, replica: str) -> None:
+        """SIGKILL `replica`, as a crashed pod would end: no clean leave, no commit, no flush."""
+        process = self.processes[replica]
+        assert process.poll() is None, f"{replica} had already exited with {process.returncode}"
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+        self.killed.append(self.lives[replica][-1])
+
+    def stop(self, replica: str) -> None:
+        """Stop `replica` cleanly (SIGTERM), as a scale-down or a rolling update would."""
+        stop_process(self.processes[replica])
+
+    def alive(self) -> list[str]:
+        """The replicas running now (one that gave up and exited is not)."""
+        return [name for name, process in self.processes.items() if process.poll() is None]
+
+    def stop_all(self) -> None:
+        for process in self.processes.values():
+            stop_process(process)
+
+
+def kill_in_turn(workers: Workers, replicas: Sequence[str], kills: int, every: float) -> float:
+    """SIGKILL `replicas` in turn, one every `every` seconds, `kills` times in all; each is started again at
+    once (not waited for: the next kill may come before it is ready, as in a crash loop). Returns the seconds
+    the kills took."""
+    started = time.monotonic()
+    for n in range(kills):
+        time.sleep(max(0.0, started + n * every - time.monotonic()))
+        replica = replicas[n % len(replicas)]
+        workers.sigkill(replica)
+        workers.start(replica)
+    return time.monotonic() - started

@@ -23,14 +23,11 @@ from typing import Any
 
 import pytest
 
-from schemas import Decision
-from schemas.topics import DELIVERED
 from services.common.kafka.broker import LocalBroker, free_port
 from tests.e2e.conftest import running_pipeline
 from tests.integration.notifier.test_delivery import SECRET, http_server
-from tests.kafka_helpers import connect_as_administrator, read_all
-from tests.reliability.harness import Load, RestartableSmtp, decisions_of, drain, notified, restartable_smtp, submit
-from tests.reliability.test_notifier_crash import receipts
+from tests.kafka_helpers import connect_as_administrator
+from tests.reliability.harness import Load, RestartableSmtp, check_nothing_lost_or_repeated, drain, submit
 
 __all__ = ["http_server"]
 
@@ -47,12 +44,6 @@ def own_broker(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mon
         yield broker
     finally:
         broker.stop()
-
-
-@pytest.fixture
-def team_mail() -> Iterator[RestartableSmtp]:
-    with restartable_smtp() as server:
-        yield server
 
 
 def sigkill(broker: LocalBroker) -> None:
@@ -98,17 +89,7 @@ def test_the_broker_sigkilled_and_restarted_mid_stream_loses_no_acknowledged_sub
         sender.join()
         assert any(during), "no submission arrived while the broker was away"
         tally = drain(pipe, load, started, seconds=240 if long_run else 150)
-        assert tally.lost == [], f"{len(tally.lost)} acknowledged submissions were never decided"
-        assert tally.duplicate_sealed == 0
-        assert pipe.processes["up"].poll() is None, "a worker gave up and `cpi up` stopped"
-        assert notified(pipe, load, seconds=90), "not every decision's teams have a delivered record"
-        made = [Decision.model_validate(d) for d in decisions_of(pipe, load)]
-        got = receipts(team_mail.inbox, [p for p in posts if 200 <= p["status"] < 300], made)
-        delivered = Counter(json.loads(r.value)["notification_id"]
-                            for r in read_all(pipe.bootstrap, pipe.topic(DELIVERED.name)))
-        received = Counter(key for _team, _decision, key in got)
-        assert set(received) == set(delivered)  # every notification sent has its record, and only those
-        assert max(received.values()) == 1, {k: n for k, n in received.items() if n > 1}
+        received = check_nothing_lost_or_repeated(pipe, load, tally, team_mail.inbox, posts, notify_seconds=90)
         tally = replace(drain(pipe, load, started), drain_seconds=tally.drain_seconds)  # the notifications' too
         scenario = f"broker SIGKILLed {kills}x (down {', '.join(f'{d:.1f}' for d in down)} s, restart included)"
         print(tally.line(scenario) + f"; answered while it was down {during}, not taken (why: how many) "

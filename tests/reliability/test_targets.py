@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -24,7 +23,7 @@ from schemas import PendingNotification
 from schemas.topics import DEADLETTER, DECIDED, DELIVERED, RETRY
 from tests.kafka_helpers import produce, read_all
 from tests.mail_helpers import Inbox
-from tests.reliability.harness import RestartableSmtp, restartable_smtp
+from tests.reliability.harness import RestartableSmtp
 from tests.reliability.test_notifier_crash import (
     Notifiers,
     decisions,
@@ -39,12 +38,6 @@ from tests.reliability.test_notifier_crash import (
 __all__ = ["http_server", "notifier_env", "notifiers"]  # the notifier suite's fixtures, shared
 
 pytestmark = pytest.mark.kafka
-
-
-@pytest.fixture
-def team_mail() -> Iterator[RestartableSmtp]:
-    with restartable_smtp() as server:
-        yield server
 
 
 @pytest.fixture

@@ -94,6 +94,15 @@ def resolve_jars() -> Path:
 
 
 @dataclass(frozen=True)
+class Launched:
+    """A broker process just started, and the SCRAM logins to add once it answers (principals added to the
+    registry after its storage was formatted)."""
+
+    process: subprocess.Popen[bytes]
+    new_logins: dict[str, str]
+
+
+@dataclass(frozen=True)
 class LocalBroker:
     """Where one local broker lives: its work directory and its two loopback ports."""
 
@@ -103,6 +112,14 @@ class LocalBroker:
     host: str = "127.0.0.1"
     heap: str = "768m"
     security: Literal["secured", "open"] = "secured"
+    # One node of a local cluster (`LocalCluster`): its id, the static controller quorum of every node
+    # ("1@host:port,2@host:port,..."), the cluster's id, the replication of Kafka's own topics, and the
+    # bootstrap the client settings name (every node's, so a client outlives any one node).
+    node_id: int = 1
+    voters: str | None = None
+    cluster_id: str | None = None
+    replication: int = 1
+    cluster_bootstrap: str | None = None
 
     @property
     def bootstrap(self) -> str:
@@ -162,7 +179,7 @@ class LocalBroker:
             raise BrokerError(f"the broker refused new SCRAM logins: {refused}")
 
     def _write_env_files(self, passwords: dict[str, str]) -> None:
-        bootstrap = {"CPI_KAFKA_BOOTSTRAP": self.bootstrap}
+        bootstrap = {"CPI_KAFKA_BOOTSTRAP": self.cluster_bootstrap or self.bootstrap}
         if self.security == "open":
             write_env_file(self.admin_env_file, {**bootstrap, "CPI_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT"})
             return
@@ -215,18 +232,21 @@ class LocalBroker:
             ("\n".join(
                 [
                     "process.roles=broker,controller",
-                    "node.id=1",
+                    f"node.id={self.node_id}",
+                    # A cluster's quorum is static (every voter named); a single node bootstraps itself.
+                    f"controller.quorum.voters={self.voters}" if self.voters else
                     f"controller.quorum.bootstrap.servers={self.host}:{self.controller_port}",
                     *self._listener_properties(admin_password),
                     "controller.listener.names=CONTROLLER",
                     f"log.dirs={self.workdir / 'data'}",
                     "num.partitions=1",
-                    "offsets.topic.replication.factor=1",
+                    f"offsets.topic.replication.factor={self.replication}",
                     "offsets.topic.num.partitions=6",
-                    "transaction.state.log.replication.factor=1",
-                    "transaction.state.log.min.isr=1",
-                    "share.coordinator.state.topic.replication.factor=1",
-                    "share.coordinator.state.topic.min.isr=1",
+                    f"transaction.state.log.replication.factor={self.replication}",
+                    f"transaction.state.log.min.isr={min(self.replication, 2)}",
+                    f"share.coordinator.state.topic.replication.factor={self.replication}",
+                    f"share.coordinator.state.topic.min.isr={min(self.replication, 2)}",
+                    f"min.insync.replicas={min(self.replication, 2)}",
                     "group.initial.rebalance.delay.ms=0",
                     "auto.create.topics.enable=false",
                 ]
@@ -250,6 +270,12 @@ class LocalBroker:
         """Start the broker unless it runs already; return once it answers. Returns the bootstrap."""
         if self.running_pid() is not None:
             return self.bootstrap
+        self.await_ready(self.launch(), timeout)
+        return self.bootstrap
+
+    def launch(self) -> Launched:
+        """Start the broker process (formatting its storage the first time) without waiting for it: a cluster's
+        nodes answer only once a majority of its controllers runs."""
         if _port_open(self.host, self.port):
             raise BrokerError(f"{self.bootstrap} is taken by another process; set CPI_KAFKA_BOOTSTRAP to use it")
         libs = resolve_jars()
@@ -283,9 +309,10 @@ class LocalBroker:
                 argument for principal, password in passwords.items()
                 for argument in ("--add-scram", f"{_SCRAM}=[name={principal},password={password}]")
             ]
+            quorum = [] if self.voters else ["--standalone"]  # a static quorum names its voters already
             result = subprocess.run(  # noqa: S603 - fixed arguments
-                [*jvm, "kafka.tools.StorageTool", "format", "--standalone", f"--cluster-id={cluster_id}",
-                 "-c", str(properties), *scram],
+                [*jvm, "kafka.tools.StorageTool", "format", *quorum,
+                 f"--cluster-id={self.cluster_id or cluster_id}", "-c", str(properties), *scram],
                 capture_output=True, text=True, check=False,
             )
             if result.returncode != 0:
@@ -301,14 +328,20 @@ class LocalBroker:
         out.close()
         self.state_file.write_text(json.dumps({"pid": process.pid, "bootstrap": self.bootstrap,
                                                "version": kafka_version()}))
+        return Launched(process, {name: passwords[name] for name in new_logins} if formatted else {})
+
+    def await_ready(self, launched: Launched, timeout: float = 90.0) -> None:
+        """Return once the launched broker answers (as itself, not another node of its cluster)."""
+        process = launched.process
+        settings = self.admin_settings().model_copy(update={"kafka_bootstrap": self.bootstrap})
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise BrokerError(f"the broker exited with {process.returncode}; see {self.log_file}")
-            if _broker_ready(self.admin_settings()):
-                if formatted and new_logins and self.security == "secured":
-                    self._add_logins({name: passwords[name] for name in new_logins})
-                return self.bootstrap
+            if _broker_ready(settings):
+                if launched.new_logins and self.security == "secured":
+                    self._add_logins(launched.new_logins)
+                return
             time.sleep(0.5)
         self.stop()
         raise BrokerError(f"the broker did not answer within {timeout:.0f}s; see {self.log_file}")
@@ -346,6 +379,64 @@ class LocalBroker:
             "admin_env": str(self.admin_env_file),
             "answering": pid is not None and self.admin_env_file.exists() and _broker_ready(self.admin_settings()),
         }
+
+
+@dataclass(frozen=True)
+class LocalCluster:
+    """Local brokers from the same jars as one cluster: each node a combined broker and controller of one static
+    KRaft quorum, Kafka's own topics replicated to every node with min.insync.replicas 2, which is also the
+    brokers' default (the project's topics take theirs from CPI_REPLICATION_FACTOR and
+    CPI_MIN_INSYNC_REPLICAS). Every node is on loopback, so one TLS certificate serves all, and all share one set
+    of SCRAM logins: the first node makes both and the others get copies before any storage is formatted. The
+    first node's folder holds admin.env and principals/ (CPI_KAFKA_ENV_DIR), naming every node's address."""
+
+    nodes: tuple[LocalBroker, ...]
+
+    @classmethod
+    def on_free_ports(cls, workdir: Path, size: int = 3, heap: str = "512m") -> LocalCluster:
+        ports = [(free_port(), free_port()) for _ in range(size)]
+        voters = ",".join(f"{n}@127.0.0.1:{controller}" for n, (_port, controller) in enumerate(ports, start=1))
+        bootstrap = ",".join(f"127.0.0.1:{port}" for port, _controller in ports)
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        return cls(tuple(
+            LocalBroker(workdir / f"node-{n}", port=port, controller_port=controller, heap=heap, node_id=n,
+                        voters=voters, cluster_id=cluster_id, replication=size, cluster_bootstrap=bootstrap)
+            for n, (port, controller) in enumerate(ports, start=1)))
+
+    @property
+    def bootstrap(self) -> str:
+        return self.nodes[0].cluster_bootstrap or self.nodes[0].bootstrap
+
+    @property
+    def workdir(self) -> Path:
+        """The folder of admin.env and principals/ (the first node's)."""
+        return self.nodes[0].workdir
+
+    @property
+    def admin_env_file(self) -> Path:
+        return self.nodes[0].admin_env_file
+
+    def start(self, timeout: float = 120.0) -> str:
+        """Start every node that is not running, and return once each answers. Returns the bootstrap."""
+        first = self.nodes[0]
+        private_dir(first.workdir)
+        if first.security == "secured" and not (first.tls_dir / "broker.pem").exists():
+            write_tls(first.tls_dir, first.host)
+        first._write_env_files(first._passwords()[0])
+        for node in self.nodes[1:]:
+            private_dir(node.workdir)
+            for shared in (first.tls_dir, first.workdir / "principals"):
+                if shared.exists():
+                    shutil.copytree(shared, node.workdir / shared.name, dirs_exist_ok=True)
+            shutil.copy2(first.admin_env_file, node.admin_env_file)
+        launched = [(node, node.launch()) for node in self.nodes if node.running_pid() is None]
+        for node, started in launched:
+            node.await_ready(started, timeout)
+        return self.bootstrap
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
 
 
 def _reap(pid: int) -> None:
