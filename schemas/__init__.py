@@ -1,5 +1,6 @@
 """The v1 contracts: the only thing the services share. JSON on the wire, frozen pydantic models."""
 
+from schemas.audit import AuditEntry
 from schemas.base import Category, CpiModel, HowKnown, LawfulBasis
 from schemas.deadletter import DeadLetter
 from schemas.decision import Decision, Grading, Outcome, Priority, Review, ReviewReason, RuleFiring, Thrive
@@ -32,6 +33,7 @@ from schemas.submission import (
 
 __all__ = [
     "AcceptedSubmission",
+    "AuditEntry",
     "Category",
     "Channel",
     "CpiModel",

@@ -50,6 +50,7 @@ from services.common.keys import (
 )
 from services.common.serde import encode
 from services.common.settings import SanitiserSettings
+from services.common.signing import SigningKeyring, VerifyKeys
 
 log = structlog.get_logger(__name__)
 
@@ -73,6 +74,10 @@ def describe(settings: SanitiserSettings, spec: KeySpec) -> dict[str, Any]:
         return shown
     if spec.kind == "public":
         shown["key_id"] = RecipientKey.load(path).key_id
+    elif spec.kind in ("signing", "verify"):
+        signing = SigningKeyring.load(path) if spec.kind == "signing" else VerifyKeys.load(path)
+        shown["key_id"] = signing.primary
+        shown["retiring"] = {k: None for k in signing.keys if k != signing.primary}
     elif spec.kind == "private":
         keyring = PrivateKeyring.load(path)
         shown["key_id"] = keyring.primary

@@ -52,12 +52,13 @@ from services.console.domain import (
     roles_of,
     view_refusal,
 )
-from services.console.metrics import CSRF_REFUSED, HELD_ACTIONS, RECONTACT, SIGN_INS
+from services.console.metrics import CSRF_REFUSED, HELD_ACTIONS, RECONTACT, RECONTACT_REFUSED, SIGN_INS
 from services.console.settings import ConsoleSettings
 from services.intake.api import SECURITY_HEADERS
 from services.sanitiser.adapters.sealed_store import (
     MIN_REASON_CHARS,
     UNSEAL_ROLE,
+    AuditUnavailable,
     HeldReviewDenied,
     SealedRecordNotFound,
     SealedStore,
@@ -322,8 +323,8 @@ def create_console(settings: ConsoleSettings, *, store: SealedStore, held: HeldR
         refusal = request_refusal(officer, intel_id, reason, MIN_REASON_CHARS)
         audit = {"role": officer.audit_role, "officer_id": officer.officer_id, "reason": reason}
         if refusal is not None:
+            RECONTACT_REFUSED.labels("request", refusal[0]).inc()
             store.audit_recontact("request", "", intel_id[:64], result=f"denied:{refusal[0]}", **audit)
-            RECONTACT.labels("request", refusal[0]).inc()
             log.warning("console_recontact_refused", step="request", reason_code=refusal[0])
             return recontact_page(officer, csrf, refusal[1], 403 if refusal[0] == "role_not_permitted" else 422)
         approval = needs_approval(settings.recontact_approval, officer)
@@ -351,8 +352,8 @@ def create_console(settings: ConsoleSettings, *, store: SealedStore, held: HeldR
                  "reason": found.reason if found else ""}
         intel_id = found.intel_id if found else ""
         if refusal is not None:
+            RECONTACT_REFUSED.labels(step, refusal[0]).inc()
             store.audit_recontact(step, request_id[:64], intel_id, result=f"denied:{refusal[0]}", **audit)
-            RECONTACT.labels(step, refusal[0]).inc()
             log.warning("console_recontact_refused", step=step, reason_code=refusal[0], request_id=request_id[:64])
             return recontact_page(officer, csrf, refusal[1], 403)
         assert found is not None
@@ -370,6 +371,18 @@ def create_console(settings: ConsoleSettings, *, store: SealedStore, held: HeldR
         except SealedRecordNotFound:
             return recontact_page(officer, csrf, "No sealed record has that intel id (it may have been purged).", 404)
         return page(pages.recontact_details(officer, csrf, found, source))
+
+    @app.exception_handler(AuditUnavailable)
+    async def audit_unavailable(request: Request, exc: AuditUnavailable) -> Response:
+        """Fail closed: an action whose audit entry the audit topic did not take was not done (nothing shown,
+        nothing published); a re-contact attempt so refused is counted, so it alerts like any refused one."""
+        parts = request.url.path.strip("/").split("/")
+        if parts[0] == "recontact":
+            RECONTACT_REFUSED.labels(parts[2] if len(parts) == 3 else "request", "audit_unavailable").inc()
+        log.error("console_audit_unavailable", path=request.url.path.split("/")[1])
+        return page(pages.message("Not done: the audit log is unavailable", "Every step here is written to the "
+                                  "audit log first, and it cannot be written just now, so nothing was done and "
+                                  "nothing was shown. Try again in a few minutes.", link="/"), 503)
 
     @app.get("/static/console.css")
     async def css() -> Response:
