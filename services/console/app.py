@@ -40,7 +40,7 @@ with warnings.catch_warnings():
 from services.console import pages
 from services.console.adapters.decisions import DecisionFeed, ReviewQueue
 from services.console.adapters.held import HeldReview, NotFoundInText
-from services.console.adapters.requests import RecontactRequests
+from services.console.adapters.requests import RecontactRequests, new_request_id
 from services.console.domain import (
     Officer,
     QueueFilter,
@@ -328,10 +328,12 @@ def create_console(settings: ConsoleSettings, *, store: SealedStore, held: HeldR
             log.warning("console_recontact_refused", step="request", reason_code=refusal[0])
             return recontact_page(officer, csrf, refusal[1], 403 if refusal[0] == "role_not_permitted" else 422)
         approval = needs_approval(settings.recontact_approval, officer)
-        created = requests.add(intel_id, officer.officer_id, reason,
-                               RequestStatus.PENDING if approval else RequestStatus.APPROVED)
-        store.audit_recontact("request", created.request_id, intel_id,
+        # Audited before it is queued: if the audit log cannot be written, there is no request to approve.
+        request_id = new_request_id()
+        store.audit_recontact("request", request_id, intel_id,
                               result="granted" if approval else "granted:no_approval_needed", **audit)
+        created = requests.add(intel_id, officer.officer_id, reason,
+                               RequestStatus.PENDING if approval else RequestStatus.APPROVED, request_id)
         RECONTACT.labels("request", "pending" if approval else "approved").inc()
         log.info("console_recontact_requested", request_id=created.request_id, intel_id=intel_id,
                  officer_id=officer.officer_id)

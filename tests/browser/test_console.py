@@ -27,7 +27,7 @@ import httpx
 import pytest
 
 from schemas import AcceptedSubmission, Decision, HeldIntel, SanitisedIntel, Submission
-from schemas.topics import DECIDED, HELD, IU, SANITISED
+from schemas.topics import AUDIT, DECIDED, HELD, IU, SANITISED
 from services.common.kafka.acls import apply_acls
 from services.common.kafka.admin import apply_topics
 from services.common.kafka.broker import free_port
@@ -98,7 +98,7 @@ def console(kafka_bootstrap: str, issuer: str, tmp_path_factory: pytest.TempPath
     key_settings(data_dir)  # every key made, as `cpi up` makes them
     prefix = f"c{uuid.uuid4().hex[:10]}."
     settings = PlatformSettings(kafka_bootstrap=kafka_bootstrap, topic_prefix=prefix)
-    assert apply_topics(settings, (HELD, SANITISED, DECIDED)).ok
+    assert apply_topics(settings, (HELD, SANITISED, DECIDED, AUDIT)).ok  # AUDIT: every audit entry is anchored there
     port, metrics_port = free_port(), free_port()
     env = {**os.environ, "CPI_KAFKA_BOOTSTRAP": kafka_bootstrap, "CPI_TOPIC_PREFIX": prefix,
            "CPI_DATA_DIR": str(data_dir), "CPI_CONSOLE_PORT": str(port), "CPI_CONSOLE_METRICS_PORT": str(metrics_port),

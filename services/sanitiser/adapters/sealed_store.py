@@ -387,7 +387,10 @@ class SqlSealedStore(SealedStore):
         with self._lock:
             if denial is not None:
                 code, message = denial
-                self._audit({**entry, "result": f"denied:{code}"})
+                # A worker's store holds no audit-signing key, so its refusal can only be logged: an entry it
+                # wrote would not verify. It never holds the unseal key either, so nothing could be opened.
+                if self._keys.audit_signing is not None:
+                    self._audit({**entry, "result": f"denied:{code}"})
                 log.warning("sealed_unseal_denied", reason_code=code, intel_id=entry["intel_id"])
                 raise UnsealDenied(code, message)
             with self._transaction() as q:

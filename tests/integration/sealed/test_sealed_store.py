@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from prometheus_client import REGISTRY
 
 from schemas import Source
 from services.common.envelope import EnvelopeError
@@ -56,10 +55,6 @@ def make_source(name: str = CANARY_NAME) -> Source:
         email=CANARY_EMAIL,
         phone=CANARY_PHONE,
     )
-
-
-def denied_count(code: str) -> float:
-    return REGISTRY.get_sample_value("cpi_sealed_unseal_denied_total", {"reason": code}) or 0.0
 
 
 def audit_rows(backend: Backend) -> list[tuple[object, ...]]:
@@ -317,19 +312,18 @@ REFUSALS = {
 
 
 @pytest.mark.parametrize("case", list(REFUSALS))
-def test_refused_unseal_is_audited_and_counted(store: SealedStore, backend: Backend, case: str) -> None:
+def test_refused_unseal_is_audited(store: SealedStore, backend: Backend, case: str) -> None:
     """Without the intelligence_unit role, an officer id, or a 20-character reason, unseal is
-    refused with a reason code, written to the audit log and counted by reason code only."""
+    refused with a reason code and written to the audit log (the console's metrics count refusals: a
+    short-lived command's counter could never alert)."""
     intel_id = store.seal("sub-1", make_source(), RECEIVED)
     change, code = REFUSALS[case]
-    before = denied_count(code)
 
     with pytest.raises(UnsealDenied) as refused:
         store.unseal(intel_id, **{**IU, **change})
 
     assert refused.value.code == code
     assert CANARY_NAME not in str(refused.value)
-    assert denied_count(code) == before + 1
     [(_, action, _, _, audited_id, _, result, _)] = audit_rows(backend)
     assert (action, audited_id, result) == ("unseal", intel_id, f"denied:{code}")
     assert store.verify_audit().ok
