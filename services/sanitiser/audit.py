@@ -99,18 +99,18 @@ def compare_audit(stored: Sequence[AuditEntry], anchored: Sequence[AuditEntry | 
     in_db = {entry.seq: entry for entry in stored}
     by_content = {_canonical(_what(copy)): seq for seq, copies in on_topic.items() for copy in copies}
     for entry in stored:
-        copies = on_topic.get(entry.seq)
-        if copies is None:
+        anchored_as = on_topic.get(entry.seq)
+        if anchored_as is None:
             problems.append(AuditProblem(entry.seq, f"entry {entry.seq} is in the database but not on the audit topic "
                                                     "(written without its anchor)"))
-        elif not any(_same(entry, copy) for copy in copies):
+        elif not any(_same(entry, copy) for copy in anchored_as):
             moved_from = by_content.get(_canonical(_what(entry)))
             if moved_from is not None and moved_from != entry.seq:
                 problems.append(AuditProblem(entry.seq, f"entry {entry.seq} holds what the audit topic has as entry "
                                                         f"{moved_from}: entries were reordered"))
             else:
                 changed = sorted(name for name, value in entry.model_dump().items()
-                                 if all(getattr(copy, name) != value for copy in copies))
+                                 if all(getattr(copy, name) != value for copy in anchored_as))
                 problems.append(AuditProblem(entry.seq, f"entry {entry.seq} differs from the audit topic's copy in: "
                                                         f"{', '.join(changed)}"))
     last = max(in_db, default=0)

@@ -35,7 +35,7 @@ def console(tmp_path: Path) -> Iterator[tuple[TestClient, SealedStore, Recontact
     """The console as `cpi console` opens it (open_store: every audit entry anchored on the audit topic), its Kafka
     a port nothing listens on."""
     key_settings(tmp_path)
-    settings = ConsoleSettings(data_dir=tmp_path, console_session_secret=SECRET, console_cookie_secure=False,  # type: ignore[arg-type]
+    settings = ConsoleSettings(data_dir=tmp_path, console_session_secret=SECRET, console_cookie_secure=False,
                                kafka_bootstrap=f"127.0.0.1:{free_port()}", topic_prefix="nowhere.")
     keys = load_unseal_keys(settings)
     store = open_store(settings, keys)

@@ -30,7 +30,6 @@ from services.sanitiser.adapters.audit_topic import read_anchored
 from services.sanitiser.adapters.sealed_store import (
     AuditUnavailable,
     SealedStore,
-    UnsealDenied,
     open_audit_log,
 )
 from services.sanitiser.audit import AuditReport, compare_audit
@@ -43,6 +42,7 @@ from tests.integration.sealed.test_sealed_store import (
     CANARY_PHONE,
     RECEIVED,
     make_source,
+    seed_audit,
 )
 from tests.integration.sealed.test_sealed_store import (
     IU as IU_OFFICER,
@@ -53,12 +53,9 @@ pytestmark = pytest.mark.kafka
 
 
 @pytest.fixture
-def settings(backend: Backend, kafka_bootstrap: str, topic_prefix: str,
-             topic_factory: Callable[..., dict[str, str]]) -> SanitiserSettings:
+def settings(anchored_settings: SanitiserSettings) -> SanitiserSettings:
     """The unseal path's settings for this test's store and keys, with this test's own audit topic."""
-    topic_factory(AUDIT)
-    return key_settings(backend.data_dir, sealed_store_url=backend.url, kafka_bootstrap=kafka_bootstrap,
-                        topic_prefix=topic_prefix)
+    return anchored_settings
 
 
 def anchored_store(backend: Backend, settings: SanitiserSettings) -> SealedStore:
@@ -76,16 +73,6 @@ def audit_verify(settings: SanitiserSettings) -> AuditReport:
     finally:
         reader.close()
     return compare_audit(stored, read_anchored(settings), load_auditor_keys(settings))
-
-
-def _seed(store: SealedStore) -> str:
-    """Four audit entries: three granted unseals and one refused."""
-    intel_id = store.seal("sub-1", make_source(), RECEIVED)
-    for _ in range(3):
-        store.unseal(intel_id, **IU_OFFICER)
-    with pytest.raises(UnsealDenied):
-        store.unseal(intel_id, role="response_officer", officer_id="PC-1", reason=IU_OFFICER["reason"])
-    return intel_id
 
 
 _COLUMNS = "seq, at, action, actor, role, intel_id, reason, result, detail, prev_hash, hash, key_id, signature"
@@ -142,7 +129,7 @@ ATTACKS: dict[str, tuple[Callable[[Backend, SanitiserSettings], None], int, str]
 
 def test_an_untouched_log_verifies_against_its_anchor(backend: Backend, settings: SanitiserSettings) -> None:
     """Every entry the unseal path writes is on the audit topic, signed, in the chain's order: audit-verify is ok."""
-    _seed(anchored_store(backend, settings))
+    seed_audit(anchored_store(backend, settings))
 
     report = audit_verify(settings)
 
@@ -156,7 +143,7 @@ def test_each_rewrite_of_the_database_is_detected_and_named(backend: Backend, se
     """Editing, deleting, reordering, or deleting and recomputing the chain with the store's own keys (which the
     old MAC-only check accepted) are each reported against the entry concerned."""
     store = anchored_store(backend, settings)
-    _seed(store)
+    seed_audit(store)
     change, entry, words = ATTACKS[attack]
     backend.drop_guards()
 
@@ -173,7 +160,7 @@ def test_an_older_copy_of_the_database_restored_is_detected(backend: Backend, se
     """A database restored from a copy taken before the last unseals (the MAC chain and head whole and valid)
     verifies by its own keys, but the audit topic has the entries after it: reported from the first one missing."""
     store = anchored_store(backend, settings)
-    intel_id = _seed(store)
+    intel_id = seed_audit(store)
     copy = backend.sql(f"SELECT {_COLUMNS} FROM sealed_audit ORDER BY seq")  # noqa: S608 (constant columns)
     [head] = backend.sql("SELECT entries, last_hash, mac FROM sealed_audit_head")
     store.unseal(intel_id, **IU_OFFICER)
@@ -201,7 +188,7 @@ def test_audit_verify_command_says_which_entry_and_exits_1(backend: Backend, set
     line and its stderr naming the entry and what is wrong."""
     from services.cli import main
 
-    _seed(anchored_store(backend, settings))
+    seed_audit(anchored_store(backend, settings))
     for name, value in {"CPI_DATA_DIR": str(backend.data_dir), "CPI_SEALED_STORE_URL": backend.url,
                         "CPI_KAFKA_BOOTSTRAP": settings.kafka_bootstrap or "",
                         "CPI_TOPIC_PREFIX": settings.topic_prefix,
@@ -243,7 +230,7 @@ def test_no_provenance_reaches_the_audit_topic_logs_or_metrics(backend: Backend,
     role)."""
     store = anchored_store(backend, settings)
     with capture_logs() as logs:
-        intel_id = _seed(store)
+        intel_id = seed_audit(store)
         for step, result in (("request", "granted"), ("approve", "granted"), ("view", "granted")):
             store.audit_recontact(step, "req-1", intel_id, role="supervisor", officer_id="DS-9",
                                   reason=IU_OFFICER["reason"], result=result)
@@ -282,7 +269,7 @@ def test_only_the_unseal_path_writes_the_topic_only_the_auditor_reads_it_and_nob
     as_iu, as_auditor = (with_connection(settings, read_env_file(principal_env_file(kafka_env_dir, principal)))
                          for principal in (IU, AUDITOR))
     store = anchored_store(backend, as_iu)
-    _seed(store)
+    seed_audit(store)
 
     assert audit_verify(as_auditor).ok
     with pytest.raises((KafkaError, CpiError)):
@@ -297,3 +284,24 @@ def test_only_the_unseal_path_writes_the_topic_only_the_auditor_reads_it_and_nob
         finally:
             admin.close()
     assert audit_verify(as_auditor).anchored == 4
+
+
+def test_a_store_from_before_signing_migrates_and_keeps_its_entries(backend: Backend) -> None:
+    """A schema-1 store (no signature columns) opened by this code is migrated in place: its entries are kept,
+    its MAC chain still verifies, and new entries are signed; the old ones are reported as unsigned."""
+    store = backend.open()
+    seed_audit(store)
+    store.close()
+    backend.drop_guards()  # the schema-1 layout, remade by dropping the two columns v2 added
+    for column in ("key_id", "signature"):
+        backend.sql(f"ALTER TABLE sealed_audit DROP COLUMN {column}")
+    backend.sql("UPDATE schema_version SET version = 1")
+
+    migrated = backend.open()
+
+    assert backend.sql("SELECT version FROM schema_version") == [(2,)]
+    assert migrated.verify_audit().ok and migrated.verify_audit().entries == 4
+    entries = migrated.audit_entries()
+    assert [e.signature for e in entries] == [""] * 4
+    report = compare_audit(entries, entries, load_auditor_keys(backend.settings()))
+    assert {f"entry {n} is not signed" for n in range(1, 5)} <= {p.problem for p in report.problems}

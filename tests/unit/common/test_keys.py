@@ -64,7 +64,7 @@ def settings_in(folder: Path, **extra: object) -> SanitiserSettings:
 
 
 def test_every_key_is_created_once_loudly_and_privately(tmp_path: Path) -> None:
-    """ensure_keys makes each of the six keys once, with a warning naming the key and file (never the key),
+    """ensure_keys makes each of the eight keys once, with a warning naming the key and file (never the key),
     in a 0700 folder with 0600 files; a second call creates nothing and changes nothing."""
     settings = settings_in(tmp_path)
     with capture_logs() as logs:
