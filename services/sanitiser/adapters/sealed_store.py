@@ -236,9 +236,9 @@ class SqlSealedStore(SealedStore):
 
     def __init__(self, keys: StoreKeys | None, retention: RetentionPolicy | None = None,
                  anchor: AuditAnchor | None = None) -> None:
-        # keys None: opened by the auditor, who reads the audit log and nothing else (no schema change either).
+        # keys None: opened by the auditor (open_audit_log), who reads the audit log and nothing else. Throwaway
+        # keys stand in: they open nothing, and without an audit-signing key nothing can be written either.
         self._keys = keys or StoreKeys(kek=Keyring.generate(), audit=Keyring.generate())
-        self._reads_audit_only = keys is None
         self._anchor = anchor
         self._retention = retention or RetentionPolicy()
         self._lock = threading.Lock()
