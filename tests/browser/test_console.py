@@ -495,5 +495,5 @@ def test_no_provenance_in_any_console_page_log_line_or_metric_but_the_recontact_
     metrics = httpx.get(console.metrics_url).text
     assert "cpi_console_recontact_total" in metrics
     # The supervisor's refused approval of their own request, counted where CpiRecontactRefused watches.
-    assert 'cpi_console_recontact_refused_total{step="approve",reason="own_request"}' in metrics
+    assert 'cpi_console_recontact_refused_total{reason="own_request",step="approve"}' in metrics
     assert not [c for c in CANARIES if c in metrics]
