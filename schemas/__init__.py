@@ -1,5 +1,6 @@
 """The v1 contracts: the only thing the services share. JSON on the wire, frozen pydantic models."""
 
+from schemas.audit import AuditEntry
 from schemas.base import Category, CpiModel, HowKnown, LawfulBasis
 from schemas.deadletter import DeadLetter
 from schemas.decision import (
@@ -46,6 +47,7 @@ from schemas.submission import (
 __all__ = [
     "AcceptedSubmission",
     "Assessed",
+    "AuditEntry",
     "Category",
     "Channel",
     "CpiModel",

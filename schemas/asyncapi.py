@@ -21,6 +21,7 @@ from schemas.export import rendered
 from schemas.topics import (
     ACCEPTED,
     ALL_TOPICS,
+    AUDIT,
     DAY_MS,
     DEADLETTER,
     DECIDED,
@@ -57,6 +58,7 @@ KEYS: dict[str, tuple[str | None, str]] = {
     DELIVERED.name: ("intel_id", "the `intel_id` of the decision the notification was for (UTF-8)."),
     RETRY.name: ("intel_id", "the `intel_id` of the waiting notification's decision (UTF-8)."),
     DEADLETTER.name: (None, "the original record's key, unchanged."),
+    AUDIT.name: (None, "the entry's `seq` (UTF-8 decimal)."),
 }
 
 INFO = """\

@@ -24,6 +24,7 @@ EXPORTED: tuple[type[BaseModel], ...] = (
     schemas.PendingNotification,
     schemas.WebhookAlert,
     schemas.DeadLetter,
+    schemas.AuditEntry,
 )
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
+from schemas.audit import AuditEntry
 from schemas.decision import Decision, DecisionReview, Outcome
 from schemas.held import HeldIntel
 from schemas.intel import SanitisedIntel
@@ -26,8 +27,9 @@ ROUTER = "cpi-router"
 NOTIFIER = "cpi-notifier"
 IU = "cpi-iu"  # the Intelligence Unit's `cpi held` and console: reviews held intel and decisions
 DOWNSTREAM = "cpi-downstream"  # consumers of the outcome topics
+AUDITOR = "cpi-auditor"  # `cpi sealed audit-verify`: reads the audit topic, writes nothing
 ADMIN = "cpi-admin"
-PRINCIPALS: tuple[str, ...] = (EDGE, INTAKE, SANITISER, ROUTER, NOTIFIER, IU, DOWNSTREAM)
+PRINCIPALS: tuple[str, ...] = (EDGE, INTAKE, SANITISER, ROUTER, NOTIFIER, IU, DOWNSTREAM, AUDITOR)
 WORKER_PRINCIPALS = (INTAKE, SANITISER, ROUTER, NOTIFIER)  # these write dead letters
 
 
@@ -97,6 +99,13 @@ RETRY = TopicSpec("cpi.notification.retry.v1", PendingNotification, 6, 7 * DAY_M
 DEADLETTER = TopicSpec("cpi.deadletter.v1", None, 6, 30 * DAY_MS, writers=frozenset(WORKER_PRINCIPALS),
                        max_message_bytes=DEADLETTER_MAX_BYTES)
 
+# The sealed store's audit log, anchored outside its database: every entry the unseal path (cpi-iu: the console,
+# `cpi held`, `cpi sealed`, `cpi keys rotate`) writes, acknowledged before the action it records is done. One
+# partition, so the topic's order is the chain's; never compacted and never deleted by age; only cpi-iu writes
+# and only the auditor reads, and no principal may delete records (no ACL grants DELETE), so a database rewritten
+# or restored from an older copy disagrees with it (`cpi sealed audit-verify`).
+AUDIT = TopicSpec("cpi.audit.sealed.v1", AuditEntry, 1, -1, writers=frozenset({IU}), readers=frozenset({AUDITOR}))
+
 ALL_TOPICS: tuple[TopicSpec, ...] = (
     RECEIVED,
     ACCEPTED,
@@ -109,4 +118,5 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     DELIVERED,
     RETRY,
     DEADLETTER,
+    AUDIT,
 )

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -50,6 +51,7 @@ from services.common.keys import (
 )
 from services.common.serde import encode
 from services.common.settings import SanitiserSettings
+from services.common.signing import SigningKeyring, VerifyKeys
 
 log = structlog.get_logger(__name__)
 
@@ -73,6 +75,10 @@ def describe(settings: SanitiserSettings, spec: KeySpec) -> dict[str, Any]:
         return shown
     if spec.kind == "public":
         shown["key_id"] = RecipientKey.load(path).key_id
+    elif spec.kind in ("signing", "verify"):
+        signing = SigningKeyring.load(path) if spec.kind == "signing" else VerifyKeys.load(path)
+        shown["key_id"] = signing.primary
+        shown["retiring"] = {k: None for k in signing.keys if k != signing.primary}
     elif spec.kind == "private":
         keyring = PrivateKeyring.load(path)
         shown["key_id"] = keyring.primary
@@ -126,7 +132,7 @@ def rotate_unseal(settings: SanitiserSettings, grace: timedelta = UNSEAL_GRACE) 
     rotated = keys.unseal_private.with_new_primary(_now() + grace)
     rotated.save(key_path(settings, UNSEAL_PRIVATE))
     rotated.recipient().save(key_path(settings, UNSEAL_PUBLIC))
-    _reseal_unseal(settings, StoreKeys(kek=keys.kek, audit=keys.audit, unseal_private=rotated))
+    _reseal_unseal(settings, replace(keys, unseal_private=rotated))
     retire_unseal(settings)
     return rotated.primary
 
@@ -184,7 +190,7 @@ def rotate_store_kek(settings: SanitiserSettings) -> str:
     path = key_path(settings, STORE_KEK)
     both = keys.kek.with_new_primary(new_key_id(STORE_KEK.purpose))
     both.save(path)  # both keys on disk before the database moves, so a crash loses nothing
-    store = _store(settings, StoreKeys(kek=both, audit=keys.audit, unseal_private=keys.unseal_private))
+    store = _store(settings, replace(keys, kek=both))
     try:
         store.rewrap_secret(both)
     finally:
@@ -203,7 +209,7 @@ def rotate_audit(settings: SanitiserSettings) -> str:
     grown = keys.audit.with_new_primary(new_id)
     both = Keyring(primary=keys.audit.primary, keys=grown.keys)
     both.save(path)
-    store = _store(settings, StoreKeys(kek=keys.kek, audit=both, unseal_private=keys.unseal_private))
+    store = _store(settings, replace(keys, audit=both))
     try:
         store.rotate_audit_key(grown)
     finally:

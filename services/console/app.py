@@ -41,7 +41,7 @@ with warnings.catch_warnings():
 from services.console import pages
 from services.console.adapters.decisions import DecisionFeed, ReviewQueue, publish_review
 from services.console.adapters.held import HeldReview, NotFoundInText
-from services.console.adapters.requests import RecontactRequests
+from services.console.adapters.requests import RecontactRequests, new_request_id
 from services.console.domain import (
     Officer,
     QueueFilter,
@@ -55,12 +55,20 @@ from services.console.domain import (
     roles_of,
     view_refusal,
 )
-from services.console.metrics import CSRF_REFUSED, DECISION_REVIEWS, HELD_ACTIONS, RECONTACT, SIGN_INS
+from services.console.metrics import (
+    CSRF_REFUSED,
+    DECISION_REVIEWS,
+    HELD_ACTIONS,
+    RECONTACT,
+    RECONTACT_REFUSED,
+    SIGN_INS,
+)
 from services.console.settings import ConsoleSettings
 from services.intake.api import SECURITY_HEADERS
 from services.sanitiser.adapters.sealed_store import (
     MIN_REASON_CHARS,
     UNSEAL_ROLE,
+    AuditUnavailable,
     HeldReviewDenied,
     SealedRecordNotFound,
     SealedStore,
@@ -390,15 +398,17 @@ def create_console(settings: ConsoleSettings, *, store: SealedStore, held: HeldR
         refusal = request_refusal(officer, intel_id, reason, MIN_REASON_CHARS)
         audit = {"role": officer.audit_role, "officer_id": officer.officer_id, "reason": reason}
         if refusal is not None:
+            RECONTACT_REFUSED.labels("request", refusal[0]).inc()
             store.audit_recontact("request", "", intel_id[:64], result=f"denied:{refusal[0]}", **audit)
-            RECONTACT.labels("request", refusal[0]).inc()
             log.warning("console_recontact_refused", step="request", reason_code=refusal[0])
             return recontact_page(officer, csrf, refusal[1], 403 if refusal[0] == "role_not_permitted" else 422)
         approval = needs_approval(settings.recontact_approval, officer)
-        created = requests.add(intel_id, officer.officer_id, reason,
-                               RequestStatus.PENDING if approval else RequestStatus.APPROVED)
-        store.audit_recontact("request", created.request_id, intel_id,
+        # Audited before it is queued: if the audit log cannot be written, there is no request to approve.
+        request_id = new_request_id()
+        store.audit_recontact("request", request_id, intel_id,
                               result="granted" if approval else "granted:no_approval_needed", **audit)
+        created = requests.add(intel_id, officer.officer_id, reason,
+                               RequestStatus.PENDING if approval else RequestStatus.APPROVED, request_id)
         RECONTACT.labels("request", "pending" if approval else "approved").inc()
         log.info("console_recontact_requested", request_id=created.request_id, intel_id=intel_id,
                  officer_id=officer.officer_id)
@@ -419,8 +429,8 @@ def create_console(settings: ConsoleSettings, *, store: SealedStore, held: HeldR
                  "reason": found.reason if found else ""}
         intel_id = found.intel_id if found else ""
         if refusal is not None:
+            RECONTACT_REFUSED.labels(step, refusal[0]).inc()
             store.audit_recontact(step, request_id[:64], intel_id, result=f"denied:{refusal[0]}", **audit)
-            RECONTACT.labels(step, refusal[0]).inc()
             log.warning("console_recontact_refused", step=step, reason_code=refusal[0], request_id=request_id[:64])
             return recontact_page(officer, csrf, refusal[1], 403)
         assert found is not None
@@ -438,6 +448,18 @@ def create_console(settings: ConsoleSettings, *, store: SealedStore, held: HeldR
         except SealedRecordNotFound:
             return recontact_page(officer, csrf, "No sealed record has that intel id (it may have been purged).", 404)
         return page(pages.recontact_details(officer, csrf, found, source))
+
+    @app.exception_handler(AuditUnavailable)
+    async def audit_unavailable(request: Request, exc: AuditUnavailable) -> Response:
+        """Fail closed: an action whose audit entry the audit topic did not take was not done (nothing shown,
+        nothing published); a re-contact attempt so refused is counted, so it alerts like any refused one."""
+        parts = request.url.path.strip("/").split("/")
+        if parts[0] == "recontact":
+            RECONTACT_REFUSED.labels(parts[2] if len(parts) == 3 else "request", "audit_unavailable").inc()
+        log.error("console_audit_unavailable", path=request.url.path.split("/")[1])
+        return page(pages.message("Not done: the audit log is unavailable", "Every step here is written to the "
+                                  "audit log first, and it cannot be written just now, so nothing was done and "
+                                  "nothing was shown. Try again in a few minutes.", link="/"), 503)
 
     @app.get("/static/console.css")
     async def css() -> Response:

@@ -1,8 +1,10 @@
 """`cpi console`: the Intelligence Unit console on its own port, with its /metrics on an internal one.
 
-The console is the unseal path: it loads the unseal private key (which no worker holds), the store KEK
-and the audit key, and nothing else; it publishes only released intel and held revisions, and reads the
-decided topic into its review queue (a consumer thread in this process, in the cpi-iu group).
+The console is the unseal path: it loads the unseal private key (which no worker holds), the store KEK,
+the audit key and the audit-signing key, and nothing else; it publishes only released intel, held revisions
+and audit entries (each anchored on cpi.audit.sealed.v1 before it commits: without Kafka it does nothing it
+would audit), and reads the decided topic into its review queue (a consumer thread in this process, in the
+cpi-iu group). Its /metrics counts every re-contact step and refused attempt, which the alerts watch.
 """
 
 from __future__ import annotations

@@ -23,11 +23,16 @@ log = structlog.get_logger(__name__)
 SIGN_INS = Counter("cpi_console_sign_ins_total", "Console sign-ins, by result.", ["result"])
 HELD_ACTIONS = Counter("cpi_console_held_actions_total", "Held-intel actions in the console, by action and result.",
                        ["action", "result"])
-RECONTACT = Counter("cpi_console_recontact_total", "Re-contact request steps, by step and result.",
+RECONTACT = Counter("cpi_console_recontact_total", "Re-contact request steps done, by step and result.",
                     ["step", "result"])
 DECISION_REVIEWS = Counter("cpi_console_decision_reviews_total",
                            "Handlers' reviews of decisions, by action (confirm, amend) and result (sent, invalid, "
                            "stale_revision, role_not_permitted, unsent).", ["action", "result"])
+# The console is the long-running process every re-contact goes through, so its /metrics is where a refused attempt
+# can alert (CpiRecontactRefused); `audit_unavailable` counts what was refused because the audit topic was away.
+RECONTACT_REFUSED = Counter("cpi_console_recontact_refused_total",
+                            "Re-contact attempts refused (and audited where the audit could be written), by step and "
+                            "reason code.", ["step", "reason"])
 CSRF_REFUSED = Counter("cpi_console_csrf_refused_total", "Console POSTs refused for a missing or wrong CSRF token.")
 DECISIONS_READ = Counter("cpi_console_decisions_read_total",
                          "Decisions the review queue read from cpi.outcome.decided.v1, by result.", ["result"])

@@ -11,10 +11,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.cli import read_lines, write_jsonl
-from services.common.keys import load_sanitiser_keys, load_unseal_keys
+from services.common.keys import load_auditor_keys, load_sanitiser_keys, load_unseal_keys
 from services.common.settings import SanitiserSettings
 from services.intake.domain import validate_submission
-from services.sanitiser.adapters.sealed_store import UnsealDenied
+from services.sanitiser.adapters.audit_topic import read_anchored
+from services.sanitiser.adapters.sealed_store import UnsealDenied, open_audit_log
+from services.sanitiser.audit import compare_audit
 from services.sanitiser.domain import load_scrub_config, sanitise
 from services.sanitiser.residual import assess_residual_risk
 from services.sanitiser.worker import open_store
@@ -83,15 +85,25 @@ def _unseal(args: argparse.Namespace) -> int:
 
 
 def _audit_verify(args: argparse.Namespace) -> int:
+    """The auditor's check: the database's audit log against the audit topic, every signature checked with the
+    audit-signing key's public half (the only key this command holds). One JSON line on stdout; each problem
+    also on stderr as `entry N: what is wrong`; exit 1 when there is any."""
     settings = SanitiserSettings()
-    store = open_store(settings, load_unseal_keys(settings))
+    keys = load_auditor_keys(settings)
+    log_only = open_audit_log(settings.sealed_store)
     try:
-        result = store.verify_audit()
+        stored = log_only.audit_entries()
     finally:
-        store.close()
-    print(json.dumps({"ok": result.ok, "entries": result.entries, "first_bad": result.first_bad,
-                      "problem": result.problem}))
-    return 0 if result.ok else 1
+        log_only.close()
+    report = compare_audit(stored, read_anchored(settings), keys)
+    first = report.problems[0] if report.problems else None
+    print(json.dumps({"ok": report.ok, "entries": report.entries, "anchored": report.anchored,
+                      "first_bad": first.entry if first else None, "problem": first.problem if first else None,
+                      "problems": [{"entry": p.entry, "problem": p.problem} for p in report.problems]}))
+    for problem in report.problems:
+        print(f"cpi: audit {'entry ' + str(problem.entry) if problem.entry else 'log'}: {problem.problem}",
+              file=sys.stderr)
+    return 0 if report.ok else 1
 
 
 def _purge(args: argparse.Namespace) -> int:
@@ -122,7 +134,11 @@ def register(commands: Any) -> None:
     unseal.add_argument("--officer-id", required=True)
     unseal.add_argument("--reason", required=True, help="why, in writing (at least 20 characters)")
     unseal.set_defaults(run=_unseal)
-    verify = actions.add_parser("audit-verify", help="check the hash-chained audit log")
+    verify = actions.add_parser(
+        "audit-verify", help="check the audit log against the audit topic (the auditor: public key only)",
+        description="Compares the sealed store's audit entries with cpi.audit.sealed.v1 and checks every signature: "
+                    "an edited, deleted or reordered entry, a chain recomputed without the audit-signing key and "
+                    "an older copy of the database restored are each reported by entry. Exit 0 ok, 1 a problem.")
     verify.set_defaults(run=_audit_verify)
     purge = actions.add_parser("purge", help="remove records past their review date (audited)")
     purge.set_defaults(run=_purge)

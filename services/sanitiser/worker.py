@@ -124,8 +124,14 @@ def _decoded(value: bytes) -> AcceptedSubmission | DecodeError:
 
 
 def open_store(settings: SanitiserSettings, keys: StoreKeys) -> SealedStore:
-    """The configured sealed store, opened with the calling process's own keys (sanitiser or unseal path)."""
-    return open_sealed_store(settings.sealed_store, keys,
+    """The configured sealed store, opened with the calling process's own keys (sanitiser or unseal path).
+
+    The unseal path (it holds the audit-signing key) anchors every audit entry on the audit topic: with Kafka
+    away, whatever it would audit is refused (AuditUnavailable). The sanitiser writes no audit entry."""
+    from services.sanitiser.adapters.audit_topic import KafkaAuditAnchor
+
+    anchor = KafkaAuditAnchor(settings) if keys.audit_signing is not None else None
+    return open_sealed_store(settings.sealed_store, keys, anchor=anchor,
                              retention=RetentionPolicy(review_after_years=settings.retention_years))
 
 

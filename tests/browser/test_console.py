@@ -27,7 +27,7 @@ import httpx
 import pytest
 
 from schemas import AcceptedSubmission, Decision, HeldIntel, SanitisedIntel, Submission
-from schemas.topics import DECIDED, HELD, IU, SANITISED
+from schemas.topics import AUDIT, DECIDED, HELD, IU, SANITISED
 from services.common.kafka.acls import apply_acls
 from services.common.kafka.admin import apply_topics
 from services.common.kafka.broker import free_port
@@ -98,7 +98,7 @@ def console(kafka_bootstrap: str, issuer: str, tmp_path_factory: pytest.TempPath
     key_settings(data_dir)  # every key made, as `cpi up` makes them
     prefix = f"c{uuid.uuid4().hex[:10]}."
     settings = PlatformSettings(kafka_bootstrap=kafka_bootstrap, topic_prefix=prefix)
-    assert apply_topics(settings, (HELD, SANITISED, DECIDED)).ok
+    assert apply_topics(settings, (HELD, SANITISED, DECIDED, AUDIT)).ok  # AUDIT: every audit entry is anchored there
     port, metrics_port = free_port(), free_port()
     env = {**os.environ, "CPI_KAFKA_BOOTSTRAP": kafka_bootstrap, "CPI_TOPIC_PREFIX": prefix,
            "CPI_DATA_DIR": str(data_dir), "CPI_CONSOLE_PORT": str(port), "CPI_CONSOLE_METRICS_PORT": str(metrics_port),
@@ -413,9 +413,12 @@ def test_recontact_needs_another_supervisors_approval_and_shows_the_source_once(
         ("recontact_approve", "super-own", "denied:own_request"), ("recontact_approve", "super-two", "granted"),
         ("recontact_view", "officer-ask", "granted"), ("unseal", "officer-ask", "granted"),
         ("recontact_view", "officer-ask", "denied:already_viewed")]
+    # The auditor's check: the store's log against the console's audit topic, every step anchored and signed.
+    auditor = {"CPI_DATA_DIR": str(console.data_dir), "CPI_KAFKA_BOOTSTRAP": console.settings.bootstrap,
+               "CPI_TOPIC_PREFIX": console.settings.topic_prefix}
     verified = subprocess.run([sys.executable, "-m", "services.cli", "sealed", "audit-verify"], capture_output=True,
-                              text=True, env={**os.environ, "CPI_DATA_DIR": str(console.data_dir)}, check=False)
-    assert verified.returncode == 0 and json.loads(verified.stdout)["ok"] is True
+                              text=True, env={**os.environ, **auditor}, check=False)
+    assert verified.returncode == 0 and json.loads(verified.stdout.splitlines()[-1])["ok"] is True, verified.stderr
 
 
 def test_every_console_page_has_no_accessibility_violations(console: Console, new_page: Any) -> None:
@@ -491,4 +494,6 @@ def test_no_provenance_in_any_console_page_log_line_or_metric_but_the_recontact_
     assert not [c for c in CANARIES if c in log]
     metrics = httpx.get(console.metrics_url).text
     assert "cpi_console_recontact_total" in metrics
+    # The supervisor's refused approval of their own request, counted where CpiRecontactRefused watches.
+    assert 'cpi_console_recontact_refused_total{reason="own_request",step="approve"}' in metrics
     assert not [c for c in CANARIES if c in metrics]

@@ -288,4 +288,5 @@ def test_the_sanitisers_keys_cannot_open_what_it_sealed(records: dict[str, Any])
     db = sqlite3.connect(pipeline.sealed_store.removeprefix("sqlite:///"))
     results = [row[0] for row in db.execute("SELECT result FROM sealed_audit WHERE action = 'unseal' ORDER BY seq")]
     db.close()
-    assert results == ["denied:no_unseal_key", "granted"]
+    # The worker's refusal is logged, not audited: it holds no audit-signing key, so its entry would not verify.
+    assert results == ["granted"]

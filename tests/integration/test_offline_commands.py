@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from schemas import Decision, Outcome, Priority, SanitisedIntel
-from schemas.topics import DECIDED, OUTCOME_TOPICS, SANITISED
+from schemas.topics import AUDIT, DECIDED, OUTCOME_TOPICS, SANITISED
 from services.router.domain import assess, load_rules
 from services.router.model import load_model
 from tests.kafka_helpers import produce, read_all
@@ -123,11 +123,17 @@ def test_assess_reports_a_line_that_is_not_intel(env: dict[str, str]) -> None:
     assert json.loads(assessed.stderr)["line"] == 1
 
 
-def test_sealed_commands_unseal_audit_rotate_and_purge(env: dict[str, str], sanitised: Any, tmp_path: Path) -> None:
+@pytest.mark.kafka
+def test_sealed_commands_unseal_audit_rotate_and_purge(
+    env: dict[str, str], sanitised: Any, tmp_path: Path, kafka_bootstrap: str, topic_prefix: str,
+    topic_factory: Callable[..., dict[str, str]],
+) -> None:
     """Only the Intelligence Unit with an officer id and a reason can unseal (a refusal exits 3 and is
-    audited); the audit chain verifies, and fails once a row is deleted; rotating the store KEK and the audit key
-    keeps records openable and the chain verifiable."""
+    audited, on the audit topic too); the audit log verifies against the topic, and fails once a row is deleted;
+    rotating the store KEK and the audit key keeps records openable and the log verifiable."""
     _result, intel = sanitised
+    topic_factory(AUDIT)
+    env = {**env, "CPI_KAFKA_BOOTSTRAP": kafka_bootstrap, "CPI_TOPIC_PREFIX": topic_prefix}
     intel_id = intel[0].intel_id
     reason = ["--reason", "Re-contact needed to clarify the date of the incident."]
     refused = cpi(env, "sealed", "unseal", intel_id, "--role", "crime_desk", "--officer-id", "PC1234", *reason)
@@ -138,7 +144,7 @@ def test_sealed_commands_unseal_audit_rotate_and_purge(env: dict[str, str], sani
     assert json.loads(opened.stdout)["email"] == SOURCE["email"]
 
     verified = json.loads(cpi(env, "sealed", "audit-verify").stdout)
-    assert verified["ok"] is True and verified["entries"] >= 2
+    assert verified["ok"] is True and verified["entries"] == verified["anchored"] == 2
 
     for purpose in ("store-kek", "audit"):
         rotated = cpi(env, "keys", "rotate", purpose)
@@ -161,6 +167,7 @@ def test_sealed_commands_unseal_audit_rotate_and_purge(env: dict[str, str], sani
     broken = cpi(env, "sealed", "audit-verify")  # ... but not hide what they did
     assert broken.returncode == 1
     assert json.loads(broken.stdout)["ok"] is False
+    assert "audit entry 2: entry 2 is missing from the database" in broken.stderr
 
 
 def _intel(text: str, **extra: Any) -> SanitisedIntel:

@@ -30,8 +30,10 @@ class RecontactRequests:
             "created_at TEXT NOT NULL, updated_at TEXT NOT NULL)"
         )
 
-    def add(self, intel_id: str, requester: str, reason: str, status: RequestStatus) -> RecontactRequest:
-        request = RecontactRequest(uuid.uuid4().hex, intel_id, requester, reason.strip(), status)
+    def add(self, intel_id: str, requester: str, reason: str, status: RequestStatus,
+            request_id: str | None = None) -> RecontactRequest:
+        """A new request; `request_id` is the one already audited for it (else a fresh one)."""
+        request = RecontactRequest(request_id or new_request_id(), intel_id, requester, reason.strip(), status)
         now = _now()
         with self._lock:
             self._db.execute(
@@ -72,6 +74,10 @@ class RecontactRequests:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
 
 
 def _request(row: tuple[str, ...]) -> RecontactRequest:

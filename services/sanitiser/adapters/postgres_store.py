@@ -10,6 +10,8 @@ import psycopg
 
 from services.common.keys import StoreKeys
 from services.sanitiser.adapters.sealed_store import (
+    SCHEMA_V2,
+    AuditAnchor,
     Query,
     RetentionPolicy,
     SealedStoreError,
@@ -76,8 +78,9 @@ class PostgresSealedStore(SqlSealedStore):
 
     _read_head_for_append = "SELECT entries, last_hash FROM sealed_audit_head WHERE id = 1 FOR UPDATE"
 
-    def __init__(self, url: str, keys: StoreKeys, retention: RetentionPolicy | None = None) -> None:
-        super().__init__(keys, retention)
+    def __init__(self, url: str, keys: StoreKeys | None, retention: RetentionPolicy | None = None,
+                 anchor: AuditAnchor | None = None) -> None:
+        super().__init__(keys, retention, anchor)
         self._url = url
         try:
             self._db = psycopg.connect(url, autocommit=True)
@@ -85,7 +88,8 @@ class PostgresSealedStore(SqlSealedStore):
             # The message may echo the URL (with its password), so only the class is kept.
             raise SealedStoreError(f"cannot connect to the sealed store: {type(exc).__name__}") from None
         try:
-            self._start()
+            if keys is not None:
+                self._start()
         except BaseException:
             self._db.close()
             raise
@@ -116,7 +120,7 @@ class PostgresSealedStore(SqlSealedStore):
         q("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
 
     def _migrations(self) -> list[list[str]]:
-        return [_SCHEMA_V1]
+        return [_SCHEMA_V1, SCHEMA_V2]
 
     def _close_connection(self) -> None:
         self._db.close()

@@ -18,6 +18,13 @@ What the tables hold, and why:
   MACed) so a deleted last row is detected too. Triggers refuse update/delete. Rotating the audit
   key appends a checkpoint, MACed with the new key, holding a SHA-256 digest of every entry
   before it: those entries stay verifiable once the old key is retired.
+  Every entry is also signed (Ed25519, `key_id`, `signature`) with the audit-signing key, which only the
+  unseal path holds: the MAC chain is the store's own check (anyone with the store's keys can recompute
+  it), the signature is the auditor's (who holds only the public key), and nobody holding the database
+  and the workers' keys can make an entry that verifies. Each entry is appended, acknowledged, to the
+  audit topic (`anchor`) before its transaction commits: with the anchor unreachable nothing is written
+  and the action is refused (fail closed), so a rewritten or rolled-back database disagrees with the
+  topic (services/sanitiser/audit.py compares them: `cpi sealed audit-verify`).
 - `sealed_secret`: one random 32-byte secret, wrapped by the store KEK, from which the lookup key
   is derived. Keeping it in the database (wrapped) means every process that shares the database
   and the KEK agrees on it, and the database alone does not reveal it.
@@ -34,15 +41,14 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import structlog
-from prometheus_client import Counter
 
-from schemas import EnvelopeAlg, SealedEnvelope, Source
+from schemas import AuditEntry, EnvelopeAlg, SealedEnvelope, Source
 from services.common import envelope
 from services.common.envelope import EnvelopeError, Keyring, KeyringError, PrivateKeyring
 from services.common.errors import CpiError, TransientError
@@ -61,12 +67,14 @@ _GENESIS: Final = "0" * 64
 _AUDIT_FIELDS: Final = tuple("seq at action actor role intel_id reason result detail prev_hash".split())
 _SECRET_AAD: Final = b"cpi-sealed-store-secret"
 _AUDIT_CHECKPOINT: Final = "rotate_audit_key"
-
-UNSEAL_DENIED = Counter(
-    "cpi_sealed_unseal_denied_total",
-    "Unseal attempts refused by the sealed store, by reason code.",
-    ["reason"],
-)
+# Schema v2, the same on both backends: each audit entry's signature and the key that made it. Entries written
+# before it have none, and audit-verify reports them as unsigned.
+SCHEMA_V2: Final = [
+    "ALTER TABLE sealed_audit ADD COLUMN key_id TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE sealed_audit ADD COLUMN signature TEXT NOT NULL DEFAULT ''",
+]
+_AUDIT_SELECT: Final = ("SELECT seq, at, action, actor, role, intel_id, reason, result, detail, prev_hash, hash, "
+                        "key_id, signature FROM sealed_audit ORDER BY seq")
 
 
 class SealedStoreError(CpiError):
@@ -95,6 +103,19 @@ class SealedStoreUnavailable(TransientError):
 
 class SealedRecordNotFound(SealedStoreError):
     """No sealed record has that intel id (the attempt is still audited)."""
+
+
+class AuditUnavailable(TransientError):
+    """The audit entry could not be anchored on the audit topic, so nothing was written and nothing done."""
+
+
+class AuditAnchor(Protocol):
+    """Where each audit entry is appended outside the database before it is committed (the audit topic)."""
+
+    def append(self, entry: AuditEntry) -> None:
+        """Return once the entry is durably appended; raise AuditUnavailable otherwise."""
+
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -172,6 +193,10 @@ class SealedStore(ABC):
         """Check the audit chain for edits, deletions and reordering."""
 
     @abstractmethod
+    def audit_entries(self) -> list[AuditEntry]:
+        """Every audit entry the database holds, by sequence number (what the auditor compares with the topic)."""
+
+    @abstractmethod
     def reseal_records(self, unseal: PrivateKeyring) -> int:
         """Seal every record's data key again to `unseal`'s primary (unseal key rotation); how many moved."""
 
@@ -223,8 +248,12 @@ class SqlSealedStore(SealedStore):
     #: queue; SQLite's BEGIN IMMEDIATE already serialises them.
     _read_head_for_append: str = "SELECT entries, last_hash FROM sealed_audit_head WHERE id = 1"
 
-    def __init__(self, keys: StoreKeys, retention: RetentionPolicy | None = None) -> None:
-        self._keys = keys
+    def __init__(self, keys: StoreKeys | None, retention: RetentionPolicy | None = None,
+                 anchor: AuditAnchor | None = None) -> None:
+        # keys None: opened by the auditor (open_audit_log), who reads the audit log and nothing else. Throwaway
+        # keys stand in: they open nothing, and without an audit-signing key nothing can be written either.
+        self._keys = keys or StoreKeys(kek=Keyring.generate(), audit=Keyring.generate())
+        self._anchor = anchor
         self._retention = retention or RetentionPolicy()
         self._lock = threading.Lock()
         self._lookup_key = b""
@@ -380,8 +409,10 @@ class SqlSealedStore(SealedStore):
         with self._lock:
             if denial is not None:
                 code, message = denial
-                self._audit({**entry, "result": f"denied:{code}"})
-                UNSEAL_DENIED.labels(reason=code).inc()
+                # A worker's store holds no audit-signing key, so its refusal can only be logged: an entry it
+                # wrote would not verify. It never holds the unseal key either, so nothing could be opened.
+                if self._keys.audit_signing is not None:
+                    self._audit({**entry, "result": f"denied:{code}"})
                 log.warning("sealed_unseal_denied", reason_code=code, intel_id=entry["intel_id"])
                 raise UnsealDenied(code, message)
             with self._transaction() as q:
@@ -470,7 +501,11 @@ class SqlSealedStore(SealedStore):
         return _mac(self._audit_key, _canonical(fields))
 
     def _audit(self, entry: dict[str, object]) -> None:
-        """Append one audit row and move the head, in one transaction. Caller holds the lock."""
+        """Append one signed audit row, anchor it and move the head, in one transaction. Caller holds the lock."""
+        signing = self._keys.audit_signing
+        if signing is None:
+            raise SealedStoreError("this process holds no audit-signing key, so it can write no audit entry; "
+                                   "only the unseal path acts on sealed records")
         with self._transaction() as q:
             entries, prev = q(self._read_head_for_append, ())[0]
             [(mac,)] = q("SELECT mac FROM sealed_audit_head WHERE id = 1", ())
@@ -489,16 +524,26 @@ class SqlSealedStore(SealedStore):
                 "detail": json.dumps(entry.get("detail", {}), sort_keys=True),
                 "prev_hash": prev,
             }
+            # Stripped as the contract strips them, so the row, its MAC, its signature and the topic's copy agree.
+            fields = {k: v.strip() if isinstance(v, str) else v for k, v in fields.items()}
             digest = self._entry_hash(fields)
+            unsigned = {**fields, "hash": digest, "key_id": signing.primary, "signature": "-"}
+            key_id, signature = signing.sign(AuditEntry.model_validate(unsigned).signed_bytes())
+            signed = AuditEntry.model_validate({**unsigned, "key_id": key_id, "signature": signature})
             q(
                 "INSERT INTO sealed_audit (seq, at, action, actor, role, intel_id, reason, result, detail, "
-                "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (*(fields[name] for name in _AUDIT_FIELDS), digest),
+                "prev_hash, hash, key_id, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (*(fields[name] for name in _AUDIT_FIELDS), digest, key_id, signature),
             )
             q(
                 "UPDATE sealed_audit_head SET entries = ?, last_hash = ?, mac = ? WHERE id = 1",
                 (entries + 1, digest, self._head_mac(entries + 1, digest)),
             )
+            if self._anchor is not None:
+                # Inside the transaction: if the topic does not take it, the row is rolled back and the caller
+                # does nothing (fail closed). A commit failing after this leaves the topic one entry ahead,
+                # which audit-verify reports: loud, never silent.
+                self._anchor.append(signed)
 
     def verify_audit(self) -> AuditVerification:
         """Recompute the chain: sequence continuity, each row's HMAC and link, then the head.
@@ -509,6 +554,12 @@ class SqlSealedStore(SealedStore):
         """
         with self._lock:
             return self._verify_audit()
+
+    def audit_entries(self) -> list[AuditEntry]:
+        with self._lock, self._transaction() as q:
+            rows = q(_AUDIT_SELECT, ())
+        names = (*_AUDIT_FIELDS, "hash", "key_id", "signature")
+        return [AuditEntry.model_construct(**dict(zip(names, row, strict=True))) for row in rows]
 
     def _verify_audit(self) -> AuditVerification:
         with self._transaction() as q:
@@ -558,7 +609,7 @@ class SqlSealedStore(SealedStore):
                     moved = envelope.reseal(_envelope(parts, EnvelopeAlg.HPKE), intel_id.encode(), unseal)
                     q("UPDATE sealed_records SET key_id = ?, wrapped_key = ? WHERE intel_id = ?",
                       (moved.key_id, moved.wrapped_key, intel_id))
-            self._keys = StoreKeys(kek=self._keys.kek, audit=self._keys.audit, unseal_private=unseal)
+            self._keys = replace(self._keys, unseal_public=None, unseal_private=unseal)
             detail = {"purpose": "unseal", "key_id": unseal.primary, "count": len(records)}
             self._audit({"action": "rotate_key", "result": "done", "detail": detail})
         log.info("sealed_key_rotated", purpose="unseal", key_id=unseal.primary, count=len(records))
@@ -572,8 +623,7 @@ class SqlSealedStore(SealedStore):
                 moved = envelope.rewrap(_envelope(secret[0], EnvelopeAlg.KEK), kek)
                 q("UPDATE sealed_secret SET key_id = ?, wrapped_key = ? WHERE id = 1",
                   (moved.key_id, moved.wrapped_key))
-            self._keys = StoreKeys(kek=kek, audit=self._keys.audit, unseal_public=self._keys.unseal_public,
-                                   unseal_private=self._keys.unseal_private)
+            self._keys = replace(self._keys, kek=kek)
             self._audit({"action": "rotate_key", "result": "done",
                          "detail": {"purpose": "store-kek", "key_id": kek.primary, "count": 1}})
         log.info("sealed_key_rotated", purpose="store-kek", key_id=kek.primary, count=1)
@@ -599,8 +649,7 @@ class SqlSealedStore(SealedStore):
                     raise
             detail = {"key_id": audit.primary, "entries": len(rows), "digest": _digest(rows)}
             self._audit({"action": _AUDIT_CHECKPOINT, "result": "done", "detail": detail})
-            self._keys = StoreKeys(kek=self._keys.kek, audit=audit, unseal_public=self._keys.unseal_public,
-                                   unseal_private=self._keys.unseal_private)
+            self._keys = replace(self._keys, audit=audit)
         log.info("sealed_key_rotated", purpose="audit", key_id=audit.primary, count=len(rows))
 
     def count_sealed_under(self, key_id: str) -> int:
@@ -624,9 +673,11 @@ class SqlSealedStore(SealedStore):
             return int(q("SELECT COUNT(*) FROM sealed_records", ())[0][0])
 
     def close(self) -> None:
-        """Release the connection; the store cannot be used afterwards."""
+        """Release the connection (and the anchor's); the store cannot be used afterwards."""
         with self._lock:
             self._close_connection()
+            if self._anchor is not None:
+                self._anchor.close()
 
 
 def _envelope(row: Sequence[Any], alg: EnvelopeAlg) -> SealedEnvelope:
@@ -654,25 +705,42 @@ def _refusal(role: str, officer_id: str, reason: str, doing: str) -> tuple[str, 
     return None
 
 
-def open_sealed_store(url: str, keys: StoreKeys, *, retention: RetentionPolicy | None = None) -> SealedStore:
+def open_sealed_store(url: str, keys: StoreKeys, *, retention: RetentionPolicy | None = None,
+                      anchor: AuditAnchor | None = None) -> SealedStore:
     """Open the store at `sqlite:///path.db` (relative; `sqlite:////abs.db` absolute) or `postgresql://...`.
 
     The schema is created or migrated on open. `keys` are the opening process's own (services.common.keys):
-    with the unseal public key it seals; only with the unseal private key does it unseal.
+    with the unseal public key it seals; only with the unseal private key does it unseal; only with the
+    audit-signing key does it write audit entries, each appended to `anchor` first (the unseal path's
+    processes pass the audit topic; services.sanitiser.worker.open_store).
     """
+    return _open(url, keys, retention, anchor)
+
+
+def open_audit_log(url: str) -> SealedStore:
+    """The store at `url` opened with no key, to read its audit log (`audit_entries`) and nothing else: the
+    auditor's view. Nothing is created or migrated."""
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        raise SealedStoreError(f"there is no sealed store at {url}")
+    return _open(url, None, None, None)
+
+
+def _open(url: str, keys: StoreKeys | None, retention: RetentionPolicy | None,
+          anchor: AuditAnchor | None) -> SealedStore:
     if url.startswith("sqlite:///"):
         from services.sanitiser.adapters.sqlite_store import SqliteSealedStore
 
-        return SqliteSealedStore(Path(url.removeprefix("sqlite:///")), keys, retention)
+        return SqliteSealedStore(Path(url.removeprefix("sqlite:///")), keys, retention, anchor)
     if url.startswith(("postgresql://", "postgres://")):
         from services.sanitiser.adapters.postgres_store import PostgresSealedStore
 
-        return PostgresSealedStore(url, keys, retention)
+        return PostgresSealedStore(url, keys, retention, anchor)
     raise SealedStoreError("sealed store URL must start with sqlite:/// or postgresql://")
 
 
 __all__ = [
-    "UNSEAL_DENIED",
+    "AuditAnchor",
+    "AuditUnavailable",
     "AuditVerification",
     "HeldReviewDenied",
     "RetentionPolicy",
@@ -683,5 +751,6 @@ __all__ = [
     "SealedStoreUnavailable",
     "SqlSealedStore",
     "UnsealDenied",
+    "open_audit_log",
     "open_sealed_store",
 ]

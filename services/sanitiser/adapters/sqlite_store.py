@@ -10,7 +10,14 @@ from typing import Any
 
 from services.common.files import private_file
 from services.common.keys import StoreKeys
-from services.sanitiser.adapters.sealed_store import Query, RetentionPolicy, SealedStoreUnavailable, SqlSealedStore
+from services.sanitiser.adapters.sealed_store import (
+    SCHEMA_V2,
+    AuditAnchor,
+    Query,
+    RetentionPolicy,
+    SealedStoreUnavailable,
+    SqlSealedStore,
+)
 
 _REFUSE = "BEGIN SELECT RAISE(ABORT, 'the sealed store is append-only'); END"
 
@@ -64,8 +71,9 @@ _SCHEMA_V1 = [
 class SqliteSealedStore(SqlSealedStore):
     """The sealed store in one SQLite file; one connection, guarded by the store's lock."""
 
-    def __init__(self, path: Path, keys: StoreKeys, retention: RetentionPolicy | None = None) -> None:
-        super().__init__(keys, retention)
+    def __init__(self, path: Path, keys: StoreKeys | None, retention: RetentionPolicy | None = None,
+                 anchor: AuditAnchor | None = None) -> None:
+        super().__init__(keys, retention, anchor)
         private_file(path)  # 0600 before SQLite opens it, so its -wal and -shm files are 0600 too
         # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE) so writers queue on the
         # file lock up front. check_same_thread=False: the worker calls in from a thread pool,
@@ -77,7 +85,8 @@ class SqliteSealedStore(SqlSealedStore):
         # Purged ciphertext is overwritten, not left behind in free pages.
         self._db.execute("PRAGMA secure_delete=ON")
         try:
-            self._start()
+            if keys is not None:
+                self._start()
         except BaseException:
             self._db.close()
             raise
@@ -101,7 +110,7 @@ class SqliteSealedStore(SqlSealedStore):
         cursor.execute("COMMIT")
 
     def _migrations(self) -> list[list[str]]:
-        return [_SCHEMA_V1]
+        return [_SCHEMA_V1, SCHEMA_V2]
 
     def _close_connection(self) -> None:
         self._db.close()

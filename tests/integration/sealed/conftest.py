@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 
+from schemas.topics import AUDIT
 from services.common.keys import StoreKeys
+from services.common.settings import SanitiserSettings
 from services.sanitiser.adapters import RetentionPolicy, SealedStore, open_sealed_store
 from tests.key_helpers import key_settings, unseal_keys
 from tests.postgres_helpers import fresh_schema
@@ -108,3 +110,13 @@ def _postgres_backend(url: str, data_dir: Path, psycopg: Any) -> Iterator[Backen
 def store(backend: Backend) -> SealedStore:
     """A sealed store on the test's backend with the default retention policy."""
     return backend.open()
+
+
+@pytest.fixture
+def anchored_settings(backend: Backend, kafka_bootstrap: str, topic_prefix: str,
+                      topic_factory: Callable[..., dict[str, str]]) -> SanitiserSettings:
+    """Settings for this test's store and keys with a broker and this test's own audit topic: what the unseal
+    path (`cpi sealed`, `cpi keys rotate`, the console) needs, since it anchors every audit entry there."""
+    topic_factory(AUDIT)
+    return key_settings(backend.data_dir, sealed_store_url=backend.url, kafka_bootstrap=kafka_bootstrap,
+                        topic_prefix=topic_prefix)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from schemas import HeldIntel, Source, Submission
+from schemas.topics import AUDIT as AUDIT_TOPIC
 from schemas.topics import HELD
 from services.common.envelope import EnvelopeError, Keyring, KeyringError, PrivateKeyring, open_sealed
 from services.common.keys import (
@@ -27,6 +28,7 @@ from services.common.keys import (
     load_unseal_keys,
 )
 from services.common.serde import encode
+from services.common.settings import SanitiserSettings
 from services.intake.receiving import received_record
 from services.keys_cli import retire_transport, rotate_audit, rotate_store_kek, rotate_transport, rotate_unseal
 from services.sanitiser.adapters import SealedStoreError
@@ -48,14 +50,16 @@ def source(name: str) -> Source:
                   organisation_type="education", email="dsl@canary.example")
 
 
-def test_store_kek_rotation_rewraps_the_secret_and_retires_the_old_kek(backend: Backend) -> None:
+@pytest.mark.kafka
+def test_store_kek_rotation_rewraps_the_secret_and_retires_the_old_kek(backend: Backend,
+                                                                       anchored_settings: SanitiserSettings) -> None:
     """After rotating the store KEK the file holds only the new key, every record still opens, the old KEK
     no longer opens the store, and the rotation is in the verified audit chain."""
     store = backend.open()
     ids = {store.seal(f"sub-{n}", source(f"Person {n}"), RECEIVED): f"Person {n}" for n in range(3)}
     old = Keyring.load(key_path(backend.settings(), STORE_KEK))
 
-    new_id = rotate_store_kek(backend.settings())
+    new_id = rotate_store_kek(anchored_settings)
 
     assert Keyring.load(key_path(backend.settings(), STORE_KEK)).keys.keys() == {new_id} != old.keys.keys()
     fresh = backend.open()
@@ -66,7 +70,9 @@ def test_store_kek_rotation_rewraps_the_secret_and_retires_the_old_kek(backend: 
     assert fresh.verify_audit().ok
 
 
-def test_audit_key_rotation_checkpoints_the_chain_and_retires_the_old_key(backend: Backend) -> None:
+@pytest.mark.kafka
+def test_audit_key_rotation_checkpoints_the_chain_and_retires_the_old_key(backend: Backend,
+                                                                          anchored_settings: SanitiserSettings) -> None:
     """After rotating the audit key the file holds only the new key, the chain (old entries included)
     verifies, new entries are MACed with the new key, the old key no longer opens the store, and an edit to
     an entry from before the rotation is still detected."""
@@ -75,7 +81,7 @@ def test_audit_key_rotation_checkpoints_the_chain_and_retires_the_old_key(backen
     store.unseal(intel_id, **IU)
     old = Keyring.load(key_path(backend.settings(), AUDIT))
 
-    new_id = rotate_audit(backend.settings())
+    new_id = rotate_audit(anchored_settings)
 
     assert Keyring.load(key_path(backend.settings(), AUDIT)).keys.keys() == {new_id}
     fresh = backend.open()
@@ -97,7 +103,7 @@ def test_unseal_rotation_reseals_records_and_held_intel_then_retires_the_old_key
     """Rotating the unseal key with no grace re-seals every record and the held intel waiting for review to
     the new key, then removes the old private key: records and held intel open with the new key, and the
     old key opens neither them nor a record sealed after."""
-    names = topic_factory(HELD)
+    names = topic_factory(HELD, AUDIT_TOPIC)
     settings = key_settings(tmp_path, kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix)
     keys = load_unseal_keys(settings)
     old = keys.unseal_private

@@ -25,6 +25,7 @@ from services.common.keys import (
     ensure_keys,
     key_path,
     keys_of,
+    load_auditor_keys,
     load_edge_keys,
     load_intake_keys,
     load_sanitiser_keys,
@@ -55,7 +56,7 @@ def files_opened() -> Iterator[list[str]]:
 
 
 LOADERS = {"edge": load_edge_keys, "intake": load_intake_keys, "sanitiser": load_sanitiser_keys,
-           "unseal": load_unseal_keys}
+           "unseal": load_unseal_keys, "auditor": load_auditor_keys}
 
 
 def settings_in(folder: Path, **extra: object) -> SanitiserSettings:
@@ -63,7 +64,7 @@ def settings_in(folder: Path, **extra: object) -> SanitiserSettings:
 
 
 def test_every_key_is_created_once_loudly_and_privately(tmp_path: Path) -> None:
-    """ensure_keys makes each of the six keys once, with a warning naming the key and file (never the key),
+    """ensure_keys makes each of the eight keys once, with a warning naming the key and file (never the key),
     in a 0700 folder with 0600 files; a second call creates nothing and changes nothing."""
     settings = settings_in(tmp_path)
     with capture_logs() as logs:
@@ -134,7 +135,9 @@ def test_each_process_opens_exactly_its_own_key_files(tmp_path: Path, process: s
 
 def test_who_holds_what() -> None:
     """The edge holds only the transport public key; only the intake worker and the sanitiser hold the
-    transport private key; only the unseal path holds the unseal private key; the router and notifier none."""
+    transport private key; only the unseal path holds the unseal private key and the audit-signing key (the
+    sanitiser, which shares the database, does not); the auditor holds only the audit-signing key's public half;
+    the router and notifier none."""
     names = {process: sorted(spec.name for spec in keys_of(process)) for process in PROCESSES}
     assert names == {
         "edge": ["transport-public"],
@@ -142,7 +145,8 @@ def test_who_holds_what() -> None:
         "sanitiser": ["audit", "store-kek", "transport-private", "unseal-public"],
         "router": [],
         "notifier": [],
-        "unseal": ["audit", "store-kek", "unseal-private"],
+        "unseal": ["audit", "audit-signing", "audit-verify", "store-kek", "unseal-private"],
+        "auditor": ["audit-verify"],
     }
 
 

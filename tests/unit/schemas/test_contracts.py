@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 
 import schemas
 from schemas.export import EXPORTED, JSON_DIR, rendered
-from schemas.topics import ALL_TOPICS, HELD, OUTCOME_TOPICS, SANITISED
+from schemas.topics import ALL_TOPICS, AUDIT, HELD, OUTCOME_TOPICS, SANITISED
 
 
 def valid_submission() -> dict[str, Any]:
@@ -151,7 +151,8 @@ def test_no_action_cannot_be_combined_in_a_decision() -> None:
 def test_topic_registry_names_every_topic_of_the_design_once() -> None:
     """The registry holds the design's topics, each once, versioned v1, with a per-outcome topic each."""
     names = [spec.name for spec in ALL_TOPICS]
-    assert len(names) == len(set(names)) == 14
+    assert len(names) == len(set(names)) == 15
+    assert AUDIT.name in names and AUDIT.partitions == 1 and AUDIT.retention_ms == -1
     assert all(name.startswith("cpi.") and name.endswith(".v1") for name in names)
     assert {spec.name for spec in OUTCOME_TOPICS.values()} == {
         "cpi.outcome.intelligence-log.v1", "cpi.outcome.crime-desk.v1",
