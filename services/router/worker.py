@@ -20,7 +20,7 @@ from services.common.kafka.stage import (
 )
 from services.common.serde import decode, encode
 from services.common.settings import RouterSettings
-from services.router.domain import RoutingRules, assess, load_rules
+from services.router.domain import RoutingRules, agreement, assess, load_rules
 from services.router.model import TextModel, second_opinion
 
 STAGE = "router"
@@ -35,6 +35,11 @@ REVIEWS = Counter("cpi_router_review_reasons_total", "Decisions flagged for revi
                   ["code", "model_version"])
 REVISIONS = Counter("cpi_router_revisions_total", "Reviewed revisions published, by action (confirmed, amended).",
                     ["action"])
+# Router against handler on each first review (issue 12 step 7): by field (outcomes, priority) and result (agreed,
+# amended); and the high-risk reports the router under-triaged. Agreement rate = agreed / (agreed + amended).
+AGREEMENT = Counter("cpi_router_handler_agreement_total", "Handlers' first reviews of the router's drafts, by field "
+                    "(outcomes, priority) and result (agreed, amended).", ["field", "result"])
+UNDER_TRIAGED = Counter("cpi_router_under_triaged_total", "Drafts a handler raised to high priority.")
 ASSESSMENT_SECONDS = Histogram("cpi_router_assessment_seconds", "Time to assess one intel.",
                                buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1))
 
@@ -73,6 +78,11 @@ def make_review_handler() -> Handler:
         review = decode(DecisionReview, value)
         revision = review.revised()
         REVISIONS.labels(review.action.value).inc()
+        if compared := agreement(review):
+            for field, agreed in (("outcomes", compared.outcomes_agreed), ("priority", compared.priority_agreed)):
+                AGREEMENT.labels(field, "agreed" if agreed else "amended").inc()
+            if compared.under_triaged:
+                UNDER_TRIAGED.inc()
         return published(revision, withdrawn_from=review.base.outcomes)
 
     return handle

@@ -7,10 +7,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from prometheus_client import REGISTRY
 from pydantic import ValidationError
 
 from schemas import Decision
 from schemas.topics import DECIDED, OUTCOME_TOPICS
+from services.router.domain import Agreement, agreement
 from services.router.worker import make_review_handler
 from tests.decision_helpers import decision, review
 
@@ -34,3 +36,30 @@ def test_a_review_that_makes_no_valid_revision_raises() -> None:
     forged = review(base, action="confirmed", outcomes=["safeguarding"])
     with pytest.raises(ValidationError):
         asyncio.run(make_review_handler()(forged.model_dump_json().encode()))
+
+
+def test_agreement_compares_the_routers_draft_with_the_handlers_first_review() -> None:
+    """A handler who raises a medium draft to high, adding safeguarding, disagrees on both and records an
+    under-triage; a confirmation agrees on both; a review of a handler's own revision says nothing of the router."""
+    draft = decision("medium", ["intelligence_log", "crime_desk"], ["criminal_exploitation"])
+    raised = agreement(review(draft, outcomes=["intelligence_log", "crime_desk", "safeguarding"], priority="high"))
+    assert raised == Agreement(outcomes_agreed=False, priority_agreed=False, under_triaged=True)
+    confirmed = agreement(review(draft, action="confirmed"))
+    assert confirmed == Agreement(outcomes_agreed=True, priority_agreed=True, under_triaged=False)
+    second = review(draft, outcomes=["crime_desk"], priority="medium").revised()
+    assert agreement(review(second, action="confirmed")) is None
+
+
+def test_the_review_stage_counts_agreement_and_under_triage() -> None:
+    """The router's /metrics carries router-handler agreement and under-triage, counted once per first review."""
+    before = [REGISTRY.get_sample_value(name, labels) or 0.0 for name, labels in SAMPLES]
+    draft = decision("low", ["intelligence_log"], ["criminal_exploitation"])
+    sent = review(draft, outcomes=["intelligence_log", "safeguarding"], priority="high")
+    asyncio.run(make_review_handler()(sent.model_dump_json().encode()))
+    after = [REGISTRY.get_sample_value(name, labels) or 0.0 for name, labels in SAMPLES]
+    assert [a - b for a, b in zip(after, before, strict=True)] == [1.0, 1.0, 1.0]
+
+
+SAMPLES = [("cpi_router_handler_agreement_total", {"field": "outcomes", "result": "amended"}),
+           ("cpi_router_handler_agreement_total", {"field": "priority", "result": "amended"}),
+           ("cpi_router_under_triaged_total", {})]
