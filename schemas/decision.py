@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -224,3 +225,21 @@ class DecisionReview(CpiModel):
                          "reviewed_on": self.reviewed_on.isoformat(),
                          "previous": base.assessed.model_dump(mode="json")},
         })
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """How a handler's first review of a decision compares with the router's draft: the honest measure of the
+    router in service. Under-triage, the costly error, is a high the router did not give."""
+
+    outcomes_agreed: bool
+    priority_agreed: bool
+    under_triaged: bool
+
+
+def agreement(draft: Assessed, handler: Assessed) -> Agreement:
+    """The router's draft (revision 0) against a handler's first review of it."""
+    return Agreement(
+        outcomes_agreed=set(draft.outcomes) == set(handler.outcomes),
+        priority_agreed=draft.priority is handler.priority,
+        under_triaged=handler.priority is Priority.HIGH and draft.priority is not Priority.HIGH)

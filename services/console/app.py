@@ -53,6 +53,7 @@ from services.console.domain import (
     review_of,
     review_queue,
     roles_of,
+    summarise_agreement,
     view_refusal,
 )
 from services.console.metrics import (
@@ -251,6 +252,14 @@ def create_console(settings: ConsoleSettings, *, store: SealedStore, held: HeldR
         return page(pages.queues(officer, str(request.session["csrf"]), rows, filters, waiting, today=now.date(),
                                  criteria=criteria, targets=targets, held_note=note,
                                  stale=feed is not None and not feed.current()))
+
+    @app.get("/agreement")
+    async def agreement_page(request: Request) -> Response:
+        officer = officer_of(request)
+        if officer is None:
+            return to_sign_in(request)
+        return page(pages.agreement(officer, str(request.session["csrf"]),
+                                    summarise_agreement(decisions.first_reviews())))
 
     @app.get("/held")
     async def held_list(request: Request) -> Response:

@@ -20,8 +20,8 @@ from typing import Final, Literal
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from schemas import Category, Decision, DecisionReview, Outcome, Priority, ReviewAction
-from schemas.decision import REVIEW_REASON_MAX, REVIEW_REASON_MIN
+from schemas import Assessed, Category, Decision, DecisionReview, Outcome, Priority, ReviewAction
+from schemas.decision import REVIEW_REASON_MAX, REVIEW_REASON_MIN, agreement
 
 HANDLER: Final = "handler"
 IU_OFFICER: Final = "iu_officer"
@@ -420,3 +420,31 @@ def _message_of(error: ErrorDetails) -> str:
     if kind in {"literal_error", "int_parsing", "enum"}:
         return "Choose one of the values offered."
     return error["msg"]
+
+
+@dataclass(frozen=True)
+class AgreementSummary:
+    """Router against handler over every first review: the honest measure of the router in service."""
+
+    reviews: int
+    outcomes_agreed: int
+    priority_agreed: int
+    under_triaged: int  # drafts a handler raised to high: the costly error
+    priorities: Mapping[tuple[Priority, Priority], int]  # (router, handler) -> reviews
+    outcomes: Mapping[Outcome, tuple[int, int, int]]  # outcome -> (both gave it, router only, handler only)
+
+
+def summarise_agreement(first_reviews: Iterable[tuple[Assessed, Assessed]]) -> AgreementSummary:
+    """Count agreement by outcome set and priority, under-triage, and where the two differ."""
+    pairs = list(first_reviews)
+    compared = [agreement(draft, handler) for draft, handler in pairs]
+    priorities: dict[tuple[Priority, Priority], int] = {}
+    for draft, handler in pairs:
+        priorities[draft.priority, handler.priority] = priorities.get((draft.priority, handler.priority), 0) + 1
+    outcomes = {outcome: (sum(1 for d, h in pairs if outcome in d.outcomes and outcome in h.outcomes),
+                          sum(1 for d, h in pairs if outcome in d.outcomes and outcome not in h.outcomes),
+                          sum(1 for d, h in pairs if outcome not in d.outcomes and outcome in h.outcomes))
+                for outcome in Outcome}
+    return AgreementSummary(len(pairs), sum(c.outcomes_agreed for c in compared),
+                            sum(c.priority_agreed for c in compared), sum(c.under_triaged for c in compared),
+                            priorities, outcomes)

@@ -17,6 +17,7 @@ from services.console.domain import (
     CATEGORIES,
     OUTCOMES,
     PRIORITY_ORDER,
+    AgreementSummary,
     ClockStatus,
     Officer,
     QueueFilter,
@@ -47,7 +48,7 @@ def _layout(title: str, main: str, officer: Officer | None = None, csrf: str = "
     if officer is not None:
         nav = (f'<nav aria-label="Console"><ul class="nav"><li><a href="/">Home</a></li>'
                f'<li><a href="/queue">Queues</a></li><li><a href="/held">Held reports</a></li>'
-               f'<li><a href="/recontact">Re-contact</a></li></ul>'
+               f'<li><a href="/recontact">Re-contact</a></li><li><a href="/agreement">Agreement</a></li></ul>'
                f'<form method="post" action="/signout" class="signout">{_csrf(csrf)}'
                f'<span>Signed in as <strong>{escape(officer.officer_id)}</strong> '
                f'({escape(", ".join(sorted(officer.roles)) or "no console role")})</span> '
@@ -481,3 +482,36 @@ def decision_review(officer: Officer, csrf: str, decision: Decision, *, form: Re
             f"<p>Intel <code>{escape(decision.intel_id)}</code>. <a href=\"/queue\">Back to the queue</a></p>"
             + _intel(decision.intel) + _decision(decision) + review_form)
     return _layout("Review a decision", main, officer, csrf)
+
+
+def _share(count: int, total: int) -> str:
+    return f"{count} of {total} ({100 * count / total:.1f}%)" if total else "none yet"
+
+
+def agreement(officer: Officer, csrf: str, summary: AgreementSummary) -> str:
+    """Router against handler on every decision's first review: under-triage first, then agreement by outcome
+    set and priority, where priorities moved, and each outcome given or taken away."""
+    total = summary.reviews
+    main = ("<h1>Router and handler agreement</h1>"
+            "<p>Each decision's first review by a handler, against the router's draft it reviewed.</p>"
+            "<ul>"
+            f"<li>High-risk reports the router under-triaged (a handler raised them to high): "
+            f"{_share(summary.under_triaged, total)}</li>"
+            f"<li>Outcome sets agreed: {_share(summary.outcomes_agreed, total)}</li>"
+            f"<li>Priority agreed: {_share(summary.priority_agreed, total)}</li></ul>")
+    if total:
+        order = list(Priority)  # high first
+        head = "".join(f'<th scope="col">{p.value}</th>' for p in order)
+        rows = "".join(f'<tr><th scope="row">{router.value}</th>'
+                       + "".join(f"<td>{summary.priorities.get((router, handler), 0)}</td>" for handler in order)
+                       + "</tr>" for router in order)
+        main += ('<table><caption>Priority: the router\'s (rows) against the handler\'s (columns)</caption>'
+                 f'<thead><tr><td></td>{head}</tr></thead><tbody>{rows}</tbody></table>')
+        rows = "".join(f'<tr><th scope="row">{outcome.value}</th><td>{both}</td><td>{router_only}</td>'
+                       f"<td>{handler_only}</td></tr>"
+                       for outcome, (both, router_only, handler_only) in summary.outcomes.items())
+        main += ('<table><caption>Outcomes: given by both, by the router only (a handler removed it), by the '
+                 'handler only (a handler added it)</caption><thead><tr><th scope="col">Outcome</th>'
+                 '<th scope="col">Both</th><th scope="col">Router only</th><th scope="col">Handler only</th></tr>'
+                 f'</thead><tbody>{rows}</tbody></table>')
+    return _layout("Agreement", main, officer, csrf)

@@ -23,7 +23,6 @@ from pydantic_core import PydanticCustomError
 from schemas import (
     Category,
     Decision,
-    DecisionReview,
     Grading,
     HowKnown,
     LawfulBasis,
@@ -771,26 +770,3 @@ def assess(
         model_version=model_version,
         review=review,
     )
-
-
-@dataclass(frozen=True)
-class Agreement:
-    """How a handler's first review of a decision compares with the router's draft: the honest measure of the
-    router in service (issue 12 step 7). Under-triage, the costly error, is a high the router did not give."""
-
-    outcomes_agreed: bool
-    priority_agreed: bool
-    under_triaged: bool
-
-
-def agreement(review: DecisionReview) -> Agreement | None:
-    """The router against the handler, for a review of the router's own draft (revision 0); None for a review of
-    a revision a handler already made, which says nothing about the router."""
-    if review.base.revision != 0:
-        return None
-    draft, handler = review.base.assessed, review.assessed
-    return Agreement(
-        outcomes_agreed=set(draft.outcomes) == set(handler.outcomes),
-        priority_agreed=draft.priority is handler.priority,
-        under_triaged=handler.priority is Priority.HIGH and draft.priority is not Priority.HIGH)
-

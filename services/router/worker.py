@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from prometheus_client import Counter, Histogram
 
 from schemas import Decision, DecisionReview, Outcome, SanitisedIntel
+from schemas.decision import agreement
 from schemas.topics import DECIDED, OUTCOME_TOPICS, REVIEWED, SANITISED
 from services.common.days import day_timestamp
 from services.common.kafka.stage import (
@@ -20,7 +21,7 @@ from services.common.kafka.stage import (
 )
 from services.common.serde import decode, encode
 from services.common.settings import RouterSettings
-from services.router.domain import RoutingRules, agreement, assess, load_rules
+from services.router.domain import RoutingRules, assess, load_rules
 from services.router.model import TextModel, second_opinion
 
 STAGE = "router"
@@ -40,6 +41,9 @@ REVISIONS = Counter("cpi_router_revisions_total", "Reviewed revisions published,
 AGREEMENT = Counter("cpi_router_handler_agreement_total", "Handlers' first reviews of the router's drafts, by field "
                     "(outcomes, priority) and result (agreed, amended).", ["field", "result"])
 UNDER_TRIAGED = Counter("cpi_router_under_triaged_total", "Drafts a handler raised to high priority.")
+for _field in ("outcomes", "priority"):  # served from the start, so the dashboard's rate has a series to read
+    for _result in ("agreed", "amended"):
+        AGREEMENT.labels(_field, _result)
 ASSESSMENT_SECONDS = Histogram("cpi_router_assessment_seconds", "Time to assess one intel.",
                                buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1))
 
@@ -78,7 +82,8 @@ def make_review_handler() -> Handler:
         review = decode(DecisionReview, value)
         revision = review.revised()
         REVISIONS.labels(review.action.value).inc()
-        if compared := agreement(review):
+        if review.base.revision == 0:  # a review of a handler's own revision says nothing of the router
+            compared = agreement(review.base.assessed, review.assessed)
             for field, agreed in (("outcomes", compared.outcomes_agreed), ("priority", compared.priority_agreed)):
                 AGREEMENT.labels(field, "agreed" if agreed else "amended").inc()
             if compared.under_triaged:

@@ -43,7 +43,7 @@ from services.sanitiser.domain import REDACTION_MARKER, load_scrub_config
 from services.sanitiser.residual import DEFAULT_HOLD_THRESHOLD
 from services.sanitiser.worker import make_handler
 from tests.browser.tools import axe_source, oidc_provider
-from tests.decision_helpers import decision
+from tests.decision_helpers import decision, review
 from tests.kafka_helpers import produce, read_all, wait_for
 from tests.key_helpers import key_settings
 
@@ -422,9 +422,9 @@ def test_recontact_needs_another_supervisors_approval_and_shows_the_source_once(
 
 
 def test_every_console_page_has_no_accessibility_violations(console: Console, new_page: Any) -> None:
-    """axe-core finds 0 violations on each console page: home, queues (an officer's with held reports, one filtered
-    to nothing, a handler's), held list, open and review, released, re-contact (officer and supervisor views), the
-    source details view, a refusal and the signed-out page."""
+    """axe-core finds 0 violations on each console page: home, agreement, queues (an officer's with held reports, one
+    filtered to nothing, a handler's), held list, open and review, released, re-contact (officer and supervisor
+    views), the source details view, a refusal and the signed-out page."""
     axe = axe_source()
     held = hold_one(console, f"A man in a blue Astra sells cannabis outside the youth club. Contact {THIRD_PARTY}.")
 
@@ -434,11 +434,16 @@ def test_every_console_page_has_no_accessibility_violations(console: Console, ne
         assert [(v["id"], [n["target"] for n in v["nodes"]]) for v in result["violations"]] == [], what
         console.seen(page, what)
 
+    draft = decision("medium", ["intelligence_log", "crime_desk"], ["criminal_exploitation"])
     publish_decisions(console, decision("high", ["crime_desk"], ["criminal_exploitation"],
-                                        review_codes=("model_suggests_safeguarding",)))
+                                        review_codes=("model_suggests_safeguarding",)),
+                      draft, review(draft, priority="high").revised())
     officer = new_page(javascript=True)
     sign_in(officer, console, "officer-axe", ["iu_officer"])
     check(officer, "home")
+    officer.goto("/agreement")
+    assert officer.get_by_role("table").count() == 2  # the feed has read the first review
+    check(officer, "agreement")
     officer.goto("/queue")
     check(officer, "queues, officer (held reports listed)")
     officer.goto("/queue?status=breached&category=organised_crime")

@@ -23,7 +23,7 @@ from typing import Any
 import structlog
 from pydantic import ValidationError
 
-from schemas import Decision, DecisionReview
+from schemas import Assessed, Decision, DecisionReview
 from schemas.topics import DECIDED, IU, REVIEWED
 from services.common.kafka import clients
 from services.common.kafka.acls import consumer_group
@@ -60,6 +60,10 @@ class ReviewQueue:
         # console cannot both make the next revision.
         self._db.execute("CREATE TABLE IF NOT EXISTS reviews_sent (decision_id TEXT NOT NULL, revision INTEGER "
                          "NOT NULL, PRIMARY KEY (decision_id, revision))")
+        # Each decision's first review beside the router's draft it reviewed, for router-handler agreement: kept
+        # apart, since a later revision replaces the decision in the queue.
+        self._db.execute("CREATE TABLE IF NOT EXISTS first_reviews (decision_id TEXT PRIMARY KEY, draft TEXT NOT NULL, "
+                         "reviewed TEXT NOT NULL)")
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(review_queue)")}
         if "revision" not in columns:  # a queue from before revisions: every decision kept is a draft
             self._db.execute("ALTER TABLE review_queue ADD COLUMN revision INTEGER NOT NULL DEFAULT 0")
@@ -80,7 +84,18 @@ class ReviewQueue:
                  json.dumps([c.value for c in decision.intel.categories]), json.dumps(codes),
                  _minute(seen_at).isoformat(), decision.model_dump_json(), decision.revision),
             )
+            if decision.revision == 1 and decision.reviewed is not None:
+                self._db.execute("INSERT OR IGNORE INTO first_reviews (decision_id, draft, reviewed) VALUES (?, ?, ?)",
+                                 (decision.decision_id, decision.reviewed.previous.model_dump_json(),
+                                  decision.assessed.model_dump_json()))
         return cursor.rowcount == 1
+
+    def first_reviews(self) -> list[tuple[Assessed, Assessed]]:
+        """Every decision's router draft and its first review, in the order they were read."""
+        with self._lock:
+            rows = self._db.execute("SELECT draft, reviewed FROM first_reviews ORDER BY rowid").fetchall()
+        return [(Assessed.model_validate_json(draft), Assessed.model_validate_json(reviewed))
+                for draft, reviewed in rows]
 
     def get(self, decision_id: str) -> Decision | None:
         """The latest revision kept of one decision, or None."""

@@ -65,3 +65,23 @@ def test_a_queue_from_before_revisions_opens_with_its_decisions_as_drafts(tmp_pa
         assert [item.revision for item in queue.items()] == [1]
     finally:
         queue.close()
+
+
+def test_each_decisions_first_review_is_kept_beside_the_routers_draft_once(tmp_path: Path) -> None:
+    """Revision 1 records the router's draft and the handler's first review, once (a redelivery adds nothing); a
+    later revision replaces the decision in the queue but not its first review; a draft records none."""
+    queue = ReviewQueue(tmp_path / "console.db")
+    draft = decision("medium", ["intelligence_log", "crime_desk"], ["criminal_exploitation"])
+    first = review(draft, outcomes=["intelligence_log", "crime_desk", "safeguarding"], priority="high").revised()
+    second = review(first, priority="medium").revised()
+    try:
+        for revision in (draft, first, first, second):
+            queue.add(revision, SEEN)
+        assert queue.first_reviews() == [(draft.assessed, first.assessed)]
+    finally:
+        queue.close()
+    reopened = ReviewQueue(tmp_path / "console.db")
+    try:
+        assert reopened.first_reviews() == [(draft.assessed, first.assessed)]
+    finally:
+        reopened.close()

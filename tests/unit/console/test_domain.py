@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from schemas import Outcome, Priority
 from services.console.domain import (
     Officer,
     RecontactRequest,
@@ -14,8 +15,10 @@ from services.console.domain import (
     needs_approval,
     request_refusal,
     roles_of,
+    summarise_agreement,
     view_refusal,
 )
+from tests.decision_helpers import decision, review
 
 INTEL = "0123456789abcdef0123456789abcdef"
 REASON = "A strategy meeting needs the referrer's own account."
@@ -108,3 +111,23 @@ def test_highlight_marks_each_excerpt_in_any_case_and_merges_overlaps() -> None:
                                                Segment("SAM@x.example", "email_address"),
                                                Segment("sam@x.example", "email_address")]
     assert highlight("nothing here", []) == [Segment("nothing here")]
+
+
+def test_agreement_is_summarised_under_triage_first_by_outcome_set_priority_and_outcome() -> None:
+    """Three first reviews: one confirmed, one raised medium -> high with safeguarding added (under-triage), one
+    lowered high -> medium with crime desk removed."""
+    confirmed = decision("low", ["intelligence_log"], ["anti_social_behaviour"])
+    raised = decision("medium", ["intelligence_log", "crime_desk"], ["criminal_exploitation"])
+    lowered = decision("high", ["intelligence_log", "crime_desk"], ["organised_crime"])
+    pairs = [(confirmed.assessed, review(confirmed, action="confirmed").assessed),
+             (raised.assessed, review(raised, outcomes=["intelligence_log", "crime_desk", "safeguarding"],
+                                      priority="high").assessed),
+             (lowered.assessed, review(lowered, outcomes=["intelligence_log"], priority="low").assessed)]
+    summary = summarise_agreement(pairs)
+    assert (summary.reviews, summary.outcomes_agreed, summary.priority_agreed, summary.under_triaged) == (3, 1, 1, 1)
+    assert summary.priorities == {(Priority.LOW, Priority.LOW): 1, (Priority.MEDIUM, Priority.HIGH): 1,
+                                  (Priority.HIGH, Priority.LOW): 1}
+    assert summary.outcomes[Outcome.INTELLIGENCE_LOG] == (3, 0, 0)
+    assert summary.outcomes[Outcome.CRIME_DESK] == (1, 1, 0)
+    assert summary.outcomes[Outcome.SAFEGUARDING] == (0, 0, 1)
+    assert summarise_agreement([]).reviews == 0

@@ -15,8 +15,10 @@ from services.console.domain import (
     RecontactRequest,
     RequestStatus,
     review_queue,
+    summarise_agreement,
 )
 from services.sanitiser import residual
+from tests.decision_helpers import decision, review
 
 HOSTILE = '<script>alert("x")</script>'
 INTEL = "0123456789abcdef0123456789abcdef"
@@ -96,3 +98,15 @@ def test_the_queue_page_warns_when_its_decisions_may_be_out_of_date() -> None:
 def test_every_residual_risk_code_is_explained_in_words() -> None:
     """Each reason the sanitiser can hold a report for is shown to the officer in words, not as a code."""
     assert set(pages.REASON_CODES) == residual.CODES
+
+
+def test_the_agreement_page_leads_with_under_triage_and_shows_where_priorities_moved() -> None:
+    """Under-triage comes first; the priority table has the router's rows and the handler's columns; with no
+    review yet the page says so rather than dividing by nothing."""
+    officer = Officer("handler-1", frozenset({"handler"}))
+    draft = decision("medium", ["intelligence_log", "crime_desk"], ["criminal_exploitation"])
+    raised = review(draft, priority="high")
+    html = pages.agreement(officer, "csrf", summarise_agreement([(draft.assessed, raised.assessed)]))
+    assert html.index("under-triaged") < html.index("Outcome sets agreed")
+    assert "1 of 1 (100.0%)" in html and '<th scope="row">medium</th><td>1</td>' in html
+    assert "none yet" in pages.agreement(officer, "csrf", summarise_agreement([]))

@@ -11,8 +11,8 @@ from prometheus_client import REGISTRY
 from pydantic import ValidationError
 
 from schemas import Decision
+from schemas.decision import Agreement, agreement
 from schemas.topics import DECIDED, OUTCOME_TOPICS
-from services.router.domain import Agreement, agreement
 from services.router.worker import make_review_handler
 from tests.decision_helpers import decision, review
 
@@ -38,16 +38,24 @@ def test_a_review_that_makes_no_valid_revision_raises() -> None:
         asyncio.run(make_review_handler()(forged.model_dump_json().encode()))
 
 
-def test_agreement_compares_the_routers_draft_with_the_handlers_first_review() -> None:
+def test_agreement_compares_the_routers_draft_with_the_handlers_review() -> None:
     """A handler who raises a medium draft to high, adding safeguarding, disagrees on both and records an
-    under-triage; a confirmation agrees on both; a review of a handler's own revision says nothing of the router."""
+    under-triage; a confirmation agrees on both; lowering a high is not under-triage."""
     draft = decision("medium", ["intelligence_log", "crime_desk"], ["criminal_exploitation"])
-    raised = agreement(review(draft, outcomes=["intelligence_log", "crime_desk", "safeguarding"], priority="high"))
-    assert raised == Agreement(outcomes_agreed=False, priority_agreed=False, under_triaged=True)
-    confirmed = agreement(review(draft, action="confirmed"))
-    assert confirmed == Agreement(outcomes_agreed=True, priority_agreed=True, under_triaged=False)
-    second = review(draft, outcomes=["crime_desk"], priority="medium").revised()
-    assert agreement(review(second, action="confirmed")) is None
+    raised = review(draft, outcomes=["intelligence_log", "crime_desk", "safeguarding"], priority="high")
+    assert agreement(draft.assessed, raised.assessed) == Agreement(False, False, True)
+    assert agreement(draft.assessed, review(draft, action="confirmed").assessed) == Agreement(True, True, False)
+    high = decision("high", ["intelligence_log", "crime_desk"], ["criminal_exploitation"])
+    assert agreement(high.assessed, review(high, priority="medium").assessed) == Agreement(True, False, False)
+
+
+def test_a_review_of_a_handlers_own_revision_is_not_counted_as_agreement() -> None:
+    """Only the first review compares the router with a handler; a second compares two handlers."""
+    before = [REGISTRY.get_sample_value(name, labels) or 0.0 for name, labels in SAMPLES]
+    first = review(decision("low", ["intelligence_log"], ["criminal_exploitation"]), priority="medium",
+                   outcomes=["intelligence_log", "safeguarding"]).revised()
+    asyncio.run(make_review_handler()(review(first, priority="high").model_dump_json().encode()))
+    assert [REGISTRY.get_sample_value(name, labels) or 0.0 for name, labels in SAMPLES] == before
 
 
 def test_the_review_stage_counts_agreement_and_under_triage() -> None:
