@@ -153,14 +153,16 @@ def run_until_delivered(notifiers: Notifiers, bootstrap: str, delivered_topic: s
 def notifier_env(kafka_bootstrap: str, topic_prefix: str, topic_factory: Callable[..., dict[str, str]],
                  smtp_server: tuple[int, Inbox], http_server: Any) -> dict[str, str]:
     """A notifier's environment: this test's topics, crime desk by real SMTP, safeguarding by real webhook,
-    a 3 s claim lease (so a dead notifier's claims lapse quickly) and a short session timeout."""
+    a 3 s claim lease (so a dead notifier's claims lapse quickly), a short session timeout, and one send at a
+    time, so that each fault falls exactly where the test puts it (with N sends in flight a SIGKILL can leave up
+    to N notifications in the window: docs/reliability.md)."""
     topic_factory(DECIDED, DELIVERED, RETRY, DEADLETTER)
     port, _inbox = smtp_server
     url, _received, _control = http_server
     return {**os.environ, "CPI_KAFKA_BOOTSTRAP": kafka_bootstrap, "CPI_TOPIC_PREFIX": topic_prefix,
             "CPI_SMTP_HOST": "127.0.0.1", "CPI_SMTP_PORT": str(port), "CPI_SAFEGUARDING_WEBHOOK": url,
             "CPI_SAFEGUARDING_WEBHOOK_SECRETS": json.dumps([SECRET]), "CPI_DELIVERY_LEASE_SECONDS": "3",
-            "CPI_RETRY_AFTER_SECONDS": "1", "CPI_SESSION_TIMEOUT_SECONDS": "6",
+            "CPI_RETRY_AFTER_SECONDS": "1", "CPI_SESSION_TIMEOUT_SECONDS": "6", "CPI_DELIVERY_CONCURRENCY": "1",
             "PYTHONUNBUFFERED": "1"}  # a SIGKILLed worker's last log lines are what the test reads
 
 

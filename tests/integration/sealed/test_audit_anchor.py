@@ -8,6 +8,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
@@ -181,31 +184,31 @@ def test_an_older_copy_of_the_database_restored_is_detected(backend: Backend, se
     assert "older copy of the database was restored" in problem.problem
 
 
-def test_audit_verify_command_says_which_entry_and_exits_1(backend: Backend, settings: SanitiserSettings,
-                                                           monkeypatch: pytest.MonkeyPatch,
-                                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_audit_verify_command_says_which_entry_and_exits_1(backend: Backend, settings: SanitiserSettings) -> None:
     """`cpi sealed audit-verify` prints ok and exits 0 on an untouched log; after an edit it exits 1, its JSON
-    line and its stderr naming the entry and what is wrong."""
-    from services.cli import main
-
+    line and its stderr naming the entry and what is wrong. (The real command, in its own process, as an auditor
+    runs it: in this one its logging set-up would outlive the test.)"""
     seed_audit(anchored_store(backend, settings))
-    for name, value in {"CPI_DATA_DIR": str(backend.data_dir), "CPI_SEALED_STORE_URL": backend.url,
-                        "CPI_KAFKA_BOOTSTRAP": settings.kafka_bootstrap or "",
-                        "CPI_TOPIC_PREFIX": settings.topic_prefix,
-                        "CPI_CREATE_MISSING_KEYS": "false"}.items():
-        monkeypatch.setenv(name, value)
-    capsys.readouterr()
-    assert main(["sealed", "audit-verify"]) == 0
-    assert json.loads(capsys.readouterr().out.splitlines()[-1]) == {
+    env = {**os.environ, "CPI_DATA_DIR": str(backend.data_dir), "CPI_SEALED_STORE_URL": backend.url,
+           "CPI_KAFKA_BOOTSTRAP": settings.kafka_bootstrap or "", "CPI_TOPIC_PREFIX": settings.topic_prefix,
+           "CPI_CREATE_MISSING_KEYS": "false"}
+
+    def verify() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "services.cli", "sealed", "audit-verify"], env=env,
+                              capture_output=True, text=True, timeout=300, check=False)
+
+    untouched = verify()
+    assert untouched.returncode == 0, untouched.stderr
+    assert json.loads(untouched.stdout.splitlines()[-1]) == {
         "ok": True, "entries": 4, "anchored": 4, "first_bad": None, "problem": None, "problems": []}
     backend.drop_guards()
     _edit(backend, settings)
 
-    assert main(["sealed", "audit-verify"]) == 1
-    captured = capsys.readouterr()
-    printed = json.loads(captured.out.splitlines()[-1])
+    edited = verify()
+    assert edited.returncode == 1, edited.stderr
+    printed = json.loads(edited.stdout.splitlines()[-1])
     assert printed["ok"] is False and printed["first_bad"] == 2
-    assert "cpi: audit entry 2: entry 2 differs from the audit topic's copy in: reason" in captured.err
+    assert "cpi: audit entry 2: entry 2 differs from the audit topic's copy in: reason" in edited.stderr
 
 
 def test_without_the_audit_topic_nothing_is_unsealed_or_written(backend: Backend, tmp_path: Path) -> None:
